@@ -1,0 +1,12 @@
+//! Joygate's business: what the platform decides, stores and signs.
+//!
+//! No HTTP and no Leptos here; the `server` and `app` crates call into these modules.
+//! One module per capability; each keeps its types, rules and queries side by side.
+
+pub mod clock;
+pub mod outbox;
+pub mod signing;
+pub mod store;
+
+pub use clock::now_ms;
+pub use store::{Db, StoreError};

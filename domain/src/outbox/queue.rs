@@ -1,0 +1,232 @@
+//! Queries on `outbox_jobs` / `outbox_attempts`. Every state change is one conditional statement.
+
+use serde::Serialize;
+
+use crate::store::{Db, StoreError, Tx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Pending,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        Some(match s {
+            "pending" => JobState::Pending,
+            "running" => JobState::Running,
+            "done" => JobState::Done,
+            "dead" => JobState::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    pub payload: serde_json::Value,
+    /// When set, a second job with the same key is not created (idempotent enqueue).
+    pub dedupe_key: Option<String>,
+    pub max_attempts: u32,
+    /// Earliest run time (Unix ms); `None` means now.
+    pub run_at_ms: Option<i64>,
+}
+
+impl NewJob {
+    pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
+        Self { kind: kind.into(), payload, dedupe_key: None, max_attempts: 10, run_at_ms: None }
+    }
+
+    pub fn dedupe_key(mut self, key: impl Into<String>) -> Self {
+        self.dedupe_key = Some(key.into());
+        self
+    }
+
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    pub fn run_at_ms(mut self, at: i64) -> Self {
+        self.run_at_ms = Some(at);
+        self
+    }
+}
+
+/// Adds a job inside the caller's transaction. Returns the new id, or `None` when a job with
+/// the same `dedupe_key` already exists.
+pub async fn enqueue(tx: &mut Tx<'_>, job: NewJob, now_ms: i64) -> Result<Option<i64>, StoreError> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO outbox_jobs (kind, dedupe_key, payload, max_attempts, run_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)
+         ON CONFLICT (dedupe_key) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&job.kind)
+    .bind(&job.dedupe_key)
+    .bind(job.payload.to_string())
+    .bind(job.max_attempts as i64)
+    .bind(job.run_at_ms.unwrap_or(now_ms))
+    .bind(now_ms)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+/// A claimed job, as handed to a handler.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    /// 1 on the first run.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub(crate) lease_owner: String,
+}
+
+type JobRow = (i64, String, String, i64, i64);
+
+/// Claims the next due job of one of `kinds` (or a running one whose lease expired).
+pub(crate) async fn claim(db: &Db, kinds: &[&str], lease_owner: &str, lease_ms: i64, now_ms: i64) -> Result<Option<Job>, StoreError> {
+    if kinds.is_empty() {
+        return Ok(None);
+    }
+    let kind_list = (0..kinds.len()).map(|i| format!("${}", i + 4)).collect::<Vec<_>>().join(", ");
+    let due = "((state = 'pending' AND run_at <= $3) OR (state = 'running' AND lease_until < $3))";
+    // The outer WHERE re-checks the condition, so two workers racing for one row cannot both win.
+    let sql = format!(
+        "UPDATE outbox_jobs
+         SET state = 'running', attempts = attempts + 1, lease_owner = $1, lease_until = $2, updated_at = $3
+         WHERE id = (SELECT id FROM outbox_jobs WHERE {due} AND kind IN ({kind_list}) ORDER BY run_at, id LIMIT 1)
+           AND {due}
+         RETURNING id, kind, payload, attempts, max_attempts"
+    );
+    let mut q = sqlx::query_as::<_, JobRow>(&sql).bind(lease_owner).bind(now_ms + lease_ms).bind(now_ms);
+    for k in kinds {
+        q = q.bind(*k);
+    }
+    let Some((id, kind, payload, attempts, max_attempts)) = q.fetch_optional(db.pool()).await? else {
+        return Ok(None);
+    };
+    let payload = serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null);
+    Ok(Some(Job { id, kind, payload, attempt: attempts as u32, max_attempts: max_attempts as u32, lease_owner: lease_owner.to_string() }))
+}
+
+/// How an attempt ended.
+pub(crate) enum Outcome<'a> {
+    Done,
+    Retry { at_ms: i64, error: &'a str },
+    Dead { error: &'a str },
+}
+
+/// Records the attempt and moves the job on, fenced by the lease: if the lease expired and
+/// another worker took the job, this attempt's result is logged but changes nothing.
+pub(crate) async fn finish(db: &Db, job: &Job, started_ms: i64, outcome: Outcome<'_>, now_ms: i64) -> Result<bool, StoreError> {
+    let (state, run_at, error, label) = match outcome {
+        Outcome::Done => (JobState::Done, None, None, "ok"),
+        Outcome::Retry { at_ms, error } => (JobState::Pending, Some(at_ms), Some(error), "retry"),
+        Outcome::Dead { error } => (JobState::Dead, None, Some(error), "dead"),
+    };
+    let mut tx = db.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO outbox_attempts (job_id, attempt, started_at, finished_at, outcome, error)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id, attempt) DO NOTHING",
+    )
+    .bind(job.id)
+    .bind(job.attempt as i64)
+    .bind(started_ms)
+    .bind(now_ms)
+    .bind(label)
+    .bind(error)
+    .execute(&mut *tx)
+    .await?;
+    let moved = sqlx::query(
+        "UPDATE outbox_jobs
+         SET state = $1, run_at = COALESCE($2, run_at), last_error = COALESCE($3, last_error),
+             lease_owner = NULL, lease_until = NULL, updated_at = $4
+         WHERE id = $5 AND state = 'running' AND lease_owner = $6",
+    )
+    .bind(state.as_str())
+    .bind(run_at)
+    .bind(error)
+    .bind(now_ms)
+    .bind(job.id)
+    .bind(&job.lease_owner)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    tx.commit().await?;
+    Ok(moved)
+}
+
+/// What operators see of a job.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobSummary {
+    pub id: i64,
+    pub kind: String,
+    pub state: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at: i64,
+    pub last_error: Option<String>,
+    pub dedupe_key: Option<String>,
+}
+
+type SummaryRow = (i64, String, String, i64, i64, i64, Option<String>, Option<String>);
+
+/// Lists jobs, newest first, optionally in one state.
+pub async fn list(db: &Db, state: Option<JobState>, limit: i64) -> Result<Vec<JobSummary>, StoreError> {
+    let rows: Vec<SummaryRow> = sqlx::query_as(
+        "SELECT id, kind, state, attempts, max_attempts, run_at, last_error, dedupe_key FROM outbox_jobs
+         WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2",
+    )
+    .bind(state.map(JobState::as_str))
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, kind, state, attempts, max_attempts, run_at, last_error, dedupe_key)| JobSummary {
+            id,
+            kind,
+            state,
+            attempts,
+            max_attempts,
+            run_at,
+            last_error,
+            dedupe_key,
+        })
+        .collect())
+}
+
+/// Manual replay: puts a dead (or done) job back in the queue for `extra_attempts` more tries.
+/// The attempt counter keeps counting, so the delivery log stays complete. Returns false when
+/// the job does not exist or is still pending/running.
+pub async fn replay(db: &Db, id: i64, extra_attempts: u32, now_ms: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE outbox_jobs SET state = 'pending', max_attempts = attempts + $1, run_at = $2, updated_at = $2
+         WHERE id = $3 AND state IN ('dead', 'done')",
+    )
+    .bind(extra_attempts.max(1) as i64)
+    .bind(now_ms)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,135 @@
+//! RSA-SHA256 (RSASSA-PKCS1-v1_5) on aws-lc-rs: constant-time, and fast enough that token
+//! endpoints are bound by the hardware, not the library (../shared/BENCHMARKS.md).
+//! Keys travel as base64 DER: PKCS#8 private, X.509 SubjectPublicKeyInfo public (Alipay+ §2.5).
+
+use aws_lc_rs::{
+    encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der},
+    rand::SystemRandom,
+    rsa::{KeyPair, KeySize},
+    signature::{self, KeyPair as _, UnparsedPublicKey},
+};
+use base64::{engine::general_purpose::STANDARD, Engine};
+
+use super::SignatureError;
+
+/// A private key for signing (2048 to 8192 bits).
+pub struct RsaPrivateKey {
+    pair: KeyPair,
+}
+
+impl std::fmt::Debug for RsaPrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RsaPrivateKey(..)")
+    }
+}
+
+impl RsaPrivateKey {
+    pub fn generate_2048() -> Result<Self, SignatureError> {
+        let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| SignatureError::InvalidKey("key generation failed"))?;
+        Ok(Self { pair })
+    }
+
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, SignatureError> {
+        let pair = KeyPair::from_pkcs8(der).map_err(|_| SignatureError::InvalidKey("not a PKCS#8 RSA key of 2048-8192 bits"))?;
+        Ok(Self { pair })
+    }
+
+    pub fn from_pkcs8_base64(b64: &str) -> Result<Self, SignatureError> {
+        let der = STANDARD.decode(b64.trim()).map_err(|_| SignatureError::InvalidKey("private key is not base64"))?;
+        Self::from_pkcs8_der(&der)
+    }
+
+    pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, SignatureError> {
+        let der: Pkcs8V1Der = self.pair.as_der().map_err(|_| SignatureError::InvalidKey("cannot encode key"))?;
+        Ok(der.as_ref().to_vec())
+    }
+
+    pub fn public_key(&self) -> RsaPublicKey {
+        let der: PublicKeyX509Der = self.pair.public_key().as_der().expect("an RSA public key always encodes");
+        RsaPublicKey { spki_der: der.as_ref().to_vec() }
+    }
+
+    /// The modulus size in bits.
+    pub fn bits(&self) -> usize {
+        self.pair.public_modulus_len() * 8
+    }
+
+    /// SHA256withRSA over `msg`.
+    pub fn sign_sha256(&self, msg: &[u8]) -> Vec<u8> {
+        let mut sig = vec![0u8; self.pair.public_modulus_len()];
+        self.pair
+            .sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
+            .expect("signing into a modulus-sized buffer cannot fail");
+        sig
+    }
+}
+
+/// A public key for verification. Accepts 1024-bit keys too, which the loyalty reward task
+/// documents (§3.3); signing keys we create are 2048 bits or more.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RsaPublicKey {
+    spki_der: Vec<u8>,
+}
+
+impl std::fmt::Debug for RsaPublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RsaPublicKey({} bytes)", self.spki_der.len())
+    }
+}
+
+impl RsaPublicKey {
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, SignatureError> {
+        // Refuse what is plainly not an RSA SubjectPublicKeyInfo now, so a bad key is a
+        // configuration error rather than a verification failure later. (aws-lc-rs's own parser
+        // for RSA public keys only takes the 2048-bit-and-up encryption profile.)
+        const RSA_ENCRYPTION_OID: [u8; 11] = [0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+        let head = &der[..der.len().min(24)];
+        if der.first() != Some(&0x30) || !head.windows(RSA_ENCRYPTION_OID.len()).any(|w| w == RSA_ENCRYPTION_OID) {
+            return Err(SignatureError::InvalidKey("not an X.509 SubjectPublicKeyInfo RSA key"));
+        }
+        Ok(Self { spki_der: der.to_vec() })
+    }
+
+    pub fn from_spki_base64(b64: &str) -> Result<Self, SignatureError> {
+        let der = STANDARD.decode(b64.trim()).map_err(|_| SignatureError::InvalidKey("public key is not base64"))?;
+        Self::from_spki_der(&der)
+    }
+
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    pub fn to_spki_base64(&self) -> String {
+        STANDARD.encode(&self.spki_der)
+    }
+
+    pub fn verify_sha256(&self, msg: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
+        UnparsedPublicKey::new(&signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY, &self.spki_der)
+            .verify(msg, sig)
+            .map_err(|_| SignatureError::Mismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_round_trip_through_der() {
+        let key = RsaPrivateKey::generate_2048().unwrap();
+        assert_eq!(key.bits(), 2048);
+        let again = RsaPrivateKey::from_pkcs8_der(&key.to_pkcs8_der().unwrap()).unwrap();
+        let sig = again.sign_sha256(b"hello");
+        key.public_key().verify_sha256(b"hello", &sig).unwrap();
+        assert_eq!(key.public_key().verify_sha256(b"hellO", &sig), Err(SignatureError::Mismatch));
+        let public = RsaPublicKey::from_spki_base64(&key.public_key().to_spki_base64()).unwrap();
+        assert_eq!(public, key.public_key());
+    }
+
+    #[test]
+    fn garbage_keys_are_refused() {
+        assert!(RsaPrivateKey::from_pkcs8_base64("bm90IGEga2V5").is_err());
+        assert!(RsaPublicKey::from_spki_base64("bm90IGEga2V5").is_err());
+        assert!(RsaPublicKey::from_spki_base64("%%%").is_err());
+    }
+}

@@ -79,7 +79,7 @@ impl Db {
 pub type Tx<'c> = sqlx::Transaction<'c, sqlx::Sqlite>;
 
 /// Helpers for tests in this crate and in the others: a migrated database in a temp folder.
-#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
 pub mod testing {
     use super::Db;
 

@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh Debian 12 machine: `make run` and `make test`.
+# Tools and the compiled dependencies are cached outside the clone ($(CACHE)), so a fresh
+# clone rebuilds only the project itself.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+CACHE ?= $(HOME)/.cache/joygate
+export JOYGATE_CACHE := $(CACHE)
+export CARGO_TARGET_DIR ?= $(CACHE)/target
+WITH_TOOLS := source $(CACHE)/env.sh &&
+E2E_PORT ?= 3107
+
+.PHONY: setup build run test test-rust test-e2e bench clean-site
+
+setup:
+	@scripts/setup
+
+build: setup
+	$(WITH_TOOLS) cargo leptos build
+
+## Serve the app on the embedded default (SQLite under ./data, sandbox on).
+run: setup
+	$(WITH_TOOLS) cargo leptos build --release
+	$(CARGO_TARGET_DIR)/release/joygate serve
+
+## Every test: unit, integration, then the browser tests in headless Chromium.
+test: build
+	$(MAKE) --no-print-directory test-rust test-e2e
+
+test-rust:
+	$(WITH_TOOLS) cargo test --workspace --no-fail-fast
+
+test-e2e:
+	cd end2end && E2E_PORT=$(E2E_PORT) JOYGATE_BIN=$(CARGO_TARGET_DIR)/debug/joygate npx playwright test

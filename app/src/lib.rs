@@ -1,0 +1,77 @@
+//! What people see: one file per page under `pages/`, shared pieces under `components/`,
+//! UI text in `i18n`, and thin `#[server]` functions that call `domain`.
+//! Built twice: with `ssr` into the server, with `hydrate` into the browser's wasm.
+
+pub mod components;
+pub mod i18n;
+pub mod pages;
+pub mod prefs;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+use crate::pages::{home::HomePage, not_found::NotFound};
+
+/// The HTML document around the app, rendered on the server.
+///
+/// Pages get their own Content-Security-Policy: scripts only from us or carrying this
+/// response's nonce (the hydration loader), wasm compilation allowed, no framing by default.
+#[cfg(feature = "ssr")]
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    leptos::nonce::provide_nonce();
+    let nonce = leptos::nonce::use_nonce().map(|n| n.as_inner().to_string()).unwrap_or_default();
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        let csp = format!(
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+             img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+             form-action 'self'; object-src 'none'"
+        );
+        if let Ok(value) = http::HeaderValue::from_str(&csp) {
+            response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    let lang = prefs::request_language();
+    view! {
+        <!DOCTYPE html>
+        <html lang=lang.code()>
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    prefs::provide_language();
+    view! {
+        <Stylesheet id="joygate" href="/pkg/joygate.css"/>
+        <Title formatter=|page: String| if page.is_empty() { "Joygate".to_string() } else { format!("{page} · Joygate") }/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/") view=HomePage/>
+            </Routes>
+        </Router>
+    }
+}
+
+/// Entry point of the browser build: takes over the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

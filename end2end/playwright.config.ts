@@ -1,0 +1,47 @@
+import { defineConfig, devices } from '@playwright/test';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+
+// The server under test: the binary `make test` just built, on its own port and database.
+const port = Number(process.env.E2E_PORT ?? 3107);
+const bin = process.env.JOYGATE_BIN ?? path.resolve(__dirname, '../target/debug/joygate');
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'joygate-e2e-'));
+
+// Debian's Chromium (never a downloaded browser), as in ../../shared/toolchain.md.
+const chromiumArgs = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [['list']],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    trace: 'off',
+    launchOptions: { executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: chromiumArgs },
+  },
+  projects: [
+    { name: 'phone', use: { ...devices['Pixel 7'], viewport: { width: 360, height: 740 }, browserName: 'chromium' } },
+    { name: 'desktop', use: { ...devices['Desktop Chrome'], browserName: 'chromium' } },
+  ],
+  webServer: {
+    command: `${bin} serve`,
+    cwd: path.resolve(__dirname, '..'),
+    url: `http://127.0.0.1:${port}/readyz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+    env: {
+      JOYGATE_LISTEN: `127.0.0.1:${port}`,
+      JOYGATE_DATABASE_URL: `sqlite://${dataDir}/joygate.db`,
+      JOYGATE_SITE_ROOT: path.resolve(__dirname, '../target/site'),
+    },
+  },
+});

@@ -1,0 +1,154 @@
+//! Configuration: zero-config defaults, then an optional TOML file, then `JOYGATE_*`
+//! environment variables (nested keys with `__`, e.g. `JOYGATE_LOG__FORMAT=json`).
+
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use serde::{Deserialize, Serialize};
+
+/// A value that must never reach a log line: `Debug` prints `[redacted]`. (It serialises as
+/// itself, because the configuration layers are merged through serde.)
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// The address partners and browsers use to reach us (issuer, links). Defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+    /// `sqlite://…` (embedded default). May carry credentials on PostgreSQL, hence secret.
+    pub database_url: Secret,
+    /// Where the built site lives (`cargo leptos build` writes `target/site`).
+    pub site_root: PathBuf,
+    /// Sandbox mode: demo partner and sandbox counterparts on, dev inboxes visible.
+    pub sandbox: bool,
+    pub log: LogConfig,
+    pub worker: WorkerSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `tracing` filter directives, e.g. `info,joygate=debug`; `RUST_LOG` wins when set.
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Outbox jobs run at once.
+    pub concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            public_url: None,
+            database_url: Secret::new("sqlite://data/joygate.db"),
+            site_root: PathBuf::from("target/site"),
+            sandbox: true,
+            log: LogConfig::default(),
+            worker: WorkerSettings::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { filter: "info".into(), format: LogFormat::Text }
+    }
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self { concurrency: 4 }
+    }
+}
+
+impl Config {
+    /// Defaults ← `file` (if given, it must exist; else `joygate.toml` if present) ← `JOYGATE_*`.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Config, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        fig = match file {
+            Some(path) => fig.merge(Toml::file_exact(path)),
+            None => fig.merge(Toml::file("joygate.toml")),
+        };
+        fig.merge(Env::prefixed("JOYGATE_").split("__").ignore(&["config"])).extract().map_err(Box::new)
+    }
+
+    /// The externally visible base URL, without a trailing slash.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    pub fn served_over_https(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("j.toml", "sandbox = false\n[log]\nformat = \"json\"\n")?;
+            jail.set_env("JOYGATE_LISTEN", "0.0.0.0:8080");
+            jail.set_env("JOYGATE_WORKER__CONCURRENCY", "9");
+            jail.set_env("JOYGATE_CONFIG", "j.toml");
+            let c = Config::load(Some(std::path::Path::new("j.toml"))).map_err(|e| e.to_string())?;
+            assert!(!c.sandbox);
+            assert_eq!(c.log.format, LogFormat::Json);
+            assert_eq!(c.listen.port(), 8080);
+            assert_eq!(c.worker.concurrency, 9);
+            assert_eq!(c.database_url.expose(), "sqlite://data/joygate.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_an_error_and_secrets_never_print() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "listn = \"1.2.3.4:5\"\n")?;
+            assert!(Config::load(Some(std::path::Path::new("bad.toml"))).is_err());
+            Ok(())
+        });
+        let c = Config { database_url: Secret::new("postgres://u:hunter2@db/j"), ..Config::default() };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(!format!("{c:#?}").contains("hunter2"));
+    }
+}

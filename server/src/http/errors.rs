@@ -1,0 +1,125 @@
+//! Errors at the HTTP edge for the platform's own endpoints, and the two guarantees that hold
+//! for every route: a JSON client never gets an HTML error, and a browser gets a styled page.
+//! Each API family maps its domain errors to its own documented shape in its own module.
+
+use std::panic::AssertUnwindSafe;
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::{header, HeaderMap, StatusCode, Uri},
+    middleware::Next,
+    response::{Html, IntoResponse, Response},
+    Json,
+};
+use futures_util::FutureExt;
+use serde_json::json;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
+
+use super::AppState;
+
+/// `{"error":{"code":"…","message":"…"}}` with an HTTP status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn not_found() -> Self {
+        Self { status: StatusCode::NOT_FOUND, code: "NOT_FOUND", message: "No such resource.".into() }
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::SERVICE_UNAVAILABLE, code: "UNAVAILABLE", message: message.into() }
+    }
+    pub fn internal() -> Self {
+        Self { status: StatusCode::INTERNAL_SERVER_ERROR, code: "INTERNAL_ERROR", message: "Internal error; it has been logged.".into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = %self.status, code = self.code, message = %self.message, "request failed");
+        }
+        (self.status, Json(json!({ "error": { "code": self.code, "message": self.message } }))).into_response()
+    }
+}
+
+/// True when the client is a browser asking for a page.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+}
+
+/// Unknown paths: a static file from the site if there is one; else the styled 404 page for
+/// browsers and a JSON 404 for everyone else.
+pub async fn fallback(State(state): State<AppState>, uri: Uri, req: Request) -> Response {
+    if wants_html(req.headers()) {
+        let handler = leptos_axum::file_and_error_handler::<AppState, _>(app::shell);
+        return handler(uri, State(state), req).await;
+    }
+    let (parts, _) = req.into_parts();
+    let probe = Request::from_parts(parts, Body::empty());
+    match ServeDir::new(&*state.leptos_options.site_root).precompressed_br().precompressed_gzip().oneshot(probe).await {
+        Ok(res) if res.status() != StatusCode::NOT_FOUND => res.into_response(),
+        _ => ApiError::not_found().into_response(),
+    }
+}
+
+/// A panicking handler becomes a logged 500: a JSON body for API clients, a page for browsers.
+pub async fn catch_panic(req: Request, next: Next) -> Response {
+    let html = wants_html(req.headers());
+    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(panic = %what, "handler panicked");
+            if html {
+                (StatusCode::INTERNAL_SERVER_ERROR, Html(ERROR_PAGE)).into_response()
+            } else {
+                ApiError::internal().into_response()
+            }
+        }
+    }
+}
+
+/// Served when rendering itself failed, so it depends on nothing but the stylesheet.
+const ERROR_PAGE: &str = r#"<!DOCTYPE html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Lỗi · Error · Joygate</title><link rel="stylesheet" href="/pkg/joygate.css"></head>
+<body><main class="page error-page"><p class="error-code">500</p>
+<h1>Đã có lỗi xảy ra</h1><p>Chúng tôi đã ghi nhận lỗi. Vui lòng thử lại sau ít phút.</p>
+<h1 lang="en">Something went wrong</h1><p lang="en">The error has been logged. Please try again in a few minutes.</p>
+<a class="button" href="/">Về trang chủ · Home</a></main></body></html>"#;
+
+#[cfg(test)]
+mod tests {
+    use axum::{routing::get, Router};
+
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("boom")
+    }
+
+    async fn call(accept: &str) -> Response {
+        let app = Router::new().route("/boom", get(boom)).layer(axum::middleware::from_fn(catch_panic));
+        app.oneshot(Request::get("/boom").header(header::ACCEPT, accept).body(Body::empty()).unwrap()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_json_500_for_api_clients_and_a_page_for_browsers() {
+        let res = call("application/json").await;
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+        let res = call("text/html").await;
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(res.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    }
+}

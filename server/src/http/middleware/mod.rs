@@ -1,0 +1,6 @@
+//! Middleware, one concern per file.
+
+pub mod language;
+pub mod metrics;
+pub mod security_headers;
+pub mod trace;

@@ -1,0 +1,23 @@
+//! Security headers on every response. Pages set their own Content-Security-Policy (with the
+//! hydration script's nonce, see `app::shell`); everything else gets a deny-all policy.
+
+use axum::{
+    extract::Request,
+    http::{header, HeaderValue},
+    middleware::Next,
+    response::Response,
+};
+
+pub async fn apply(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"));
+    h.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
+    h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("strict-origin-when-cross-origin"));
+    // Legacy twin of frame-ancestors for old webviews; framable pages remove it explicitly.
+    h.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
+    h.entry("permissions-policy").or_insert(HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"));
+    h.entry("cross-origin-opener-policy").or_insert(HeaderValue::from_static("same-origin-allow-popups"));
+    response
+}

@@ -1,0 +1,119 @@
+//! The HTTP surface: one router, API families as modules, middleware one concern per file.
+
+pub mod errors;
+pub mod middleware;
+pub mod ops;
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{extract::FromRef, routing::get, Router};
+use leptos::prelude::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::{sync::watch, task::JoinHandle};
+use tower::ServiceBuilder;
+use tower_http::{
+    compression::CompressionLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+};
+use tower_sessions::{cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+use crate::config::Config;
+
+/// What handlers share.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: domain::Db,
+}
+
+pub const SESSION_COOKIE: &str = "joygate_session";
+
+/// Builds the whole router. Also returns the task that deletes expired sessions until shutdown.
+pub async fn router(
+    config: &Config,
+    db: domain::Db,
+    bound: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(Router, JoinHandle<()>)> {
+    let leptos_options = LeptosOptions::builder()
+        .output_name("joygate")
+        .site_root(config.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(bound)
+        .build();
+    let state = AppState { leptos_options: leptos_options.clone(), db: db.clone() };
+
+    let session_store = SqliteStore::new(db.pool().clone());
+    session_store.migrate().await?;
+    let session_cleanup = tokio::spawn({
+        let store = session_store.clone();
+        async move {
+            let delete = ExpiredDeletion::continuously_delete_expired(store, Duration::from_secs(3600));
+            tokio::select! {
+                _ = delete => {}
+                _ = shutdown.wait_for(|stop| *stop) => {}
+            }
+        }
+    });
+    let sessions = SessionManagerLayer::new(session_store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.served_over_https())
+        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(30)));
+
+    let router = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .leptos_routes(&state, generate_route_list(app::App), {
+            let options = leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(errors::fallback)
+        .layer(axum::middleware::from_fn(middleware::metrics::record))
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(middleware::trace::layer())
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(axum::middleware::from_fn(errors::catch_panic))
+                .layer(axum::middleware::from_fn(middleware::security_headers::apply))
+                .layer(CompressionLayer::new())
+                .layer(sessions)
+                .layer(axum::middleware::from_fn(middleware::language::negotiate)),
+        );
+    Ok((router, session_cleanup))
+}
+
+/// Serves until `shutdown` turns true, then lets in-flight requests finish.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router, mut shutdown: watch::Receiver<bool>) {
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(stop).await {
+        tracing::error!(error = %e, "HTTP server stopped with an error");
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,50 @@
+use joygate::{config::Secret, Config, Running};
+use reqwest::{header, Client, Response};
+
+/// A running server with its own database in a temp folder.
+pub struct TestApp {
+    pub server: Option<Running>,
+    pub url: String,
+    pub client: Client,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: Secret::new(format!("sqlite://{}", dir.path().join("joygate.db").display())),
+            site_root: dir.path().join("site"),
+            ..Config::default()
+        };
+        let server = joygate::start(config).await.expect("server starts");
+        let url = server.url();
+        let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        TestApp { server: Some(server), url, client, _dir: dir }
+    }
+
+    pub async fn get(&self, path: &str, accept: &str) -> Response {
+        self.client.get(format!("{}{path}", self.url)).header(header::ACCEPT, accept).send().await.expect("request")
+    }
+
+    pub async fn page(&self, path: &str) -> Response {
+        self.get(path, "text/html,application/xhtml+xml").await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+    }
+}
+
+/// The `name=value` part of a response's Set-Cookie for `name`, with its attributes.
+pub fn set_cookie(res: &Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}

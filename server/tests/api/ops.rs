@@ -1,0 +1,91 @@
+use reqwest::{header, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn health_and_readiness_answer_json() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/healthz", "application/json").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "ok");
+    let res = app.get("/readyz", "*/*").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["checks"]["database"], "ok");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_gone() {
+    let app = TestApp::spawn().await;
+    app.server.as_ref().unwrap().db.close().await;
+    let res = app.get("/readyz", "application/json").await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "UNAVAILABLE");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/healthz", "*/*").await;
+    let id = res.headers().get("x-request-id").expect("generated id").to_str().unwrap().to_string();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let res = app.client.get(format!("{}/healthz", app.url)).header("x-request-id", "partner-trace-42").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "partner-trace-42");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn api_clients_get_json_errors_never_html() {
+    let app = TestApp::spawn().await;
+    for accept in ["application/json", "*/*"] {
+        let res = app.get("/api-point/partner/v1/no-such-endpoint", accept).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert!(res.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "NOT_FOUND");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn security_headers_are_on_api_responses() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/healthz", "application/json").await;
+    let h = res.headers();
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(h.contains_key("referrer-policy"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_template() {
+    let app = TestApp::spawn().await;
+    app.get("/healthz", "*/*").await;
+    let res = app.get("/metrics", "text/plain").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("joygate_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"), "{text}");
+    assert!(text.contains("joygate_http_request_duration_seconds_bucket"));
+    assert!(text.contains("joygate_build_info"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn responses_are_compressed_for_clients_that_ask() {
+    let app = TestApp::spawn().await;
+    let res = app.client.get(format!("{}/", app.url)).header(header::ACCEPT_ENCODING, "gzip").header(header::ACCEPT, "text/html").send().await.unwrap();
+    assert_eq!(res.headers()[header::CONTENT_ENCODING], "gzip");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn stop_is_graceful_and_releases_the_port() {
+    let app = TestApp::spawn().await;
+    let addr = app.server.as_ref().unwrap().addr;
+    app.stop().await;
+    tokio::net::TcpListener::bind(addr).await.expect("port is free again after a graceful stop");
+}

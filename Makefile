@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 CACHE ?= $(HOME)/.cache/joygate
-export JOYGATE_CACHE := $(CACHE)
+export JG_CACHE := $(CACHE)
 export CARGO_TARGET_DIR ?= $(CACHE)/target
 WITH_TOOLS := source $(CACHE)/env.sh &&
 E2E_PORT ?= 3107
@@ -31,4 +31,4 @@ test-rust:
 	$(WITH_TOOLS) cargo test --workspace --no-fail-fast
 
 test-e2e:
-	cd end2end && E2E_PORT=$(E2E_PORT) JOYGATE_BIN=$(CARGO_TARGET_DIR)/debug/joygate npx playwright test
+	cd end2end && E2E_PORT=$(E2E_PORT) E2E_JOYGATE_BIN=$(CARGO_TARGET_DIR)/debug/joygate npx playwright test

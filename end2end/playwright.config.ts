@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 
 // The server under test: the binary `make test` just built, on its own port and database.
 const port = Number(process.env.E2E_PORT ?? 3107);
-const bin = process.env.JOYGATE_BIN ?? path.resolve(__dirname, '../target/debug/joygate');
+const bin = process.env.E2E_JOYGATE_BIN ?? path.resolve(__dirname, '../target/debug/joygate');
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'joygate-e2e-'));
 
 // Debian's Chromium (never a downloaded browser), as in ../../shared/toolchain.md.
@@ -25,6 +25,7 @@ export default defineConfig({
   use: {
     baseURL: `http://127.0.0.1:${port}`,
     trace: 'off',
+    locale: 'vi-VN', // members' phones; English is tested through the switch and Accept-Language
     launchOptions: { executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: chromiumArgs },
   },
   projects: [

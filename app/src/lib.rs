@@ -8,7 +8,7 @@ pub mod pages;
 pub mod prefs;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     path,
@@ -22,6 +22,8 @@ use crate::pages::{home::HomePage, not_found::NotFound};
 /// response's nonce (the hydration loader), wasm compilation allowed, no framing by default.
 #[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    use leptos_meta::MetaTags;
+
     leptos::nonce::provide_nonce();
     let nonce = leptos::nonce::use_nonce().map(|n| n.as_inner().to_string()).unwrap_or_default();
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {

@@ -103,8 +103,18 @@ impl Config {
             Some(path) => fig.merge(Toml::file_exact(path)),
             None => fig.merge(Toml::file("joygate.toml")),
         };
-        fig.merge(Env::prefixed("JOYGATE_").split("__").ignore(&["config"])).extract().map_err(Box::new)
+        // The file is strict (a typo is an error); the environment is shared with other tools
+        // (JOYGATE_CONFIG, build scripts), so only variables naming a known key are read.
+        let env = Env::prefixed("JOYGATE_").filter(|key| {
+            let top = key.as_str().split("__").next().unwrap_or("").to_ascii_lowercase();
+            Self::KEYS.contains(&top.as_str())
+        });
+        let env = env.split("__");
+        fig.merge(env).extract().map_err(Box::new)
     }
+
+    /// The top-level keys, as they appear after `JOYGATE_` (lower-cased).
+    const KEYS: [&'static str; 7] = ["listen", "public_url", "database_url", "site_root", "sandbox", "log", "worker"];
 
     /// The externally visible base URL, without a trailing slash.
     pub fn public_url(&self, bound: SocketAddr) -> String {
@@ -126,10 +136,12 @@ mod tests {
     #[test]
     fn file_then_environment_override_defaults() {
         figment::Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.create_file("j.toml", "sandbox = false\n[log]\nformat = \"json\"\n")?;
             jail.set_env("JOYGATE_LISTEN", "0.0.0.0:8080");
             jail.set_env("JOYGATE_WORKER__CONCURRENCY", "9");
             jail.set_env("JOYGATE_CONFIG", "j.toml");
+            jail.set_env("JOYGATE_SOMETHING_ELSE", "is not ours");
             let c = Config::load(Some(std::path::Path::new("j.toml"))).map_err(|e| e.to_string())?;
             assert!(!c.sandbox);
             assert_eq!(c.log.format, LogFormat::Json);

@@ -30,5 +30,10 @@ test: build
 test-rust:
 	$(WITH_TOOLS) cargo test --workspace --no-fail-fast
 
+## Load figures for the release build (README, "Benchmarks").
+bench: setup
+	$(WITH_TOOLS) cargo leptos build --release
+	scripts/bench $(CARGO_TARGET_DIR)/release/joygate
+
 test-e2e:
 	cd end2end && E2E_PORT=$(E2E_PORT) E2E_JOYGATE_BIN=$(CARGO_TARGET_DIR)/debug/joygate npx playwright test

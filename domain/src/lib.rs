@@ -4,6 +4,7 @@
 //! One module per capability; each keeps its types, rules and queries side by side.
 
 pub mod clock;
+pub mod identity;
 pub mod outbox;
 pub mod signing;
 pub mod store;

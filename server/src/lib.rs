@@ -32,14 +32,6 @@ impl Running {
         self.db.close().await;
     }
 
-    /// Waits until the server stops by itself (after a shutdown signal).
-    pub async fn wait(self) {
-        for t in self.tasks {
-            let _ = t.await;
-        }
-        self.db.close().await;
-    }
-
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

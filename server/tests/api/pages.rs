@@ -53,7 +53,7 @@ async fn the_set_language_server_function_stores_the_choice() {
         .post(format!("{}/api/set_language", app.url))
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ACCEPT, "application/json")
-        .body("lang=En")
+        .body("lang=en")
         .send()
         .await
         .unwrap();

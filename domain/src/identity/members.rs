@@ -1,0 +1,249 @@
+//! Members and the link between a partner's Customer ID and a member's SkyJoy ID.
+//! Where is a link decided? In [`link`]: both uniqueness rules are database constraints, so
+//! concurrent requests cannot create two links.
+
+use serde::Serialize;
+
+use super::{CustomerId, DateOfBirth, Email, FullName, PhoneNumber, SkyJoyId};
+use crate::store::{Db, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// Stable subject identifier (OpenID Connect `sub`).
+    pub id: String,
+    pub skyjoy_id: SkyJoyId,
+    pub phone: PhoneNumber,
+    pub full_name: FullName,
+    pub date_of_birth: Option<DateOfBirth>,
+    pub email: Option<Email>,
+    pub status: String,
+    pub created_at_ms: i64,
+}
+
+/// What sign-up (or a partner's onboarding) knows about a new member.
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub phone: PhoneNumber,
+    pub full_name: FullName,
+    pub date_of_birth: Option<DateOfBirth>,
+    pub email: Option<Email>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MemberError {
+    #[error("a member with this phone number already exists")]
+    PhoneTaken,
+    /// ACCOUNT_ALREADY_LINKED: the member is linked to another Customer ID of this partner.
+    #[error("This account is already linked in the system.")]
+    AccountAlreadyLinked,
+    /// CUSTOMER_ALREADY_LINKED: this Customer ID is linked to another member.
+    #[error("This Customer ID is already linked to another SkyJoy account.")]
+    CustomerAlreadyLinked,
+    #[error("member not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for MemberError {
+    fn from(e: sqlx::Error) -> Self {
+        MemberError::Store(e.into())
+    }
+}
+
+type MemberRow = (String, String, String, String, Option<String>, Option<String>, String, i64);
+const MEMBER_COLUMNS: &str = "id, skyjoy_id, phone, full_name, date_of_birth, email, status, created_at";
+
+fn from_row((id, skyjoy_id, phone, full_name, dob, email, status, created_at): MemberRow) -> Result<Member, MemberError> {
+    // Rows were written from parsed values; a row that no longer parses is corruption, not input.
+    let corrupt = |what: &str| MemberError::Store(StoreError::Url(format!("member {id}: stored {what} is invalid")));
+    Ok(Member {
+        skyjoy_id: SkyJoyId::parse(&skyjoy_id).map_err(|_| corrupt("skyjoy_id"))?,
+        phone: PhoneNumber::parse(&phone).map_err(|_| corrupt("phone"))?,
+        full_name: FullName::parse(&full_name).map_err(|_| corrupt("full_name"))?,
+        date_of_birth: dob.map(|d| DateOfBirth::parse_iso(&d)).transpose().map_err(|_| corrupt("date_of_birth"))?,
+        email: email.map(|e| Email::parse(&e)).transpose().map_err(|_| corrupt("email"))?,
+        status,
+        created_at_ms: created_at,
+        id,
+    })
+}
+
+async fn find_by(db: &Db, column: &str, value: &str) -> Result<Option<Member>, MemberError> {
+    let row: Option<MemberRow> = sqlx::query_as(&format!("SELECT {MEMBER_COLUMNS} FROM members WHERE {column} = $1 AND status <> 'DELETED'"))
+        .bind(value)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(from_row).transpose()
+}
+
+pub async fn find_by_phone(db: &Db, phone: &PhoneNumber) -> Result<Option<Member>, MemberError> {
+    find_by(db, "phone", phone.as_str()).await
+}
+
+pub async fn find_by_skyjoy_id(db: &Db, id: &SkyJoyId) -> Result<Option<Member>, MemberError> {
+    find_by(db, "skyjoy_id", id.as_str()).await
+}
+
+pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<Member>, MemberError> {
+    find_by(db, "id", id).await
+}
+
+/// Creates a member with a fresh SkyJoy ID (drawn again on the rare collision).
+pub async fn create(db: &Db, new: NewMember, now_ms: i64) -> Result<Member, MemberError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    for _ in 0..8 {
+        let skyjoy_id = SkyJoyId::random(&mut rand::thread_rng());
+        let inserted = sqlx::query(
+            "INSERT INTO members (id, skyjoy_id, phone, full_name, date_of_birth, email, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&id)
+        .bind(skyjoy_id.as_str())
+        .bind(new.phone.as_str())
+        .bind(new.full_name.as_str())
+        .bind(new.date_of_birth.map(|d| d.iso()))
+        .bind(new.email.as_ref().map(Email::as_str))
+        .bind(now_ms)
+        .execute(db.pool())
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return find_by_id(db, &id).await?.ok_or(MemberError::NotFound);
+        }
+        if find_by_phone(db, &new.phone).await?.is_some() {
+            return Err(MemberError::PhoneTaken);
+        }
+    }
+    Err(MemberError::Store(StoreError::Url("could not draw an unused SkyJoy ID".into())))
+}
+
+/// The member for `new.phone`, created if there is none yet. `true` when it was created.
+pub async fn find_or_create(db: &Db, new: NewMember, now_ms: i64) -> Result<(Member, bool), MemberError> {
+    if let Some(m) = find_by_phone(db, &new.phone).await? {
+        return Ok((m, false));
+    }
+    match create(db, new.clone(), now_ms).await {
+        Ok(m) => Ok((m, true)),
+        // someone else created it between our look-up and insert
+        Err(MemberError::PhoneTaken) => Ok((find_by_phone(db, &new.phone).await?.ok_or(MemberError::NotFound)?, false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// How [`link`] ended when it succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linked {
+    Created,
+    AlreadyLinked,
+}
+
+/// Links a partner's Customer ID to a member:
+/// not linked with this partner → link; linked to the same Customer ID → nothing to do;
+/// linked to another Customer ID → [`MemberError::AccountAlreadyLinked`]; the Customer ID
+/// linked to another member → [`MemberError::CustomerAlreadyLinked`].
+pub async fn link(db: &Db, client_id: &str, customer_id: &CustomerId, member_id: &str, now_ms: i64) -> Result<Linked, MemberError> {
+    let inserted = sqlx::query(
+        "INSERT INTO partner_links (client_id, customer_id, member_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(client_id)
+    .bind(customer_id.as_str())
+    .bind(member_id)
+    .bind(now_ms)
+    .execute(db.pool())
+    .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(Linked::Created);
+    }
+    let existing: Option<String> = sqlx::query_scalar("SELECT customer_id FROM partner_links WHERE client_id = $1 AND member_id = $2")
+        .bind(client_id)
+        .bind(member_id)
+        .fetch_optional(db.pool())
+        .await?;
+    match existing {
+        Some(c) if c == customer_id.as_str() => Ok(Linked::AlreadyLinked),
+        Some(_) => Err(MemberError::AccountAlreadyLinked),
+        None => Err(MemberError::CustomerAlreadyLinked),
+    }
+}
+
+/// The Customer ID a partner linked to this member, if any.
+pub async fn customer_id_of(db: &Db, client_id: &str, member_id: &str) -> Result<Option<CustomerId>, MemberError> {
+    let c: Option<String> = sqlx::query_scalar("SELECT customer_id FROM partner_links WHERE client_id = $1 AND member_id = $2")
+        .bind(client_id)
+        .bind(member_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(c.and_then(|c| CustomerId::parse(&c).ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::temp_db;
+
+    fn new_member(phone: &str) -> NewMember {
+        NewMember {
+            phone: PhoneNumber::parse(phone).unwrap(),
+            full_name: FullName::parse("Nguyễn Văn A").unwrap(),
+            date_of_birth: Some(DateOfBirth::parse("01-01-1990").unwrap()),
+            email: Some(Email::parse("a@example.vn").unwrap()),
+        }
+    }
+
+    fn cid(s: &str) -> CustomerId {
+        CustomerId::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn sign_up_gives_a_skyjoy_id_and_one_member_per_phone() {
+        let (_d, db) = temp_db().await;
+        let m = create(&db, new_member("0912345678"), 1).await.unwrap();
+        assert!(m.skyjoy_id.as_str().starts_with("SJ"));
+        assert_eq!(m.date_of_birth.unwrap().to_string(), "01-01-1990");
+        assert_eq!(find_by_skyjoy_id(&db, &m.skyjoy_id).await.unwrap(), Some(m.clone()));
+        assert!(matches!(create(&db, new_member("+84912345678"), 2).await, Err(MemberError::PhoneTaken)));
+        let (same, created) = find_or_create(&db, new_member("84912345678"), 3).await.unwrap();
+        assert_eq!((same.id, created), (m.id, false));
+    }
+
+    #[tokio::test]
+    async fn the_four_linking_cases() {
+        let (_d, db) = temp_db().await;
+        let (a, created) = find_or_create(&db, new_member("0912345678"), 1).await.unwrap();
+        assert!(created, "no member with that phone: created");
+        assert_eq!(link(&db, "shop", &cid("CUS-1"), &a.id, 2).await.unwrap(), Linked::Created);
+        assert_eq!(link(&db, "shop", &cid("CUS-1"), &a.id, 3).await.unwrap(), Linked::AlreadyLinked, "idempotent");
+        let err = link(&db, "shop", &cid("CUS-2"), &a.id, 4).await.unwrap_err();
+        assert!(matches!(err, MemberError::AccountAlreadyLinked));
+        assert_eq!(err.to_string(), "This account is already linked in the system.");
+        assert_eq!(link(&db, "airline", &cid("CUS-2"), &a.id, 5).await.unwrap(), Linked::Created, "another partner links freely");
+
+        let (b, _) = find_or_create(&db, new_member("0987654321"), 6).await.unwrap();
+        assert!(matches!(link(&db, "shop", &cid("CUS-1"), &b.id, 7).await, Err(MemberError::CustomerAlreadyLinked)));
+        assert_eq!(customer_id_of(&db, "shop", &a.id).await.unwrap(), Some(cid("CUS-1")));
+        assert_eq!(customer_id_of(&db, "shop", &b.id).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn concurrent_links_of_one_member_leave_exactly_one() {
+        let (_d, db) = temp_db().await;
+        let (a, _) = find_or_create(&db, new_member("0912345678"), 1).await.unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (db, id) = (db.clone(), a.id.clone());
+                tokio::spawn(async move { link(&db, "shop", &cid(&format!("CUS-{i}")), &id, 2).await })
+            })
+            .collect();
+        let mut created = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(Linked::Created) => created += 1,
+                Err(MemberError::AccountAlreadyLinked) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(created, 1);
+    }
+}

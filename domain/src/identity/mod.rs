@@ -1,0 +1,30 @@
+//! Members and who they are: SkyJoy IDs, phone numbers, names, dates of birth, and the
+//! partners' Customer IDs. Each is a newtype with one checking constructor; inside the domain a
+//! value of these types is valid by construction (parse, don't validate).
+
+pub mod members;
+mod names;
+pub mod otp;
+mod phone;
+mod skyjoy_id;
+
+pub use names::{CustomerId, DateOfBirth, Email, FullName};
+pub use phone::PhoneNumber;
+pub use skyjoy_id::SkyJoyId;
+
+/// Why a value given at the edge was refused; the message is safe to show to a partner.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidInput {
+    #[error("skyjoyId must be SJ followed by 10 digits")]
+    SkyJoyId,
+    #[error("phone must be a Vietnamese number, e.g. +84912345678 or 0912345678")]
+    Phone,
+    #[error("fullName must be 1 to 100 letters, spaces, dots, apostrophes or hyphens")]
+    FullName,
+    #[error("dateOfBirth must be a past date in the form DD-MM-YYYY")]
+    DateOfBirth,
+    #[error("customerId must be 1 to 64 visible characters")]
+    CustomerId,
+    #[error("email must be an address like name@example.vn")]
+    Email,
+}

@@ -37,3 +37,13 @@ CREATE TABLE partner_links (
     PRIMARY KEY (client_id, member_id),
     UNIQUE (client_id, customer_id)
 );
+
+-- Token signing keys (identity::signing_keys). The newest unretired key signs; retired keys
+-- stay published in the JWKS until every token they signed has expired.
+CREATE TABLE oidc_signing_keys (
+    kid           TEXT    PRIMARY KEY,
+    private_pkcs8 BLOB    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    retired_at    INTEGER,
+    publish_until INTEGER
+);

@@ -6,6 +6,7 @@ pub mod members;
 mod names;
 pub mod otp;
 mod phone;
+pub mod signing_keys;
 mod skyjoy_id;
 
 pub use names::{CustomerId, DateOfBirth, Email, FullName};

@@ -49,6 +49,11 @@ impl RsaPrivateKey {
         RsaPublicKey { spki_der: der.as_ref().to_vec() }
     }
 
+    /// The modulus `n` and exponent `e`, big-endian (for a JSON Web Key).
+    pub fn public_components(&self) -> aws_lc_rs::rsa::PublicKeyComponents<Vec<u8>> {
+        self.pair.public_key().into()
+    }
+
     /// The modulus size in bits.
     pub fn bits(&self) -> usize {
         self.pair.public_modulus_len() * 8

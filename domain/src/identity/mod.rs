@@ -2,6 +2,37 @@
 //! partners' Customer IDs. Each is a newtype with one checking constructor; inside the domain a
 //! value of these types is valid by construction (parse, don't validate).
 
+/// `Display`, `as_str` and serde through `String` for a string newtype whose one constructor is
+/// `parse` (so deserialising checks exactly what parsing checks).
+macro_rules! string_newtype {
+    ($t:ident) => {
+        impl $t {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $t {
+            type Error = $crate::identity::InvalidInput;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                $t::parse(&s)
+            }
+        }
+
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.0
+            }
+        }
+    };
+}
+
 pub mod members;
 mod names;
 pub mod otp;

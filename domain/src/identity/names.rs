@@ -10,6 +10,8 @@ use super::InvalidInput;
 #[serde(try_from = "String", into = "String")]
 pub struct FullName(String);
 
+string_newtype!(FullName);
+
 impl FullName {
     pub fn parse(s: &str) -> Result<FullName, InvalidInput> {
         let folded = s.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -19,10 +21,6 @@ impl FullName {
             return Err(InvalidInput::FullName);
         }
         Ok(FullName(folded))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 
     /// SkyJoy's `firstName` / `lastName` split: `"NGUYEN VAN A"` → (`"NGUYEN VAN"`, `"A"`);
@@ -38,25 +36,6 @@ impl FullName {
 /// Vietnamese text typed on some keyboards arrives decomposed (base letter + tone mark).
 fn is_combining_mark(c: char) -> bool {
     matches!(c, '\u{0300}'..='\u{036F}')
-}
-
-impl fmt::Display for FullName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for FullName {
-    type Error = InvalidInput;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        FullName::parse(&s)
-    }
-}
-
-impl From<FullName> for String {
-    fn from(n: FullName) -> String {
-        n.0
-    }
 }
 
 /// A date of birth; SkyJoy writes dates `DD-MM-YYYY` (counterparts.md §1.5).
@@ -120,6 +99,8 @@ impl From<DateOfBirth> for String {
 #[serde(try_from = "String", into = "String")]
 pub struct CustomerId(String);
 
+string_newtype!(CustomerId);
+
 impl CustomerId {
     pub fn parse(s: &str) -> Result<CustomerId, InvalidInput> {
         let s = s.trim();
@@ -129,34 +110,14 @@ impl CustomerId {
         Ok(CustomerId(s.to_string()))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for CustomerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for CustomerId {
-    type Error = InvalidInput;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        CustomerId::parse(&s)
-    }
-}
-
-impl From<CustomerId> for String {
-    fn from(c: CustomerId) -> String {
-        c.0
-    }
 }
 
 /// An e-mail address, checked for shape only (the inbox proves the rest), stored lower-case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
+
+string_newtype!(Email);
 
 impl Email {
     pub fn parse(s: &str) -> Result<Email, InvalidInput> {
@@ -176,28 +137,6 @@ impl Email {
         Ok(Email(s.to_lowercase()))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for Email {
-    type Error = InvalidInput;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Email::parse(&s)
-    }
-}
-
-impl From<Email> for String {
-    fn from(e: Email) -> String {
-        e.0
-    }
 }
 
 #[cfg(test)]

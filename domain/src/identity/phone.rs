@@ -1,5 +1,3 @@
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use super::InvalidInput;
@@ -9,6 +7,8 @@ use super::InvalidInput;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneNumber(String);
+
+string_newtype!(PhoneNumber);
 
 impl PhoneNumber {
     /// Accepts `+84…`, `84…` and `0…` forms with spaces, dots, dashes or parentheses between
@@ -43,32 +43,9 @@ impl PhoneNumber {
         Ok(PhoneNumber(format!("+84{national}")))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The last 3 digits, for showing a member where a code was sent without revealing the number.
     pub fn masked(&self) -> String {
         format!("+84 ••• ••• {}", &self.0[self.0.len() - 3..])
-    }
-}
-
-impl fmt::Display for PhoneNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for PhoneNumber {
-    type Error = InvalidInput;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        PhoneNumber::parse(&s)
-    }
-}
-
-impl From<PhoneNumber> for String {
-    fn from(p: PhoneNumber) -> String {
-        p.0
     }
 }
 

@@ -1,5 +1,3 @@
-use std::fmt;
-
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +7,8 @@ use super::InvalidInput;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SkyJoyId(String);
+
+string_newtype!(SkyJoyId);
 
 impl SkyJoyId {
     /// Accepts `SJ` in either case around 10 digits; stores the canonical upper-case form.
@@ -28,28 +28,6 @@ impl SkyJoyId {
         SkyJoyId(format!("SJ{n}"))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for SkyJoyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for SkyJoyId {
-    type Error = InvalidInput;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        SkyJoyId::parse(&s)
-    }
-}
-
-impl From<SkyJoyId> for String {
-    fn from(id: SkyJoyId) -> String {
-        id.0
-    }
 }
 
 #[cfg(test)]

@@ -47,3 +47,15 @@ CREATE TABLE oidc_signing_keys (
     retired_at    INTEGER,
     publish_until INTEGER
 );
+
+-- Partner applications allowed to sign members in (identity::clients).
+CREATE TABLE oidc_clients (
+    client_id     TEXT    PRIMARY KEY,
+    secret_hash   BLOB,
+    name          TEXT    NOT NULL,
+    redirect_uris TEXT    NOT NULL,
+    web_origins   TEXT    NOT NULL,
+    logo_uri      TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);

@@ -33,6 +33,7 @@ macro_rules! string_newtype {
     };
 }
 
+pub mod clients;
 pub mod members;
 mod names;
 pub mod otp;

@@ -1,0 +1,277 @@
+//! Partner clients of the sign-in provider: who may ask for a sign-in, where the answer may be
+//! sent (exact redirect URIs), and which web origins may frame the sign-in page, receive its
+//! postMessage events and call the token endpoint from a browser.
+//!
+//! Confidential clients (a partner server) authenticate with a secret we generate; only its
+//! SHA-256 is stored (the secret is 256 random bits, so a fast hash is enough). Public clients
+//! (single-page apps) have no secret and must use PKCE.
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::store::{Db, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    /// `None` for a public client.
+    #[serde(skip)]
+    secret_hash: Option<Vec<u8>>,
+    pub redirect_uris: Vec<String>,
+    pub web_origins: Vec<String>,
+    pub logo_uri: Option<String>,
+}
+
+/// What registering a client takes (from the CLI or the configuration file).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    pub client_id: String,
+    pub name: String,
+    /// `false` for a single-page app (no secret, PKCE required).
+    #[serde(default = "yes")]
+    pub confidential: bool,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub web_origins: Vec<String>,
+    #[serde(default)]
+    pub logo_uri: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("client_id must be 3 to 64 letters, digits, '-', '_' or '.'")]
+    BadClientId,
+    #[error("redirect URI {0:?} must be an absolute https URL without a fragment (http only on localhost)")]
+    BadRedirectUri(String),
+    #[error("web origin {0:?} must be scheme://host[:port] with nothing after it (http only on localhost)")]
+    BadOrigin(String),
+    #[error("a client needs at least one redirect URI")]
+    NoRedirectUri,
+    #[error("name must not be empty")]
+    NoName,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ClientError {
+    fn from(e: sqlx::Error) -> Self {
+        ClientError::Store(e.into())
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+fn check_redirect(uri: &str) -> Result<String, ClientError> {
+    let bad = || ClientError::BadRedirectUri(uri.to_string());
+    let url = Url::parse(uri).map_err(|_| bad())?;
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url));
+    if !scheme_ok || url.fragment().is_some() || url.host_str().is_none() {
+        return Err(bad());
+    }
+    Ok(uri.to_string()) // stored as given: matching is exact string comparison
+}
+
+fn check_origin(origin: &str) -> Result<String, ClientError> {
+    let bad = || ClientError::BadOrigin(origin.to_string());
+    let url = Url::parse(origin).map_err(|_| bad())?;
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url));
+    let serialised = url.origin().ascii_serialization();
+    if !scheme_ok || serialised != origin.trim_end_matches('/') || url.path() != "/" || url.query().is_some() {
+        return Err(bad());
+    }
+    Ok(serialised)
+}
+
+fn hash_secret(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+impl ClientSpec {
+    fn validated(&self) -> Result<(Vec<String>, Vec<String>), ClientError> {
+        let id_ok = (3..=64).contains(&self.client_id.len())
+            && self.client_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !id_ok {
+            return Err(ClientError::BadClientId);
+        }
+        if self.name.trim().is_empty() {
+            return Err(ClientError::NoName);
+        }
+        if self.redirect_uris.is_empty() {
+            return Err(ClientError::NoRedirectUri);
+        }
+        let redirects = self.redirect_uris.iter().map(|u| check_redirect(u)).collect::<Result<Vec<_>, _>>()?;
+        let origins = self.web_origins.iter().map(|o| check_origin(o)).collect::<Result<Vec<_>, _>>()?;
+        Ok((redirects, origins))
+    }
+}
+
+/// Creates or replaces a client. For a confidential client a fresh secret is generated and
+/// returned (shown once); `keep_secret` keeps the existing one when the client exists.
+pub async fn register(db: &Db, spec: &ClientSpec, keep_secret: bool, now_ms: i64) -> Result<(Client, Option<String>), ClientError> {
+    let (redirects, origins) = spec.validated()?;
+    let existing = find(db, &spec.client_id).await?;
+    let (secret, secret_hash) = match (spec.confidential, existing.as_ref().and_then(|c| c.secret_hash.clone())) {
+        (false, _) => (None, None),
+        (true, Some(hash)) if keep_secret => (None, Some(hash)),
+        (true, _) => {
+            let mut raw = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut raw);
+            let secret = hex::encode(raw);
+            let hash = hash_secret(&secret);
+            (Some(secret), Some(hash))
+        }
+    };
+    sqlx::query(
+        "INSERT INTO oidc_clients (client_id, secret_hash, name, redirect_uris, web_origins, logo_uri, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+         ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash, name = excluded.name,
+             redirect_uris = excluded.redirect_uris, web_origins = excluded.web_origins, logo_uri = excluded.logo_uri,
+             updated_at = excluded.updated_at",
+    )
+    .bind(&spec.client_id)
+    .bind(&secret_hash)
+    .bind(spec.name.trim())
+    .bind(serde_json::to_string(&redirects).expect("strings serialise"))
+    .bind(serde_json::to_string(&origins).expect("strings serialise"))
+    .bind(&spec.logo_uri)
+    .bind(now_ms)
+    .execute(db.pool())
+    .await?;
+    let client = find(db, &spec.client_id).await?.ok_or(ClientError::BadClientId)?;
+    Ok((client, secret))
+}
+
+type ClientRow = (String, Option<Vec<u8>>, String, String, String, Option<String>);
+
+pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, ClientError> {
+    let row: Option<ClientRow> =
+        sqlx::query_as("SELECT client_id, secret_hash, name, redirect_uris, web_origins, logo_uri FROM oidc_clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.map(|(client_id, secret_hash, name, redirects, origins, logo_uri)| Client {
+        client_id,
+        secret_hash,
+        name,
+        redirect_uris: serde_json::from_str(&redirects).unwrap_or_default(),
+        web_origins: serde_json::from_str(&origins).unwrap_or_default(),
+        logo_uri,
+    }))
+}
+
+pub async fn list(db: &Db) -> Result<Vec<Client>, ClientError> {
+    let ids: Vec<String> = sqlx::query_scalar("SELECT client_id FROM oidc_clients ORDER BY client_id").fetch_all(db.pool()).await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.extend(find(db, &id).await?);
+    }
+    Ok(out)
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
+    /// Exact match against the registered list (no prefix or wildcard matching).
+    pub fn allows_redirect(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == uri)
+    }
+
+    /// `origin` is exactly one of the registered web origins.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.web_origins.iter().any(|o| o == origin)
+    }
+
+    /// Constant-time check of a presented secret; public clients have none to check.
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        match &self.secret_hash {
+            None => false,
+            Some(stored) => {
+                let given = hash_secret(presented);
+                given.len() == stored.len() && given.iter().zip(stored).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::temp_db;
+
+    fn demo() -> ClientSpec {
+        ClientSpec {
+            client_id: "demo-partner".into(),
+            name: "Demo partner".into(),
+            confidential: true,
+            redirect_uris: vec!["http://localhost:3100/callback".into()],
+            web_origins: vec!["http://localhost:3100".into()],
+            logo_uri: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_confidential_client_gets_a_secret_shown_once() {
+        let (_d, db) = temp_db().await;
+        let (client, secret) = register(&db, &demo(), true, 1).await.unwrap();
+        let secret = secret.expect("a new confidential client gets a secret");
+        assert_eq!(secret.len(), 64);
+        assert!(client.secret_matches(&secret) && !client.secret_matches("guess") && !client.is_public());
+        let (again, none) = register(&db, &demo(), true, 2).await.unwrap();
+        assert!(none.is_none() && again.secret_matches(&secret), "re-registering keeps the secret when asked");
+        let (rotated, new_secret) = register(&db, &demo(), false, 3).await.unwrap();
+        assert!(rotated.secret_matches(&new_secret.unwrap()) && !rotated.secret_matches(&secret));
+    }
+
+    #[tokio::test]
+    async fn redirects_and_origins_match_exactly() {
+        let (_d, db) = temp_db().await;
+        let (c, _) = register(&db, &demo(), true, 1).await.unwrap();
+        assert!(c.allows_redirect("http://localhost:3100/callback"));
+        for near in ["http://localhost:3100/callback/", "http://localhost:3100/callback?x=1", "http://localhost:3100/Callback", "http://localhost:3101/callback"] {
+            assert!(!c.allows_redirect(near), "{near}");
+        }
+        assert!(c.allows_origin("http://localhost:3100"));
+        assert!(!c.allows_origin("http://localhost:3100/") && !c.allows_origin("http://127.0.0.1:3100") && !c.allows_origin("null"));
+        let spa = ClientSpec { client_id: "demo-spa".into(), confidential: false, ..demo() };
+        assert!(register(&db, &spa, true, 1).await.unwrap().0.is_public());
+    }
+
+    #[tokio::test]
+    async fn unsafe_registrations_are_refused() {
+        let (_d, db) = temp_db().await;
+        let with = |f: &dyn Fn(&mut ClientSpec)| {
+            let mut s = demo();
+            f(&mut s);
+            s
+        };
+        let cases = [
+            with(&|s| s.client_id = "x".into()),
+            with(&|s| s.client_id = "has space".into()),
+            with(&|s| s.name = " ".into()),
+            with(&|s| s.redirect_uris = vec![]),
+            with(&|s| s.redirect_uris = vec!["http://partner.example/cb".into()]),
+            with(&|s| s.redirect_uris = vec!["https://partner.example/cb#frag".into()]),
+            with(&|s| s.redirect_uris = vec!["/relative".into()]),
+            with(&|s| s.web_origins = vec!["https://partner.example/path".into()]),
+            with(&|s| s.web_origins = vec!["*".into()]),
+            with(&|s| s.web_origins = vec!["http://partner.example".into()]),
+        ];
+        for spec in cases {
+            assert!(register(&db, &spec, true, 1).await.is_err(), "{spec:?}");
+        }
+        assert!(list(&db).await.unwrap().is_empty(), "nothing half-registered");
+    }
+}

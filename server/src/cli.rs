@@ -30,6 +30,49 @@ pub enum Command {
     /// Inspect and replay outbox jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Register and list partner sign-in clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// List and rotate the token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Create or update a client; prints a new secret once for confidential clients.
+    Add {
+        client_id: String,
+        #[arg(long)]
+        name: String,
+        /// A single-page app: no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// Exact redirect URI (repeatable).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Web origin allowed to frame the sign-in page and call the token endpoint (repeatable).
+        #[arg(long = "web-origin")]
+        web_origins: Vec<String>,
+        #[arg(long)]
+        logo_uri: Option<String>,
+        /// Issue a new secret even if the client already has one.
+        #[arg(long)]
+        new_secret: bool,
+    },
+    /// List clients (never their secrets).
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Show the active key and the published ones.
+    List,
+    /// Make a new key active; the old one stays published for --publish-hours.
+    Rotate {
+        #[arg(long, default_value_t = 24)]
+        publish_hours: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,8 +109,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            let db = domain::Db::connect(config.database_url.expose()).await?;
-            db.migrate().await?;
+            open_db(&config).await?;
             println!("migrations applied");
             Ok(())
         }
@@ -76,7 +118,49 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Jobs(cmd) => jobs(config, cmd).await,
+        Command::Clients(cmd) => clients(config, cmd).await,
+        Command::Keys(cmd) => keys(config, cmd).await,
     }
+}
+
+async fn open_db(config: &Config) -> anyhow::Result<domain::Db> {
+    let db = domain::Db::connect(config.database_url.expose()).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+async fn clients(config: Config, cmd: ClientsCommand) -> anyhow::Result<()> {
+    use domain::identity::clients::{self, ClientSpec};
+    let db = open_db(&config).await?;
+    match cmd {
+        ClientsCommand::Add { client_id, name, public, redirect_uris, web_origins, logo_uri, new_secret } => {
+            let spec = ClientSpec { client_id, name, confidential: !public, redirect_uris, web_origins, logo_uri };
+            let (client, secret) = clients::register(&db, &spec, !new_secret, domain::now_ms()).await?;
+            println!("{}", serde_json::to_string_pretty(&client)?);
+            if let Some(secret) = secret {
+                println!("client_secret: {secret}\n(shown once; only its hash is stored)");
+            }
+        }
+        ClientsCommand::List => {
+            for client in clients::list(&db).await? {
+                println!("{}", serde_json::to_string(&client)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn keys(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
+    use domain::identity::signing_keys::{self, KeyRing};
+    let db = open_db(&config).await?;
+    if let KeysCommand::Rotate { publish_hours } = cmd {
+        let kid = signing_keys::rotate(&db, publish_hours.max(1) * 3_600_000, domain::now_ms()).await?;
+        println!("new active key: {kid}");
+    }
+    let ring = KeyRing::load_or_create(&db, domain::now_ms()).await?;
+    println!("active: {}", ring.active.kid);
+    println!("{}", serde_json::to_string_pretty(&ring.jwks)?);
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -95,8 +179,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn jobs(config: Config, cmd: JobsCommand) -> anyhow::Result<()> {
-    let db = domain::Db::connect(config.database_url.expose()).await?;
-    db.migrate().await?;
+    let db = open_db(&config).await?;
     match cmd {
         JobsCommand::List { state, limit } => {
             let state = match state.as_deref() {

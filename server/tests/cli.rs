@@ -1,0 +1,75 @@
+//! The `joygate` binary's operator commands, run as an operator would.
+
+use std::process::{Command, Output};
+
+struct Cli {
+    dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        Cli { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_joygate"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("JOYGATE_DATABASE_URL", format!("sqlite://{}/j.db", self.dir.path().display()))
+            .output()
+            .expect("runs")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+#[test]
+fn clients_are_registered_with_a_secret_shown_once_and_listed_without_it() {
+    let cli = Cli::new();
+    let out = cli.ok(&["clients", "add", "shop-web", "--name", "Shop", "--redirect-uri", "https://shop.example/cb", "--web-origin", "https://shop.example"]);
+    let secret = out.lines().find_map(|l| l.strip_prefix("client_secret: ")).expect("secret printed once").to_string();
+    assert_eq!(secret.len(), 64);
+    let list = cli.ok(&["clients", "list"]);
+    assert!(list.contains("\"client_id\":\"shop-web\"") && !list.contains(&secret), "{list}");
+
+    let refused = cli.run(&["clients", "add", "shop-web", "--name", "Shop", "--redirect-uri", "http://shop.example/cb"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("https"), "the operator is told why");
+}
+
+#[test]
+fn keys_rotate_and_the_old_key_stays_published() {
+    let cli = Cli::new();
+    let first = cli.ok(&["keys", "list"]);
+    let first_kid = first.lines().next().unwrap().strip_prefix("active: ").unwrap().to_string();
+    let rotated = cli.ok(&["keys", "rotate"]);
+    assert!(!rotated.contains(&format!("active: {first_kid}")));
+    assert!(rotated.contains(&format!("\"kid\": \"{first_kid}\"")), "{rotated}");
+    assert_eq!(rotated.matches("\"kty\": \"RSA\"").count(), 2);
+}
+
+#[test]
+fn config_prints_with_secrets_redacted_and_bad_files_fail_clearly() {
+    let cli = Cli::new();
+    let out = cli.run(&["config"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("[redacted]") && !text.contains("j.db"), "{text}");
+
+    std::fs::write(cli.dir.path().join("joygate.toml"), "listn = \"x\"\n").unwrap();
+    let out = cli.run(&["migrate"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listn"));
+}
+
+#[test]
+fn jobs_list_and_replay_of_a_missing_job() {
+    let cli = Cli::new();
+    assert_eq!(cli.ok(&["jobs", "list", "--state", "dead"]), "");
+    let out = cli.run(&["jobs", "replay", "999"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("999"));
+    assert!(!cli.run(&["jobs", "list", "--state", "zombie"]).status.success());
+}

@@ -40,6 +40,10 @@ pub struct ClientSpec {
     pub web_origins: Vec<String>,
     #[serde(default)]
     pub logo_uri: Option<String>,
+    /// Hex SHA-256 of the client's secret, for clients declared in the configuration file
+    /// (`joygate clients add` prints it); unset, registering generates a secret.
+    #[serde(default)]
+    pub secret_sha256: Option<String>,
 }
 
 fn yes() -> bool {
@@ -58,6 +62,8 @@ pub enum ClientError {
     NoRedirectUri,
     #[error("name must not be empty")]
     NoName,
+    #[error("secret_sha256 must be 64 hex digits, and only for a confidential client")]
+    BadSecretHash,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -97,6 +103,11 @@ fn hash_secret(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
+/// What a `[[clients]]` entry's `secret_sha256` holds for `secret`.
+pub fn secret_sha256(secret: &str) -> String {
+    hex::encode(hash_secret(secret))
+}
+
 impl ClientSpec {
     fn validated(&self) -> Result<(Vec<String>, Vec<String>), ClientError> {
         let id_ok = (3..=64).contains(&self.client_id.len())
@@ -121,8 +132,14 @@ impl ClientSpec {
 pub async fn register(db: &Db, spec: &ClientSpec, keep_secret: bool, now_ms: i64) -> Result<(Client, Option<String>), ClientError> {
     let (redirects, origins) = spec.validated()?;
     let existing = find(db, &spec.client_id).await?;
+    let given_hash = match (&spec.secret_sha256, spec.confidential) {
+        (None, _) => None,
+        (Some(h), true) => Some(hex::decode(h).ok().filter(|h| h.len() == 32).ok_or(ClientError::BadSecretHash)?),
+        (Some(_), false) => return Err(ClientError::BadSecretHash),
+    };
     let (secret, secret_hash) = match (spec.confidential, existing.as_ref().and_then(|c| c.secret_hash.clone())) {
         (false, _) => (None, None),
+        (true, _) if given_hash.is_some() => (None, given_hash),
         (true, Some(hash)) if keep_secret => (None, Some(hash)),
         (true, _) => {
             let mut raw = [0u8; 32];
@@ -198,10 +215,7 @@ impl Client {
     pub fn secret_matches(&self, presented: &str) -> bool {
         match &self.secret_hash {
             None => false,
-            Some(stored) => {
-                let given = hash_secret(presented);
-                given.len() == stored.len() && given.iter().zip(stored).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-            }
+            Some(stored) => crate::signing::constant_time_eq(&hash_secret(presented), stored),
         }
     }
 }
@@ -219,6 +233,20 @@ mod tests {
             redirect_uris: vec!["http://localhost:3100/callback".into()],
             web_origins: vec!["http://localhost:3100".into()],
             logo_uri: None,
+            secret_sha256: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_from_the_configuration_file_brings_its_secret_hash() {
+        let (_d, db) = temp_db().await;
+        let spec = ClientSpec { secret_sha256: Some(secret_sha256("s3cret")), ..demo() };
+        let (client, shown) = register(&db, &spec, true, 1).await.unwrap();
+        assert!(shown.is_none() && client.secret_matches("s3cret") && !client.secret_matches("other"));
+        let (again, _) = register(&db, &spec, false, 2).await.unwrap();
+        assert!(again.secret_matches("s3cret"), "the configured hash wins over rotation");
+        for bad in [ClientSpec { secret_sha256: Some("abc".into()), ..demo() }, ClientSpec { confidential: false, ..spec.clone() }] {
+            assert!(matches!(register(&db, &bad, true, 3).await, Err(ClientError::BadSecretHash)));
         }
     }
 

@@ -20,6 +20,13 @@ pub struct Member {
     pub created_at_ms: i64,
 }
 
+impl Member {
+    /// The day the member joined, `DD-MM-YYYY` in Vietnam (SkyJoy's `dateOfJoin`).
+    pub fn date_of_join(&self) -> String {
+        super::names::vietnam_day(self.created_at_ms)
+    }
+}
+
 /// What sign-up (or a partner's onboarding) knows about a new member.
 #[derive(Debug, Clone)]
 pub struct NewMember {
@@ -168,6 +175,46 @@ pub async fn link(db: &Db, client_id: &str, customer_id: &CustomerId, member_id:
     }
 }
 
+/// What [`onboard`] did.
+#[derive(Debug, Clone)]
+pub struct Onboarded {
+    pub member: Member,
+    /// A new member was created for the phone number.
+    pub created: bool,
+}
+
+/// A partner onboards its customer: no member with that phone → create one; then, with a
+/// Customer ID, [`link`] it (same rules; a refused link creates nobody).
+pub async fn onboard(db: &Db, client_id: &str, new: NewMember, customer_id: Option<&CustomerId>, now_ms: i64) -> Result<Onboarded, MemberError> {
+    if let Some(customer_id) = customer_id {
+        let existing = find_by_phone(db, &new.phone).await?;
+        if let Some(owner) = member_of_customer(db, client_id, customer_id).await? {
+            if existing.as_ref().is_none_or(|m| m.id != owner) {
+                return Err(MemberError::CustomerAlreadyLinked);
+            }
+        }
+        if let Some(m) = &existing {
+            if customer_id_of(db, client_id, &m.id).await?.is_some_and(|c| &c != customer_id) {
+                return Err(MemberError::AccountAlreadyLinked);
+            }
+        }
+    }
+    let (member, created) = find_or_create(db, new, now_ms).await?;
+    if let Some(customer_id) = customer_id {
+        link(db, client_id, customer_id, &member.id, now_ms).await?;
+    }
+    Ok(Onboarded { member, created })
+}
+
+/// The member (id) a partner's Customer ID is linked to, if any.
+pub async fn member_of_customer(db: &Db, client_id: &str, customer_id: &CustomerId) -> Result<Option<String>, MemberError> {
+    Ok(sqlx::query_scalar("SELECT member_id FROM partner_links WHERE client_id = $1 AND customer_id = $2")
+        .bind(client_id)
+        .bind(customer_id.as_str())
+        .fetch_optional(db.pool())
+        .await?)
+}
+
 /// The Customer ID a partner linked to this member, if any.
 pub async fn customer_id_of(db: &Db, client_id: &str, member_id: &str) -> Result<Option<CustomerId>, MemberError> {
     let c: Option<String> = sqlx::query_scalar("SELECT customer_id FROM partner_links WHERE client_id = $1 AND member_id = $2")
@@ -245,5 +292,20 @@ mod tests {
             }
         }
         assert_eq!(created, 1);
+    }
+
+    #[tokio::test]
+    async fn onboarding_creates_or_finds_and_links_without_half_applying() {
+        let (_d, db) = temp_db().await;
+        let first = onboard(&db, "shop", new_member("0912345678"), Some(&cid("CUS-1")), 1).await.unwrap();
+        assert!(first.created);
+        let again = onboard(&db, "shop", new_member("0912345678"), Some(&cid("CUS-1")), 2).await.unwrap();
+        assert_eq!((again.member.id.as_str(), again.created), (first.member.id.as_str(), false), "idempotent");
+        let err = onboard(&db, "shop", new_member("0912345678"), Some(&cid("CUS-2")), 3).await.unwrap_err();
+        assert!(matches!(err, MemberError::AccountAlreadyLinked));
+        let err = onboard(&db, "shop", new_member("0987654321"), Some(&cid("CUS-1")), 4).await.unwrap_err();
+        assert!(matches!(err, MemberError::CustomerAlreadyLinked));
+        assert!(find_by_phone(&db, &PhoneNumber::parse("0987654321").unwrap()).await.unwrap().is_none(), "nobody created");
+        assert_eq!(first.member.date_of_join(), "01-01-1970");
     }
 }

@@ -34,15 +34,22 @@ macro_rules! string_newtype {
 }
 
 pub mod clients;
+pub mod flows;
+pub mod grants;
+pub mod link_requests;
 pub mod members;
 mod names;
 pub mod otp;
 mod phone;
+mod provider;
 pub mod signing_keys;
 mod skyjoy_id;
+pub mod sms;
+pub mod tokens;
 
 pub use names::{CustomerId, DateOfBirth, Email, FullName};
 pub use phone::PhoneNumber;
+pub use provider::Idp;
 pub use skyjoy_id::SkyJoyId;
 
 /// Why a value given at the edge was refused; the message is safe to show to a partner.

@@ -6,6 +6,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use super::PhoneNumber;
+use crate::signing::constant_time_eq;
 use crate::store::{Db, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,10 +158,6 @@ pub async fn verify_code(db: &Db, policy: &OtpPolicy, challenge_id: &str, code: 
         return Err(invalid(InvalidReason::AlreadyUsed));
     }
     PhoneNumber::parse(&phone).map_err(|_| invalid(InvalidReason::UnknownOrExpired))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

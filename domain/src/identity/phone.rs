@@ -43,6 +43,11 @@ impl PhoneNumber {
         Ok(PhoneNumber(format!("+84{national}")))
     }
 
+    /// The number as dialled at home (`0912345678`), to pre-fill a form.
+    pub fn national(&self) -> String {
+        format!("0{}", &self.0[3..])
+    }
+
     /// The last 3 digits, for showing a member where a code was sent without revealing the number.
     pub fn masked(&self) -> String {
         format!("+84 ••• ••• {}", &self.0[self.0.len() - 3..])

@@ -28,6 +28,15 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
+    /// SHA256withRSA (RS256) over `msg`.
+    pub fn sign_sha256(&self, msg: &[u8]) -> Vec<u8> {
+        self.key.sign_sha256(msg)
+    }
+
+    pub fn verify_sha256(&self, msg: &[u8], sig: &[u8]) -> Result<(), crate::signing::SignatureError> {
+        self.key.public_key().verify_sha256(msg, sig)
+    }
+
     fn jwk(&self) -> CoreJsonWebKey {
         let parts: PublicKeyComponents<Vec<u8>> = self.key.public_components();
         CoreJsonWebKey::new_rsa(parts.n, parts.e, Some(JsonWebKeyId::new(self.kid.clone())))
@@ -53,7 +62,11 @@ impl PrivateSigningKey for SigningKey {
 #[derive(Debug, Clone)]
 pub struct KeyRing {
     pub active: Arc<SigningKey>,
+    /// Every published key (the active one first), for verifying what we signed.
+    pub published: Vec<Arc<SigningKey>>,
     pub jwks: CoreJsonWebKeySet,
+    /// `jwks` serialised once, as the JWKS endpoint serves it.
+    pub jwks_json: String,
 }
 
 type KeyRow = (String, Vec<u8>);
@@ -84,8 +97,15 @@ impl KeyRing {
         .fetch_all(db.pool())
         .await?;
         let active = Arc::new(parse(active)?);
-        let jwks = CoreJsonWebKeySet::new(published.into_iter().map(|row| parse(row).map(|k| k.jwk())).collect::<Result<_, _>>()?);
-        Ok(Some(KeyRing { active, jwks }))
+        let published: Vec<Arc<SigningKey>> = published.into_iter().map(|row| parse(row).map(Arc::new)).collect::<Result<_, _>>()?;
+        let jwks = CoreJsonWebKeySet::new(published.iter().map(|k| k.jwk()).collect());
+        let jwks_json = serde_json::to_string(&jwks).map_err(|e| StoreError::Url(e.to_string()))?;
+        Ok(Some(KeyRing { active, published, jwks, jwks_json }))
+    }
+
+    /// The published key with this `kid`.
+    pub fn published_key(&self, kid: &str) -> Option<&SigningKey> {
+        self.published.iter().find(|k| k.kid == kid).map(|k| k.as_ref())
     }
 }
 

@@ -43,6 +43,11 @@ pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// Byte equality whose time depends only on the lengths, for secrets and their hashes.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Checks `tag` against HMAC-SHA256(key, msg) in constant time.
 pub fn verify_hmac_sha256(key: &[u8], msg: &[u8], tag: &[u8]) -> Result<(), SignatureError> {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");

@@ -1,0 +1,396 @@
+//! What a member's sign-in at a client grants: single-use authorization codes (bound to the
+//! redirect URI and the PKCE challenge) and rotating refresh tokens, all belonging to one
+//! grant. A replayed code or a reused refresh token revokes the whole grant (RFC 9700 §2.1.1,
+//! §4.14.2); access tokens carry the grant id (`gid`) so the resource side can see that too.
+//!
+//! Tokens are 256 random bits, base64url; only their SHA-256 is stored. Every redemption is one
+//! conditional `UPDATE … RETURNING`, so two concurrent redemptions cannot both succeed.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::store::{Db, StoreError};
+
+/// How long codes and refresh tokens live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantPolicy {
+    pub code_ttl_ms: i64,
+    pub refresh_ttl_ms: i64,
+}
+
+impl Default for GrantPolicy {
+    fn default() -> Self {
+        Self { code_ttl_ms: 60_000, refresh_ttl_ms: 30 * 24 * 3_600_000 }
+    }
+}
+
+/// What a grant carries into the tokens issued under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: String,
+    pub client_id: String,
+    pub member_id: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub auth_time_ms: i64,
+}
+
+/// Why a code or refresh token was refused. The token endpoint answers `invalid_grant` for all
+/// of them; the variants are for logs and tests.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    #[error("unknown or expired")]
+    Invalid,
+    #[error("already used; the grant has been revoked")]
+    Replayed,
+    #[error("issued to another client")]
+    WrongClient,
+    #[error("redirect_uri differs from the authorization request")]
+    WrongRedirect,
+    #[error("code_verifier does not match the code_challenge")]
+    PkceMismatch,
+    #[error("the grant was revoked")]
+    Revoked,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for GrantError {
+    fn from(e: sqlx::Error) -> Self {
+        GrantError::Store(e.into())
+    }
+}
+
+fn new_token() -> String {
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// `BASE64URL(SHA256(verifier)) == challenge` (PKCE S256, RFC 7636 §4.6), in constant time.
+pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    well_formed && crate::signing::constant_time_eq(computed.as_bytes(), challenge.as_bytes())
+}
+
+/// A well-formed S256 code challenge: 43 base64url characters.
+pub fn is_valid_challenge(challenge: &str) -> bool {
+    challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// What [`issue_code`] needs to know about the sign-in.
+#[derive(Debug, Clone)]
+pub struct CodeRequest<'a> {
+    pub client_id: &'a str,
+    pub member_id: &'a str,
+    pub scope: &'a str,
+    pub nonce: Option<&'a str>,
+    pub redirect_uri: &'a str,
+    pub code_challenge: Option<&'a str>,
+    pub auth_time_ms: i64,
+}
+
+/// Creates a grant and its authorization code; returns the code (shown once, in the redirect).
+pub async fn issue_code(db: &Db, policy: &GrantPolicy, req: &CodeRequest<'_>, now_ms: i64) -> Result<String, GrantError> {
+    let grant_id = uuid::Uuid::new_v4().simple().to_string();
+    let code = new_token();
+    let mut tx = db.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO oidc_grants (id, client_id, member_id, scope, nonce, auth_time, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&grant_id)
+    .bind(req.client_id)
+    .bind(req.member_id)
+    .bind(req.scope)
+    .bind(req.nonce)
+    .bind(req.auth_time_ms)
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO oidc_codes (code_hash, grant_id, redirect_uri, code_challenge, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(token_hash(&code))
+        .bind(&grant_id)
+        .bind(req.redirect_uri)
+        .bind(req.code_challenge)
+        .bind(now_ms + policy.code_ttl_ms)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(code)
+}
+
+type GrantRow = (String, String, String, String, Option<String>, i64, Option<i64>);
+
+async fn load_grant(db: &Db, grant_id: &str) -> Result<(Grant, Option<i64>), GrantError> {
+    let row: Option<GrantRow> =
+        sqlx::query_as("SELECT id, client_id, member_id, scope, nonce, auth_time, revoked_at FROM oidc_grants WHERE id = $1")
+            .bind(grant_id)
+            .fetch_optional(db.pool())
+            .await?;
+    let (id, client_id, member_id, scope, nonce, auth_time_ms, revoked_at) = row.ok_or(GrantError::Invalid)?;
+    Ok((Grant { id, client_id, member_id, scope, nonce, auth_time_ms }, revoked_at))
+}
+
+/// Revokes a grant: its refresh tokens stop working and [`is_active`] turns false.
+pub async fn revoke(db: &Db, grant_id: &str, now_ms: i64) -> Result<(), GrantError> {
+    sqlx::query("UPDATE oidc_grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(grant_id)
+        .bind(now_ms)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Revokes every grant of a member at a client (RP-initiated logout).
+pub async fn revoke_member_at_client(db: &Db, member_id: &str, client_id: &str, now_ms: i64) -> Result<u64, GrantError> {
+    let done = sqlx::query("UPDATE oidc_grants SET revoked_at = $3 WHERE member_id = $1 AND client_id = $2 AND revoked_at IS NULL")
+        .bind(member_id)
+        .bind(client_id)
+        .bind(now_ms)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Whether the member has ever signed in at this client (the consent a partner's server-side
+/// link call relies on).
+pub async fn has_authorized(db: &Db, client_id: &str, member_id: &str) -> Result<bool, GrantError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oidc_grants WHERE client_id = $1 AND member_id = $2")
+        .bind(client_id)
+        .bind(member_id)
+        .fetch_one(db.pool())
+        .await?;
+    Ok(n > 0)
+}
+
+/// True while the grant exists and has not been revoked.
+pub async fn is_active(db: &Db, grant_id: &str) -> Result<bool, GrantError> {
+    let revoked: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT revoked_at FROM oidc_grants WHERE id = $1").bind(grant_id).fetch_optional(db.pool()).await?;
+    Ok(matches!(revoked, Some(None)))
+}
+
+/// Redeems an authorization code (once). A second redemption revokes the grant.
+pub async fn redeem_code(
+    db: &Db,
+    client_id: &str,
+    code: &str,
+    redirect_uri: &str,
+    code_verifier: Option<&str>,
+    now_ms: i64,
+) -> Result<Grant, GrantError> {
+    let hash = token_hash(code);
+    let claimed: Option<(String, String, Option<String>)> = sqlx::query_as(
+        "UPDATE oidc_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
+         RETURNING grant_id, redirect_uri, code_challenge",
+    )
+    .bind(&hash)
+    .bind(now_ms)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some((grant_id, expected_redirect, challenge)) = claimed else {
+        let used: Option<(String, Option<i64>)> = sqlx::query_as("SELECT grant_id, used_at FROM oidc_codes WHERE code_hash = $1")
+            .bind(&hash)
+            .fetch_optional(db.pool())
+            .await?;
+        if let Some((grant_id, Some(_))) = used {
+            revoke(db, &grant_id, now_ms).await?;
+            tracing::warn!(grant = %grant_id, "authorization code replayed; grant revoked");
+            return Err(GrantError::Replayed);
+        }
+        return Err(GrantError::Invalid);
+    };
+    let (grant, revoked_at) = load_grant(db, &grant_id).await?;
+    if grant.client_id != client_id {
+        return Err(GrantError::WrongClient);
+    }
+    if revoked_at.is_some() {
+        return Err(GrantError::Revoked);
+    }
+    if expected_redirect != redirect_uri {
+        return Err(GrantError::WrongRedirect);
+    }
+    match (challenge.as_deref(), code_verifier) {
+        (None, None) => {}
+        (Some(challenge), Some(verifier)) if pkce_s256_matches(verifier, challenge) => {}
+        _ => return Err(GrantError::PkceMismatch),
+    }
+    Ok(grant)
+}
+
+/// A new refresh token for `grant_id`.
+pub async fn issue_refresh_token(db: &Db, policy: &GrantPolicy, grant_id: &str, now_ms: i64) -> Result<String, GrantError> {
+    let token = new_token();
+    sqlx::query("INSERT INTO oidc_refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(token_hash(&token))
+        .bind(grant_id)
+        .bind(now_ms)
+        .bind(now_ms + policy.refresh_ttl_ms)
+        .execute(db.pool())
+        .await?;
+    Ok(token)
+}
+
+/// Uses a refresh token (once) and returns its grant with the next refresh token. Presenting
+/// a token that was already used revokes the grant: either the client or a thief is replaying.
+pub async fn rotate_refresh_token(
+    db: &Db,
+    policy: &GrantPolicy,
+    client_id: &str,
+    token: &str,
+    now_ms: i64,
+) -> Result<(Grant, String), GrantError> {
+    let hash = token_hash(token);
+    let claimed: Option<String> = sqlx::query_scalar(
+        "UPDATE oidc_refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING grant_id",
+    )
+    .bind(&hash)
+    .bind(now_ms)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(grant_id) = claimed else {
+        let used: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT grant_id, used_at FROM oidc_refresh_tokens WHERE token_hash = $1")
+                .bind(&hash)
+                .fetch_optional(db.pool())
+                .await?;
+        if let Some((grant_id, Some(_))) = used {
+            revoke(db, &grant_id, now_ms).await?;
+            tracing::warn!(grant = %grant_id, "refresh token reused; grant revoked");
+            return Err(GrantError::Replayed);
+        }
+        return Err(GrantError::Invalid);
+    };
+    let (grant, revoked_at) = load_grant(db, &grant_id).await?;
+    if grant.client_id != client_id {
+        revoke(db, &grant_id, now_ms).await?; // another client holds this client's token: it leaked
+        return Err(GrantError::WrongClient);
+    }
+    if revoked_at.is_some() {
+        return Err(GrantError::Revoked);
+    }
+    let next = issue_refresh_token(db, policy, &grant_id, now_ms).await?;
+    Ok((grant, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        identity::{clients, members, FullName, PhoneNumber},
+        store::testing::temp_db,
+    };
+
+    const T0: i64 = 1_763_800_000_000;
+    // RFC 7636 appendix B.
+    const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9BuqNA4QYOx5fB4dJvUhSY3LI";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeJ1G8Ei4jS6Klo4-0ZM";
+
+    async fn setup() -> (tempfile::TempDir, Db, String) {
+        let (dir, db) = temp_db().await;
+        let spec = clients::ClientSpec {
+            client_id: "shop".into(),
+            name: "Shop".into(),
+            confidential: true,
+            redirect_uris: vec!["https://shop.example/cb".into()],
+            ..Default::default()
+        };
+        clients::register(&db, &spec, true, T0).await.unwrap();
+        let new = members::NewMember {
+            phone: PhoneNumber::parse("0912345678").unwrap(),
+            full_name: FullName::parse("Nguyen Van A").unwrap(),
+            date_of_birth: None,
+            email: None,
+        };
+        let member = members::create(&db, new, T0).await.unwrap();
+        (dir, db, member.id)
+    }
+
+    fn request<'a>(member_id: &'a str, challenge: Option<&'a str>) -> CodeRequest<'a> {
+        CodeRequest {
+            client_id: "shop",
+            member_id,
+            scope: "openid phone",
+            nonce: Some("n-1"),
+            redirect_uri: "https://shop.example/cb",
+            code_challenge: challenge,
+            auth_time_ms: T0,
+        }
+    }
+
+    #[test]
+    fn pkce_matches_the_rfc_example() {
+        assert!(pkce_s256_matches(VERIFIER, CHALLENGE));
+        assert!(!pkce_s256_matches(&VERIFIER.replace('d', "e"), CHALLENGE));
+        assert!(!pkce_s256_matches("short", CHALLENGE));
+        assert!(is_valid_challenge(CHALLENGE) && !is_valid_challenge("plain-text") && !is_valid_challenge(&format!("{CHALLENGE}=")));
+    }
+
+    #[tokio::test]
+    async fn a_code_is_redeemed_once_and_a_replay_revokes_the_grant() {
+        let (_d, db, member) = setup().await;
+        let p = GrantPolicy::default();
+        let code = issue_code(&db, &p, &request(&member, Some(CHALLENGE)), T0).await.unwrap();
+        let grant = redeem_code(&db, "shop", &code, "https://shop.example/cb", Some(VERIFIER), T0 + 1).await.unwrap();
+        assert_eq!((grant.member_id.as_str(), grant.nonce.as_deref()), (member.as_str(), Some("n-1")));
+        let refresh = issue_refresh_token(&db, &p, &grant.id, T0 + 1).await.unwrap();
+        assert!(is_active(&db, &grant.id).await.unwrap());
+
+        let again = redeem_code(&db, "shop", &code, "https://shop.example/cb", Some(VERIFIER), T0 + 2).await;
+        assert!(matches!(again, Err(GrantError::Replayed)), "{again:?}");
+        assert!(!is_active(&db, &grant.id).await.unwrap(), "the replay revoked what the code issued");
+        let refreshed = rotate_refresh_token(&db, &p, "shop", &refresh, T0 + 3).await;
+        assert!(matches!(refreshed, Err(GrantError::Revoked)), "{refreshed:?}");
+    }
+
+    #[tokio::test]
+    async fn codes_check_client_redirect_pkce_and_expiry() {
+        let (_d, db, member) = setup().await;
+        let p = GrantPolicy::default();
+        let cases: [(&str, &str, Option<&str>, i64, fn(&GrantError) -> bool); 5] = [
+            ("other", "https://shop.example/cb", Some(VERIFIER), 1, |e| matches!(e, GrantError::WrongClient)),
+            ("shop", "https://shop.example/cb2", Some(VERIFIER), 1, |e| matches!(e, GrantError::WrongRedirect)),
+            ("shop", "https://shop.example/cb", None, 1, |e| matches!(e, GrantError::PkceMismatch)),
+            ("shop", "https://shop.example/cb", Some("x".repeat(43).leak()), 1, |e| matches!(e, GrantError::PkceMismatch)),
+            ("shop", "https://shop.example/cb", Some(VERIFIER), 60_001, |e| matches!(e, GrantError::Invalid)),
+        ];
+        for (client, redirect, verifier, later, expected) in cases {
+            let code = issue_code(&db, &p, &request(&member, Some(CHALLENGE)), T0).await.unwrap();
+            let err = redeem_code(&db, client, &code, redirect, verifier, T0 + later).await.unwrap_err();
+            assert!(expected(&err), "{client} {redirect} {verifier:?}: {err:?}");
+        }
+        let unknown = redeem_code(&db, "shop", "no-such-code", "https://shop.example/cb", None, T0).await;
+        assert!(matches!(unknown, Err(GrantError::Invalid)));
+        // a verifier for a code issued without a challenge is refused too (RFC 9700 §2.1.1)
+        let code = issue_code(&db, &p, &request(&member, None), T0).await.unwrap();
+        let err = redeem_code(&db, "shop", &code, "https://shop.example/cb", Some(VERIFIER), T0 + 1).await.unwrap_err();
+        assert!(matches!(err, GrantError::PkceMismatch));
+    }
+
+    #[tokio::test]
+    async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
+        let (_d, db, member) = setup().await;
+        let p = GrantPolicy::default();
+        let code = issue_code(&db, &p, &request(&member, None), T0).await.unwrap();
+        let grant = redeem_code(&db, "shop", &code, "https://shop.example/cb", None, T0).await.unwrap();
+        let first = issue_refresh_token(&db, &p, &grant.id, T0).await.unwrap();
+        let (g, second) = rotate_refresh_token(&db, &p, "shop", &first, T0 + 1).await.unwrap();
+        assert_eq!(g.id, grant.id);
+        let reuse = rotate_refresh_token(&db, &p, "shop", &first, T0 + 3).await;
+        assert!(matches!(reuse, Err(GrantError::Replayed)), "{reuse:?}");
+        assert!(!is_active(&db, &grant.id).await.unwrap());
+        assert!(matches!(rotate_refresh_token(&db, &p, "shop", &second, T0 + 4).await, Err(GrantError::Revoked)));
+        let expired_grant_code = issue_code(&db, &p, &request(&member, None), T0).await.unwrap();
+        let g2 = redeem_code(&db, "shop", &expired_grant_code, "https://shop.example/cb", None, T0).await.unwrap();
+        let old = issue_refresh_token(&db, &p, &g2.id, T0).await.unwrap();
+        let late = rotate_refresh_token(&db, &p, "shop", &old, T0 + p.refresh_ttl_ms + 1).await;
+        assert!(matches!(late, Err(GrantError::Invalid)));
+    }
+}

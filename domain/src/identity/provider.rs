@@ -1,0 +1,73 @@
+//! [`Idp`]: everything the sign-in provider needs, in one cheap-to-clone handle shared by the
+//! HTTP endpoints (server) and the sign-in pages' server functions (app).
+
+use std::sync::{Arc, RwLock};
+
+use super::{
+    flows::Services,
+    grants::GrantPolicy,
+    otp::OtpPolicy,
+    signing_keys::KeyRing,
+    sms::{DevInbox, SmsSender},
+    tokens::TokenPolicy,
+};
+use crate::store::{Db, StoreError};
+
+#[derive(Clone)]
+pub struct Idp {
+    pub db: Db,
+    /// The issuer URL (`iss`), no trailing slash.
+    pub issuer: String,
+    pub otp: OtpPolicy,
+    pub grants: GrantPolicy,
+    pub tokens: TokenPolicy,
+    pub sms: Arc<dyn SmsSender>,
+    /// Sandbox only: the codes "sent", for testers and browser tests.
+    pub inbox: Option<DevInbox>,
+    keys: Arc<RwLock<Arc<KeyRing>>>,
+}
+
+impl std::fmt::Debug for Idp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Idp").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+impl Idp {
+    /// Loads (or on first start creates) the signing keys.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn new(
+        db: Db,
+        issuer: String,
+        otp: OtpPolicy,
+        grants: GrantPolicy,
+        tokens: TokenPolicy,
+        sms: Arc<dyn SmsSender>,
+        inbox: Option<DevInbox>,
+        now_ms: i64,
+    ) -> Result<Idp, StoreError> {
+        let ring = KeyRing::load_or_create(&db, now_ms).await?;
+        Ok(Idp { db, issuer, otp, grants, tokens, sms, inbox, keys: Arc::new(RwLock::new(Arc::new(ring))) })
+    }
+
+    /// The current key ring (cheap: an `Arc` clone).
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Re-reads the keys, so a `joygate keys rotate` reaches every server. Returns true when
+    /// the published set changed.
+    pub async fn reload_keys(&self, now_ms: i64) -> Result<bool, StoreError> {
+        let ring = KeyRing::load_or_create(&self.db, now_ms).await?;
+        let mut current = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        let changed = current.active.kid != ring.active.kid || current.jwks_json != ring.jwks_json;
+        if changed {
+            *current = Arc::new(ring);
+        }
+        Ok(changed)
+    }
+
+    pub fn services(&self) -> Services<'_> {
+        Services { db: &self.db, otp: &self.otp, grants: &self.grants, sms: self.sms.as_ref() }
+    }
+}

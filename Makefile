@@ -33,7 +33,8 @@ test-rust:
 ## Load figures for the release build (README, "Benchmarks").
 bench: setup
 	$(WITH_TOOLS) cargo leptos build --release
-	scripts/bench $(CARGO_TARGET_DIR)/release/joygate
+	$(WITH_TOOLS) cargo build --release -p joygate --example bench_mint
+	scripts/bench $(CARGO_TARGET_DIR)/release/joygate $(CARGO_TARGET_DIR)/release/examples/bench_mint
 
 test-e2e:
 	cd end2end && E2E_PORT=$(E2E_PORT) E2E_JOYGATE_BIN=$(CARGO_TARGET_DIR)/debug/joygate npx playwright test

@@ -43,6 +43,10 @@ export default defineConfig({
       JOYGATE_LISTEN: `127.0.0.1:${port}`,
       JOYGATE_DATABASE_URL: `sqlite://${dataDir}/joygate.db`,
       JOYGATE_SITE_ROOT: path.resolve(__dirname, '../target/site'),
+      // the demo partner on another site (localhost vs 127.0.0.1), next port up
+      JOYGATE_DEMO_PARTNER__LISTEN: `127.0.0.1:${port + 1}`,
+      // every test signs in from 127.0.0.1: lift the per-address code limit (tested in Rust)
+      JOYGATE_IDENTITY__OTP_PER_IP_PER_HOUR: '10000',
     },
   },
 });

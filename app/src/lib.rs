@@ -11,10 +11,20 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
-use crate::pages::{home::HomePage, not_found::NotFound};
+use crate::pages::{home::HomePage, not_found::NotFound, signin::SignInPage};
+
+/// Set by the server (a request extension) on pages that work for a partner, e.g. sign-in:
+/// CSP sources for `frame-ancestors` (the partner's registered web origins when the page is
+/// embedded) and extra `form-action` targets (where a plain form post may be redirected: the
+/// partner's redirect URI). Absent: no framing, forms post to us only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PagePolicy {
+    pub frame_ancestors: Option<String>,
+    pub form_targets: Option<String>,
+}
 
 /// The HTML document around the app, rendered on the server.
 ///
@@ -26,11 +36,16 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
     leptos::nonce::provide_nonce();
     let nonce = leptos::nonce::use_nonce().map(|n| n.as_inner().to_string()).unwrap_or_default();
+    let policy = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<PagePolicy>().cloned())
+        .unwrap_or_default();
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        let ancestors = policy.frame_ancestors.as_deref().unwrap_or("'none'");
+        let form_targets = policy.form_targets.as_deref().unwrap_or("");
         let csp = format!(
             "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
-             img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
-             form-action 'self'; object-src 'none'"
+             img-src 'self' data:; connect-src 'self'; frame-ancestors {ancestors}; base-uri 'none'; \
+             form-action 'self' {form_targets}; object-src 'none'"
         );
         if let Ok(value) = http::HeaderValue::from_str(&csp) {
             response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
@@ -65,6 +80,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/") view=HomePage/>
+                <Route path=path!("/signin/:flow") view=SignInPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
@@ -76,4 +92,8 @@ pub fn App() -> impl IntoView {
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(App);
+    // A marker for people and browser tests: the page now runs in place.
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-hydrated", "1");
+    }
 }

@@ -134,11 +134,12 @@ async fn clients(config: Config, cmd: ClientsCommand) -> anyhow::Result<()> {
     let db = open_db(&config).await?;
     match cmd {
         ClientsCommand::Add { client_id, name, public, redirect_uris, web_origins, logo_uri, new_secret } => {
-            let spec = ClientSpec { client_id, name, confidential: !public, redirect_uris, web_origins, logo_uri };
+            let spec = ClientSpec { client_id, name, confidential: !public, redirect_uris, web_origins, logo_uri, secret_sha256: None };
             let (client, secret) = clients::register(&db, &spec, !new_secret, domain::now_ms()).await?;
             println!("{}", serde_json::to_string_pretty(&client)?);
             if let Some(secret) = secret {
                 println!("client_secret: {secret}\n(shown once; only its hash is stored)");
+                println!("secret_sha256: {} (for a [[clients]] entry in the configuration file)", clients::secret_sha256(&secret));
             }
         }
         ClientsCommand::List => {
@@ -169,8 +170,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let url = config.public_url(running.addr);
     println!("Joygate is serving on {url}/");
     println!("  health   {url}/healthz   readiness {url}/readyz   metrics {url}/metrics");
+    println!("  sign-in  {url}/.well-known/openid-configuration");
     if config.sandbox {
         println!("  sandbox mode: counterparts run on this machine (JOYGATE_SANDBOX=false to turn off)");
+        println!("  SMS codes (dev inbox)  {url}/sandbox/sms");
+    }
+    if let Some(demo) = &running.demo_partner_url {
+        println!("  demo partner  {demo}/   (iFrame {demo}/iframe, single-page app {demo}/spa)");
     }
     crate::http::shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests and jobs");

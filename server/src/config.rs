@@ -45,6 +45,75 @@ pub struct Config {
     pub sandbox: bool,
     pub log: LogConfig,
     pub worker: WorkerSettings,
+    /// The sign-in provider's token lifetimes.
+    pub identity: IdentitySettings,
+    /// Where one-time codes go: the log (default) or an HTTP SMS gateway.
+    pub sms: SmsSettings,
+    /// The demo partner site (sandbox mode only), on another origin than the platform.
+    pub demo_partner: DemoPartnerSettings,
+    /// Partner sign-in clients declared here (`[[clients]]`) are registered (or updated) at
+    /// every start; `joygate clients add` is the other way in.
+    pub clients: Vec<domain::identity::clients::ClientSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentitySettings {
+    pub access_token_ttl_s: i64,
+    pub id_token_ttl_s: i64,
+    pub refresh_token_ttl_days: i64,
+    /// Authorization codes.
+    pub code_ttl_s: i64,
+    /// One-time sign-in codes sent per phone number, and per client address, per hour.
+    pub otp_per_phone_per_hour: i64,
+    pub otp_per_ip_per_hour: i64,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_s: 600,
+            id_token_ttl_s: 600,
+            refresh_token_ttl_days: 30,
+            code_ttl_s: 60,
+            otp_per_phone_per_hour: 5,
+            otp_per_ip_per_hour: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsSettings {
+    /// An HTTP gateway: each message is POSTed as JSON `{"to":"+84…","text":"…"}` with
+    /// `Authorization: Bearer {token}`; any 2xx is success. Unset: the log sender.
+    pub url: Option<String>,
+    pub token: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoPartnerSettings {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// How browsers reach it; defaults to `http://localhost:{port}` — another site than the
+    /// platform's `127.0.0.1`, so embedding and cookies behave as they do between real sites.
+    pub public_url: Option<String>,
+}
+
+impl Default for DemoPartnerSettings {
+    fn default() -> Self {
+        Self { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 3100)), public_url: None }
+    }
+}
+
+impl DemoPartnerSettings {
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://localhost:{}", bound.port()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -79,6 +148,10 @@ impl Default for Config {
             sandbox: true,
             log: LogConfig::default(),
             worker: WorkerSettings::default(),
+            identity: IdentitySettings::default(),
+            sms: SmsSettings::default(),
+            demo_partner: DemoPartnerSettings::default(),
+            clients: Vec::new(),
         }
     }
 }
@@ -114,7 +187,8 @@ impl Config {
     }
 
     /// The top-level keys, as they appear after `JOYGATE_` (lower-cased).
-    const KEYS: [&'static str; 7] = ["listen", "public_url", "database_url", "site_root", "sandbox", "log", "worker"];
+    const KEYS: [&'static str; 10] =
+        ["listen", "public_url", "database_url", "site_root", "sandbox", "log", "worker", "identity", "sms", "demo_partner"];
 
     /// The externally visible base URL, without a trailing slash.
     pub fn public_url(&self, bound: SocketAddr) -> String {
@@ -159,8 +233,12 @@ mod tests {
             assert!(Config::load(Some(std::path::Path::new("bad.toml"))).is_err());
             Ok(())
         });
-        let c = Config { database_url: Secret::new("postgres://u:hunter2@db/j"), ..Config::default() };
+        let c = Config {
+            database_url: Secret::new("postgres://u:hunter2@db/j"),
+            sms: SmsSettings { url: Some("https://sms.example".into()), token: Secret::new("hunter3") },
+            ..Config::default()
+        };
         assert!(!format!("{c:?}").contains("hunter2"));
-        assert!(!format!("{c:#?}").contains("hunter2"));
+        assert!(!format!("{c:#?}").contains("hunter2") && !format!("{c:?}").contains("hunter3"));
     }
 }

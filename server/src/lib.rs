@@ -4,6 +4,8 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod sandbox;
+pub mod sms;
 pub mod telemetry;
 pub mod workers;
 
@@ -18,6 +20,8 @@ pub use config::Config;
 pub struct Running {
     pub addr: SocketAddr,
     pub db: domain::Db,
+    /// The demo partner's URL when it runs (sandbox mode).
+    pub demo_partner_url: Option<String>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -43,6 +47,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     telemetry::metrics_handle(); // install the recorder before the first request is counted
     let db = domain::Db::connect(config.database_url.expose()).await.context("opening the database")?;
     db.migrate().await.context("applying database migrations")?;
+    for spec in &config.clients {
+        if spec.confidential && spec.secret_sha256.is_none() {
+            anyhow::bail!("[[clients]] {}: a confidential client in the configuration needs secret_sha256", spec.client_id);
+        }
+        domain::identity::clients::register(&db, spec, true, domain::now_ms())
+            .await
+            .with_context(|| format!("registering client {} from the configuration", spec.client_id))?;
+    }
     let (shutdown, shutdown_rx) = watch::channel(false);
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -50,10 +62,47 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
 
-    let mut tasks = workers::spawn(&db, &config, shutdown_rx.clone());
-    let (router, session_cleanup) = http::router(&config, db.clone(), addr, shutdown_rx.clone()).await?;
+    let idp = identity_provider(&config, &db, addr).await?;
+    let mut tasks = workers::spawn(&db, &idp, &config, shutdown_rx.clone());
+    let (router, session_cleanup) = http::router(&config, db.clone(), idp.clone(), addr, shutdown_rx.clone()).await?;
     tasks.push(session_cleanup);
-    tasks.push(tokio::spawn(http::serve(listener, router, shutdown_rx)));
+    tasks.push(tokio::spawn(http::serve(listener, router, shutdown_rx.clone())));
     tracing::info!(%addr, "joygate listening");
-    Ok(Running { addr, db, shutdown, tasks })
+
+    let mut demo_partner_url = None;
+    if config.sandbox && config.demo_partner.enabled {
+        let d = &config.demo_partner;
+        let (url, task) =
+            sandbox::demo_partner::start(&db, idp.issuer.clone(), d.listen, d.public_url.as_deref(), shutdown_rx).await.context("starting the demo partner")?;
+        tracing::info!(%url, "demo partner listening");
+        demo_partner_url = Some(url);
+        tasks.push(task);
+    }
+    Ok(Running { addr, db, demo_partner_url, shutdown, tasks })
+}
+
+/// The sign-in provider: its policies from the configuration, its SMS sender, its keys.
+async fn identity_provider(config: &Config, db: &domain::Db, addr: SocketAddr) -> anyhow::Result<domain::identity::Idp> {
+    use std::sync::Arc;
+
+    use domain::identity::{
+        grants::GrantPolicy,
+        otp::OtpPolicy,
+        sms::{DevInbox, LogSender, SmsSender},
+        tokens::TokenPolicy,
+        Idp,
+    };
+    let inbox = config.sandbox.then(DevInbox::default);
+    let sms: Arc<dyn SmsSender> = match &config.sms.url {
+        Some(url) => Arc::new(sms::WebhookSender::new(url.clone(), config.sms.token.expose().to_string())?),
+        None => Arc::new(LogSender { inbox: inbox.clone() }),
+    };
+    let ids = &config.identity;
+    let tokens = TokenPolicy { access_ttl_s: ids.access_token_ttl_s, id_ttl_s: ids.id_token_ttl_s };
+    let grants = GrantPolicy { code_ttl_ms: ids.code_ttl_s * 1000, refresh_ttl_ms: ids.refresh_token_ttl_days * 86_400_000 };
+    let otp = OtpPolicy { per_phone_per_hour: ids.otp_per_phone_per_hour, per_ip_per_hour: ids.otp_per_ip_per_hour, ..OtpPolicy::default() };
+    let idp = Idp::new(db.clone(), config.public_url(addr), otp, grants, tokens, sms, inbox, domain::now_ms())
+        .await
+        .context("loading the token signing keys")?;
+    Ok(idp)
 }

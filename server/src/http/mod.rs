@@ -2,11 +2,14 @@
 
 pub mod errors;
 pub mod middleware;
+pub mod oidc;
 pub mod ops;
+pub mod sandbox;
+pub mod skyjoy;
 
 use std::{net::SocketAddr, time::Duration};
 
-use axum::{extract::FromRef, routing::get, Router};
+use axum::{body::Bytes, extract::FromRef, routing::get, Router};
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::{sync::watch, task::JoinHandle};
@@ -25,6 +28,10 @@ use crate::config::Config;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: domain::Db,
+    /// The sign-in provider (also handed to the pages' server functions as context).
+    pub idp: domain::identity::Idp,
+    /// The OpenID discovery document, serialised once.
+    pub discovery: Bytes,
 }
 
 pub const SESSION_COOKIE: &str = "joygate_session";
@@ -33,6 +40,7 @@ pub const SESSION_COOKIE: &str = "joygate_session";
 pub async fn router(
     config: &Config,
     db: domain::Db,
+    idp: domain::identity::Idp,
     bound: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(Router, JoinHandle<()>)> {
@@ -42,7 +50,9 @@ pub async fn router(
         .site_pkg_dir("pkg")
         .site_addr(bound)
         .build();
-    let state = AppState { leptos_options: leptos_options.clone(), db: db.clone() };
+    let discovery = oidc::discovery::metadata_json(&idp.issuer)?;
+    let own_origin = middleware::same_origin::OwnOrigin(config.public_url(bound));
+    let state = AppState { leptos_options: leptos_options.clone(), db: db.clone(), idp: idp.clone(), discovery };
 
     let session_store = SqliteStore::new(db.pool().clone());
     session_store.migrate().await?;
@@ -63,15 +73,28 @@ pub async fn router(
         .with_secure(config.served_over_https())
         .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(30)));
 
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .leptos_routes(&state, generate_route_list(app::App), {
-            let options = leptos_options.clone();
-            move || app::shell(options.clone())
-        })
+        .merge(oidc::routes())
+        .merge(skyjoy::routes());
+    if config.sandbox {
+        router = router.merge(sandbox::routes());
+    }
+    let router = router
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(app::App),
+            move || leptos::prelude::provide_context(idp.clone()),
+            {
+                let options = leptos_options.clone();
+                move || app::shell(options.clone())
+            },
+        )
         .fallback(errors::fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), oidc::policy::signin_page_policy))
+        .layer(axum::middleware::from_fn_with_state(own_origin, middleware::same_origin::check))
         .layer(axum::middleware::from_fn(middleware::metrics::record))
         .with_state(state)
         .layer(

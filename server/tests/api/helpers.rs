@@ -1,4 +1,7 @@
-use joygate::{config::Secret, Config, Running};
+use joygate::{
+    config::{DemoPartnerSettings, Secret},
+    Config, Running,
+};
 use reqwest::{header, Client, Response};
 
 /// A running server with its own database in a temp folder.
@@ -11,13 +14,20 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with changes to the configuration.
+    pub async fn spawn_with(change: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: Secret::new(format!("sqlite://{}", dir.path().join("joygate.db").display())),
             site_root: dir.path().join("site"),
+            demo_partner: DemoPartnerSettings { listen: "127.0.0.1:0".parse().unwrap(), ..DemoPartnerSettings::default() },
             ..Config::default()
         };
+        change(&mut config);
         let server = joygate::start(config).await.expect("server starts");
         let url = server.url();
         let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -30,6 +40,10 @@ impl TestApp {
 
     pub async fn page(&self, path: &str) -> Response {
         self.get(path, "text/html,application/xhtml+xml").await
+    }
+
+    pub fn db(&self) -> &domain::Db {
+        &self.server.as_ref().expect("running").db
     }
 
     pub async fn stop(mut self) {

@@ -1,5 +1,7 @@
 //! Integration tests: the real server on port 0 with a fresh database, spoken to over HTTP.
 
 mod helpers;
+mod oidc;
 mod ops;
 mod pages;
+mod skyjoy;

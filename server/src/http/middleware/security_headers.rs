@@ -15,8 +15,14 @@ pub async fn apply(req: Request, next: Next) -> Response {
         .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"));
     h.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
     h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("strict-origin-when-cross-origin"));
-    // Legacy twin of frame-ancestors for old webviews; framable pages remove it explicitly.
-    h.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
+    // Legacy twin of frame-ancestors for old webviews, on every page no partner may frame.
+    let framable = h
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|csp| csp.contains("frame-ancestors") && !csp.contains("frame-ancestors 'none'"));
+    if !framable {
+        h.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
+    }
     h.entry("permissions-policy").or_insert(HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"));
     h.entry("cross-origin-opener-policy").or_insert(HeaderValue::from_static("same-origin-allow-popups"));
     response

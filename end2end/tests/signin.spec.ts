@@ -1,0 +1,184 @@
+import { test, expect } from './fixtures';
+import { chromium, Page, FrameLocator, APIRequestContext } from '@playwright/test';
+
+// The demo partner runs on another site (localhost) than the provider (127.0.0.1): see
+// playwright.config.ts. Every test signs in a fresh phone number.
+const provider = () => test.info().project.use.baseURL as string;
+const demo = () => process.env.E2E_DEMO_URL ?? `http://localhost:${Number(process.env.E2E_PORT ?? 3107) + 1}`;
+
+function freshPhone(): string {
+  return '09' + String(Math.floor(Math.random() * 1e8)).padStart(8, '0');
+}
+
+/** The latest code the sandbox "sent" to `phone`. */
+async function codeFor(request: APIRequestContext, phone: string): Promise<string> {
+  let code = '';
+  await expect(async () => {
+    const res = await request.get(`${provider()}/sandbox/sms?phone=${phone}`);
+    const inbox = await res.json();
+    expect(inbox.messages.length).toBeGreaterThan(0);
+    code = inbox.messages[0].text.slice(0, 6);
+  }).toPass({ timeout: 10_000 });
+  return code;
+}
+
+/** Phone → code → (profile for a new member), in a page or a frame. */
+async function signIn(ui: Page | FrameLocator, request: APIRequestContext, phone: string, name = 'Nguyễn Văn Thử') {
+  await ui.locator('#phone').fill(phone);
+  await ui.getByTestId('phone-form').locator('button[type=submit]').click();
+  await expect(ui.getByTestId('code-sent')).toContainText(phone.slice(-3));
+  await ui.locator('#code').fill(await codeFor(request, phone));
+  await ui.getByTestId('code-form').locator('button[type=submit]').click();
+  const profile = ui.getByTestId('profile-form');
+  await expect(profile.or(ui.getByTestId('signin-done'))).toBeVisible();
+  if (await profile.isVisible()) {
+    await ui.locator('#full_name').fill(name);
+    await ui.locator('#date_of_birth').fill('1990-05-17');
+    await profile.locator('button[type=submit]').click();
+  }
+}
+
+test('regular web app: the partner redirects, the member signs up, and comes back signed in', async ({ page, request, consoleErrors }) => {
+  await page.goto(`${demo()}/`);
+  await page.getByTestId('demo-login').click();
+  await expect(page).toHaveURL(new RegExp(`^${provider()}/signin/`));
+  await expect(page.getByTestId('client-name')).toHaveText('Demo Shop');
+  await page.waitForFunction(() => document.body.dataset.hydrated === '1');
+  await signIn(page, request, freshPhone());
+  await expect(page).toHaveURL(`${demo()}/`);
+  await expect(page.getByTestId('demo-name')).toHaveText('Nguyễn Văn Thử');
+  await expect(page.getByTestId('demo-skyjoy-id')).toHaveText(/^SJ\d{10}$/);
+
+  // single sign-on: the provider remembers the member, so a new partner session needs no form
+  await page.context().clearCookies({ domain: 'localhost' });
+  await page.goto(`${demo()}/`);
+  await page.getByTestId('demo-login').click();
+  await expect(page).toHaveURL(`${demo()}/`);
+  await expect(page.getByTestId('demo-name')).toHaveText('Nguyễn Văn Thử');
+
+  // RP-initiated logout ends the provider session too: the next sign-in asks again
+  await page.getByRole('link', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(`${demo()}/`);
+  await page.getByTestId('demo-login').click();
+  await expect(page).toHaveURL(new RegExp(`^${provider()}/signin/`));
+  await expect(page.locator('#phone')).toBeVisible();
+  expect(consoleErrors).toEqual([]);
+});
+
+test('the sign-in works before any script runs (plain forms), in English', async ({ browser, request }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(`${demo()}/login?action=signup&lang=en`);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Join SkyJoy');
+  await page.locator('#phone').fill('12345');
+  await page.getByTestId('phone-form').locator('button[type=submit]').click();
+  await expect(page.getByTestId('signin-error')).toHaveText('That phone number is not valid. Example: 0912 345 678.');
+  await signIn(page, request, freshPhone(), 'Tran Thi Nojs');
+  await expect(page).toHaveURL(`${demo()}/`);
+  await expect(page.getByTestId('demo-name')).toHaveText('Tran Thi Nojs');
+  await context.close();
+});
+
+test('a wrong code shows one message and the right one still works', async ({ page, request }) => {
+  await page.goto(`${demo()}/login`);
+  await page.waitForFunction(() => document.body.dataset.hydrated === '1');
+  const phone = freshPhone();
+  await page.locator('#phone').fill(phone);
+  await page.getByTestId('phone-form').locator('button[type=submit]').click();
+  const code = await codeFor(request, phone);
+  await page.locator('#code').fill(code === '000000' ? '111111' : '000000');
+  await page.getByTestId('code-form').locator('button[type=submit]').click();
+  await expect(page.getByTestId('signin-error')).toHaveText('Mã không đúng hoặc đã hết hạn.');
+  await page.locator('#code').fill(code);
+  await page.getByTestId('code-form').locator('button[type=submit]').click();
+  await expect(page.getByTestId('profile-form')).toBeVisible();
+});
+
+test('iFrame: signs in inside the partner page with third-party cookies blocked', async ({ request }, info) => {
+  const browser = await chromium.launch({
+    ...info.project.use.launchOptions,
+    args: [...(info.project.use.launchOptions?.args ?? []), '--test-third-party-cookie-phaseout'],
+  });
+  const context = await browser.newContext({ viewport: info.project.use.viewport ?? undefined, locale: 'vi-VN' });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${demo()}/iframe?lang=en`);
+  const frame = page.frameLocator('#skyjoy');
+  await expect(frame.getByRole('heading', { level: 1 })).toHaveText('Sign in to SkyJoy');
+  await expect(page.getByTestId('demo-events')).toContainText('ready');
+  await signIn(frame, request, freshPhone(), 'Le Van Iframe');
+  await expect(page.getByTestId('demo-name')).toHaveText('Le Van Iframe');
+  await expect(page.getByTestId('demo-events')).toContainText('success');
+  const providerCookies = await context.cookies(provider());
+  expect(providerCookies, 'the embedded flow needed no provider cookie').toEqual([]);
+  expect(errors).toEqual([]);
+  await browser.close();
+});
+
+test('iFrame: a page on an unregistered origin cannot frame the sign-in', async ({ page }) => {
+  // the provider's own origin is not a registered web origin of the demo client
+  await page.goto(`${provider()}/healthz`);
+  const blocked: string[] = [];
+  page.on('console', (m) => blocked.push(m.text()));
+  const embed = `${provider()}/embed?client_id=demo-partner&redirect_uri=${encodeURIComponent(demo() + '/callback')}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeJ1G8Ei4jS6Klo4-0ZM&code_challenge_method=S256`;
+  await page.setContent(`<iframe id="f" src="${embed}"></iframe>`);
+  await expect.poll(() => blocked.some((m) => m.includes('frame-ancestors')), { timeout: 10_000 }).toBe(true);
+  expect(await page.frameLocator('#f').locator('#phone').count()).toBe(0);
+});
+
+test('single-page app: the SDK dialog signs in and hands over the claims', async ({ page, request, consoleErrors }) => {
+  await page.goto(`${demo()}/spa`);
+  const phone = freshPhone();
+  await page.locator('[data-skyjoy=button]').click();
+  const dialog = page.frameLocator('[data-skyjoy=dialog] iframe');
+  await signIn(dialog, request, phone, 'Pham Spa Dialog');
+  await expect(page.getByTestId('spa-result')).toHaveText(/^Signed in as Pham Spa Dialog \(SJ\d{10}\)$/);
+  await expect(page.locator('[data-skyjoy=dialog]')).toHaveCount(0);
+  expect(consoleErrors).toEqual([]);
+});
+
+test('single-page app: the SDK popup signs in', async ({ page, request }) => {
+  await page.goto(`${demo()}/spa`);
+  const [popup] = await Promise.all([page.waitForEvent('popup'), page.locator('#popup').click()]);
+  await popup.waitForLoadState();
+  await signIn(popup, request, freshPhone(), 'Vo Popup');
+  await expect(page.getByTestId('spa-result')).toHaveText(/^Signed in as Vo Popup \(SJ\d{10}\)$/);
+});
+
+test('linking: the shop links its customer to the SkyJoy ID, and a second shop account is refused', async ({ browser, request }) => {
+  const phone = freshPhone();
+  const customer = 'SHOP-' + phone.slice(-6);
+  // A fresh browser each time, so that the provider's single sign-on does not hide the form.
+  const linkAs = async (customerId: string, lang: 'en' | 'vi') => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${demo()}/`);
+    const form = page.getByTestId('demo-link-form');
+    await form.locator('input[name=customer]').fill(customerId);
+    await form.locator('input[name=phone]').fill(phone);
+    await form.locator('input[name=lang]').evaluate((el: HTMLInputElement, l) => (el.value = l), lang);
+    await form.locator('button[type=submit]').click();
+    await expect(page).toHaveURL(new RegExp(`^${provider()}/signin/`));
+    await expect(page.locator('#phone'), 'the shop pre-filled the phone').toHaveValue(phone);
+    await signIn(page, request, phone, 'Pham Lien Ket');
+    return { context, page };
+  };
+
+  const first = await linkAs(customer, 'en');
+  await expect(first.page).toHaveURL(`${demo()}/`);
+  await expect(first.page.getByTestId('demo-customer-id')).toHaveText(customer);
+  await expect(first.page.getByTestId('demo-skyjoy-id')).toHaveText(/^SJ\d{10}$/);
+  await first.context.close();
+
+  const second = await linkAs(customer + '-B', 'en');
+  await expect(second.page.getByTestId('signin-error')).toHaveText('This account is already linked in the system.');
+  await second.page.getByTestId('signin-back').click();
+  await expect(second.page.getByTestId('demo-error-code')).toHaveText('ACCOUNT_ALREADY_LINKED');
+  await expect(second.page.getByTestId('demo-error-message')).toHaveText('This account is already linked in the system.');
+  await second.context.close();
+
+  const third = await linkAs(customer + '-C', 'vi');
+  await expect(third.page.getByTestId('signin-error')).toHaveText('Tài khoản này đã được liên kết trong hệ thống.');
+  await third.context.close();
+});

@@ -1,0 +1,124 @@
+//! The SkyID OpenID Connect provider's endpoints (OpenID Connect Core, Discovery, RP-Initiated
+//! Logout; OAuth 2.0 with PKCE). Business rules are in `domain::identity`; this module is the
+//! protocol edge: parameters, client authentication, errors in the OAuth shape, CORS.
+//!
+//! | path | what |
+//! |---|---|
+//! | `/.well-known/openid-configuration` | discovery ([`discovery`]) |
+//! | `/jwks` | the published signing keys |
+//! | `/authorize`, `/embed` | start a sign-in: redirect mode, iFrame mode ([`authorize`]) |
+//! | `/token` | codes, refresh tokens, client credentials ([`token`]) |
+//! | `/userinfo` | claims for an access token ([`userinfo`]) |
+//! | `/logout` | RP-initiated logout ([`logout`]) |
+
+pub mod authorize;
+pub mod discovery;
+pub mod logout;
+pub mod page;
+pub mod policy;
+pub mod token;
+pub mod userinfo;
+
+use axum::{
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use domain::identity::clients;
+use serde_json::json;
+
+use super::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery::configuration))
+        .route("/jwks", get(discovery::jwks))
+        .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
+        .route("/embed", get(authorize::embed))
+        .route("/token", axum::routing::post(token::token).options(cors_preflight))
+        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo).options(cors_preflight))
+        .route("/logout", get(logout::end_session_get).post(logout::end_session_post))
+}
+
+/// An OAuth 2.0 error response: `{"error": …, "error_description": …}` (RFC 6749 §5.2).
+#[derive(Debug)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self { status, error, description: description.into() }
+    }
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+    pub fn invalid_client() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed")
+    }
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+    pub fn server_error(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "OAuth endpoint failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error; it has been logged")
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, Json(json!({ "error": self.error, "error_description": self.description }))).into_response();
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = if self.error == "invalid_client" {
+                "Basic realm=\"skyid\"".to_string()
+            } else {
+                format!("Bearer realm=\"skyid\", error=\"{}\"", self.error)
+            };
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        res
+    }
+}
+
+/// The request's `Origin`, if it is a web origin (not `null`).
+pub fn request_origin(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| *o != "null")
+}
+
+/// Lets `origin` read the response when it is one of the client's registered web origins.
+pub fn allow_origin(res: &mut Response, origin: Option<&str>, client: Option<&clients::Client>) {
+    if let (Some(origin), Some(client)) = (origin, client) {
+        if client.allows_origin(origin) {
+            if let Ok(v) = HeaderValue::from_str(origin) {
+                res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+                res.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+            }
+        }
+    }
+}
+
+/// CORS preflight for the token and userinfo endpoints: allowed for origins some client has
+/// registered (the real request is then checked against its own client's origins).
+async fn cors_preflight(axum::extract::State(state): axum::extract::State<AppState>, headers: HeaderMap) -> Response {
+    let Some(origin) = request_origin(&headers) else { return StatusCode::NO_CONTENT.into_response() };
+    let known = clients::list(&state.idp.db).await.map(|all| all.iter().any(|c| c.allows_origin(origin))).unwrap_or(false);
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    if known {
+        let h = res.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(origin) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        }
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    res
+}

@@ -1,0 +1,220 @@
+//! Customer APIs (counterparts.md §1.5) and Customer ID linking. The linking rules themselves are
+//! in `domain::identity::members` ([`members::link`], [`members::onboard`]).
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::Response,
+};
+use domain::identity::{
+    grants,
+    link_requests::{self, LinkHint, LINK_TOKEN_TTL_MS},
+    members::{self, Member, MemberError, NewMember},
+    CustomerId, DateOfBirth, Email, FullName, PhoneNumber, SkyJoyId,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{success, Body, Partner, SkyJoyError};
+use crate::http::AppState;
+
+/// Customer info as SkyJoy returns it; `customerId` is the calling partner's own link, if any.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    skyjoy_id: String,
+    date_of_birth: Option<String>,
+    date_of_join: String,
+    email: Option<String>,
+    first_name: String,
+    last_name: String,
+    full_name: String,
+    e_kyc_status: &'static str,
+    status: String,
+    phone: String,
+    customer_id: Option<String>,
+}
+
+async fn profile_of(state: &AppState, partner: &Partner, m: &Member) -> Result<Profile, SkyJoyError> {
+    let customer_id = members::customer_id_of(&state.idp.db, &partner.client_id, &m.id).await.map_err(SkyJoyError::internal)?;
+    let (first, last) = m.full_name.first_and_last();
+    Ok(Profile {
+        skyjoy_id: m.skyjoy_id.to_string(),
+        date_of_birth: m.date_of_birth.map(|d| d.to_string()),
+        date_of_join: m.date_of_join(),
+        email: m.email.as_ref().map(|e| e.to_string()),
+        first_name: first.to_string(),
+        last_name: last.to_string(),
+        full_name: m.full_name.to_string(),
+        // Members are verified by phone only; no identity documents are collected (yet).
+        e_kyc_status: "NONE",
+        status: m.status.clone(),
+        phone: m.phone.to_string(),
+        customer_id: customer_id.map(String::from),
+    })
+}
+
+fn member_error(e: MemberError) -> SkyJoyError {
+    match e {
+        MemberError::AccountAlreadyLinked => SkyJoyError::bad_request("ACCOUNT_ALREADY_LINKED", e.to_string()),
+        MemberError::CustomerAlreadyLinked => SkyJoyError::bad_request("CUSTOMER_ALREADY_LINKED", e.to_string()),
+        MemberError::NotFound => SkyJoyError::member_not_found(),
+        other => SkyJoyError::internal(other),
+    }
+}
+
+/// A required field: missing or empty is `<CODE>` with "`name` is required".
+fn required<'a>(value: &'a Option<String>, name: &str, code: &'static str) -> Result<&'a str, SkyJoyError> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| SkyJoyError::bad_request(code, format!("{name} is required")))
+}
+
+fn optional<T>(value: &Option<String>, parse: impl Fn(&str) -> Result<T, domain::identity::InvalidInput>) -> Result<Option<T>, SkyJoyError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => parse(v).map(Some).map_err(SkyJoyError::from),
+    }
+}
+
+/// `GET /api-user/partner/v1/user-profile/{skyjoyId}`
+pub async fn profile(State(state): State<AppState>, partner: Partner, Path(skyjoy_id): Path<String>) -> Result<Response, SkyJoyError> {
+    let id = SkyJoyId::parse(&skyjoy_id)?;
+    let member = members::find_by_skyjoy_id(&state.idp.db, &id).await.map_err(member_error)?.ok_or_else(SkyJoyError::member_not_found)?;
+    Ok(success(profile_of(&state, &partner, &member).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LookupQuery {
+    skyjoy_id: Option<String>,
+    document_id: Option<String>,
+    phone: Option<String>,
+    customer_id: Option<String>,
+}
+
+/// `GET /api-user/partner/v2/user/lookup?skyjoyId=…` (or `phone=…`, or `customerId=…` — the
+/// calling partner's own Customer ID). Exactly one key.
+pub async fn lookup(State(state): State<AppState>, partner: Partner, Query(q): Query<LookupQuery>) -> Result<Response, SkyJoyError> {
+    let db = &state.idp.db;
+    let given = [&q.skyjoy_id, &q.document_id, &q.phone, &q.customer_id].iter().filter(|v| v.is_some()).count();
+    if given != 1 {
+        return Err(SkyJoyError::bad_request("BAD_REQUEST", "give exactly one of skyjoyId, documentId, phone, customerId"));
+    }
+    let found = if let Some(id) = &q.skyjoy_id {
+        members::find_by_skyjoy_id(db, &SkyJoyId::parse(id)?).await
+    } else if let Some(phone) = &q.phone {
+        members::find_by_phone(db, &PhoneNumber::parse(phone)?).await
+    } else if let Some(customer) = &q.customer_id {
+        let customer = CustomerId::parse(customer)?;
+        match members::member_of_customer(db, &partner.client_id, &customer).await.map_err(member_error)? {
+            Some(member_id) => members::find_by_id(db, &member_id).await,
+            None => Ok(None),
+        }
+    } else {
+        // Identity documents are not collected (no eKYC yet), so no member can match one.
+        Ok(None)
+    };
+    let member = found.map_err(member_error)?.ok_or_else(|| SkyJoyError::new(StatusCode::NOT_FOUND, "MEMBER_NOT_FOUND", "No member matches."))?;
+    Ok(success(profile_of(&state, &partner, &member).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnboardRequest {
+    phone: Option<String>,
+    full_name: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    date_of_birth: Option<String>,
+    email: Option<String>,
+    customer_id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Onboarded {
+    #[serde(flatten)]
+    profile: Profile,
+    /// True when this call created the member (false: the phone was already a member).
+    is_new_member: bool,
+}
+
+/// `POST /api-user/partner/v1/user/onboard`: `phone`* and `fullName`* (or `firstName` +
+/// `lastName`), optional `dateOfBirth` (DD-MM-YYYY), `email`, and `customerId` to link.
+pub async fn onboard(State(state): State<AppState>, partner: Partner, Body(req): Body<OnboardRequest>) -> Result<Response, SkyJoyError> {
+    let phone = PhoneNumber::parse(required(&req.phone, "phone", "INVALID_PHONE")?)?;
+    let joined = match (&req.first_name, &req.last_name) {
+        (Some(f), Some(l)) => Some(format!("{} {}", f.trim(), l.trim())),
+        _ => None,
+    };
+    let name = req.full_name.clone().filter(|n| !n.trim().is_empty()).or(joined);
+    let full_name = FullName::parse(required(&name, "fullName", "INVALID_FULL_NAME")?)?;
+    let new = NewMember {
+        phone,
+        full_name,
+        date_of_birth: optional(&req.date_of_birth, DateOfBirth::parse)?,
+        email: optional(&req.email, Email::parse)?,
+    };
+    let customer_id = optional(&req.customer_id, CustomerId::parse)?;
+    let done = members::onboard(&state.idp.db, &partner.client_id, new, customer_id.as_ref(), domain::now_ms())
+        .await
+        .map_err(member_error)?;
+    if done.created {
+        tracing::info!(client_id = %partner.client_id, skyjoy_id = %done.member.skyjoy_id, "member onboarded by a partner");
+    }
+    let profile = profile_of(&state, &partner, &done.member).await?;
+    Ok(success(Onboarded { profile, is_new_member: done.created }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkRequest {
+    skyjoy_id: Option<String>,
+    customer_id: Option<String>,
+}
+
+/// `POST /api-user/partner/v1/user/link` `{skyjoyId, customerId}`: links a member who has signed
+/// in at this partner (the sign-in is the member's consent) to the partner's Customer ID.
+pub async fn link(State(state): State<AppState>, partner: Partner, Body(req): Body<LinkRequest>) -> Result<Response, SkyJoyError> {
+    let db = &state.idp.db;
+    let skyjoy_id = SkyJoyId::parse(required(&req.skyjoy_id, "skyjoyId", "INVALID_SKYJOY_ID")?)?;
+    let customer_id = CustomerId::parse(required(&req.customer_id, "customerId", "INVALID_CUSTOMER_ID")?)?;
+    let member = members::find_by_skyjoy_id(db, &skyjoy_id).await.map_err(member_error)?.ok_or_else(SkyJoyError::member_not_found)?;
+    if !grants::has_authorized(db, &partner.client_id, &member.id).await.map_err(SkyJoyError::internal)? {
+        return Err(SkyJoyError::forbidden(
+            "MEMBER_NOT_AUTHORIZED",
+            "The member has not signed in at this partner; link through the sign-in (link_token) instead.",
+        ));
+    }
+    members::link(db, &partner.client_id, &customer_id, &member.id, domain::now_ms()).await.map_err(member_error)?;
+    Ok(success(profile_of(&state, &partner, &member).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkTokenRequest {
+    customer_id: Option<String>,
+    phone: Option<String>,
+    full_name: Option<String>,
+    date_of_birth: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkToken {
+    link_token: String,
+    expires_in: i64,
+}
+
+/// `POST /api-user/partner/v1/user/link-token`: `customerId`* and what the partner knows of its
+/// customer; returns the `linkToken` to pass to `/authorize` or `/embed` as `link_token`.
+pub async fn link_token(State(state): State<AppState>, partner: Partner, Body(req): Body<LinkTokenRequest>) -> Result<Response, SkyJoyError> {
+    let hint = LinkHint {
+        customer_id: CustomerId::parse(required(&req.customer_id, "customerId", "INVALID_CUSTOMER_ID")?)?,
+        phone: optional(&req.phone, PhoneNumber::parse)?,
+        full_name: optional(&req.full_name, FullName::parse)?,
+        date_of_birth: optional(&req.date_of_birth, DateOfBirth::parse)?,
+        email: optional(&req.email, Email::parse)?,
+    };
+    let token = link_requests::create(&state.idp.db, &partner.client_id, &hint, domain::now_ms()).await.map_err(SkyJoyError::internal)?;
+    Ok(success(LinkToken { link_token: token, expires_in: LINK_TOKEN_TTL_MS / 1000 }))
+}

@@ -1,0 +1,153 @@
+//! The SkyJoy partner APIs, in SkyJoy's wire format (counterparts.md §1): paths under
+//! `/api-user/partner/…`, a `Bearer` client_credentials access token from our provider,
+//! success `{"statusCode":200,"message":"SUCCESS","data":…}` and errors
+//! `{"errors":{"name","message","code"},"message","statusCode"}` with UPPERCASE codes.
+//!
+//! | path | what |
+//! |---|---|
+//! | `GET /api-user/partner/v1/user-profile/{skyjoyId}` | customer info ([`customers`]) |
+//! | `GET /api-user/partner/v2/user/lookup?skyjoyId=…\|phone=…\|customerId=…` | customer lookup |
+//! | `POST /api-user/partner/v1/user/onboard` | create (or find) a member by phone, link a Customer ID |
+//! | `POST /api-user/partner/v1/user/link` | link a Customer ID to a member who signed in at the partner |
+//! | `POST /api-user/partner/v1/user/link-token` | hand a customer to a sign-in (`link_token`) |
+
+pub mod customers;
+
+use axum::{
+    extract::{FromRequestParts, State},
+    http::{request::Parts, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use domain::identity::{tokens, InvalidInput};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::json;
+
+use super::{oidc::userinfo::bearer, AppState};
+
+/// The scope a client_credentials token needs for the partner APIs.
+pub const PARTNER_SCOPE: &str = "partner";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api-user/partner/v1/user-profile/{skyjoy_id}", get(customers::profile))
+        .route("/api-user/partner/v2/user/lookup", get(customers::lookup))
+        .route("/api-user/partner/v1/user/onboard", post(customers::onboard))
+        .route("/api-user/partner/v1/user/link", post(customers::link))
+        .route("/api-user/partner/v1/user/link-token", post(customers::link_token))
+}
+
+/// `{"statusCode":200,"message":"SUCCESS","data":…}`
+pub fn success<T: Serialize>(data: T) -> Response {
+    Json(json!({ "statusCode": 200, "message": "SUCCESS", "data": data })).into_response()
+}
+
+/// A SkyJoy error response.
+#[derive(Debug)]
+pub struct SkyJoyError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl SkyJoyError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+    pub fn member_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "MEMBER_NOT_FOUND", "No member has this SkyJoy ID.")
+    }
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "SkyJoy partner API failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "Internal error; it has been logged.")
+    }
+
+    /// A field that did not parse: its own code (`INVALID_PHONE`, …) and the parser's message.
+    pub fn invalid(e: InvalidInput) -> Self {
+        let code = match e {
+            InvalidInput::SkyJoyId => "INVALID_SKYJOY_ID",
+            InvalidInput::Phone => "INVALID_PHONE",
+            InvalidInput::FullName => "INVALID_FULL_NAME",
+            InvalidInput::DateOfBirth => "INVALID_DATE_OF_BIRTH",
+            InvalidInput::CustomerId => "INVALID_CUSTOMER_ID",
+            InvalidInput::Email => "INVALID_EMAIL",
+        };
+        Self::bad_request(code, e.to_string())
+    }
+}
+
+impl From<InvalidInput> for SkyJoyError {
+    fn from(e: InvalidInput) -> Self {
+        SkyJoyError::invalid(e)
+    }
+}
+
+/// The error's `name`: the status in SkyJoy's PascalCase (`BadRequest`, `NotFound`, …).
+fn status_name(status: StatusCode) -> String {
+    status.canonical_reason().unwrap_or("Error").split([' ', '-']).collect()
+}
+
+impl IntoResponse for SkyJoyError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "errors": { "name": status_name(self.status), "message": self.message, "code": self.code },
+            "message": self.message,
+            "statusCode": self.status.as_u16(),
+        });
+        let mut res = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+/// A JSON body parsed with a SkyJoy error (never axum's plain-text rejection).
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = SkyJoyError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| SkyJoyError::bad_request("BAD_REQUEST", format!("the request body could not be read: {e}")))?;
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|e| SkyJoyError::bad_request("BAD_REQUEST", format!("the request body is not the expected JSON: {e}")))
+    }
+}
+
+/// The partner calling: a valid client_credentials access token with the `partner` scope.
+#[derive(Debug, Clone)]
+pub struct Partner {
+    pub client_id: String,
+}
+
+impl FromRequestParts<AppState> for Partner {
+    type Rejection = SkyJoyError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let State(state): State<AppState> = State::from_request_parts(parts, state).await.map_err(SkyJoyError::internal)?;
+        let token = bearer(&parts.headers).ok_or_else(|| SkyJoyError::unauthorized("A Bearer access token is required."))?;
+        let claims = tokens::verify_access_token(&state.idp.keys(), &state.idp.issuer, token, domain::now_ms())
+            .map_err(|e| SkyJoyError::unauthorized(format!("The access token is not valid: {e}.")))?;
+        if claims.gid.is_some() {
+            return Err(SkyJoyError::forbidden("FORBIDDEN", "A member's token cannot call partner APIs; use client_credentials."));
+        }
+        if !claims.has_scope(PARTNER_SCOPE) {
+            return Err(SkyJoyError::forbidden("FORBIDDEN", "The access token lacks the partner scope."));
+        }
+        Ok(Partner { client_id: claims.client_id })
+    }
+}

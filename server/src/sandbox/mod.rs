@@ -1,0 +1,4 @@
+//! Sandbox counterparts (`sandbox = true`): real programs on their own ports that play the
+//! other side of each documented contract over HTTP, so every loop runs on one machine.
+
+pub mod demo_partner;

@@ -67,6 +67,8 @@ pub struct IdentitySettings {
     /// One-time sign-in codes sent per phone number, and per client address, per hour.
     pub otp_per_phone_per_hour: i64,
     pub otp_per_ip_per_hour: i64,
+    /// How long before another code may be sent to the same phone.
+    pub otp_resend_after_s: i64,
 }
 
 impl Default for IdentitySettings {
@@ -78,6 +80,7 @@ impl Default for IdentitySettings {
             code_ttl_s: 60,
             otp_per_phone_per_hour: 5,
             otp_per_ip_per_hour: 20,
+            otp_resend_after_s: 60,
         }
     }
 }

@@ -33,7 +33,7 @@ pub enum ResponseMode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
     SignIn,
     SignUp,

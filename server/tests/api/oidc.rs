@@ -27,7 +27,6 @@ pub(crate) async fn register(app: &TestApp, client_id: &str, confidential: bool)
         web_origins: vec![ORIGIN.into()],
         logo_uri: None,
         secret_sha256: None,
-        secret_sha256: None,
     };
     clients::register(app.db(), &spec, false, domain::now_ms()).await.unwrap().1
 }
@@ -184,7 +183,7 @@ pub(crate) async fn authorize(app: &TestApp, params: &[(&str, &str)]) -> reqwest
     app.client.get(format!("{}/authorize", app.url)).query(params).send().await.unwrap()
 }
 
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeJ1G8Ei4jS6Klo4-0ZM";
+const CHALLENGE: &str = "Lwx_yackzt-ZbubzOC00wj4w4esJ07lfGHCrOJVfE6Q";
 const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9BuqNA4QYOx5fB4dJvUhSY3LI";
 
 pub(crate) async fn token(app: &TestApp, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (StatusCode, Value) {
@@ -351,7 +350,6 @@ async fn the_embedded_sign_in_is_framable_only_by_the_clients_origins() {
         redirect_uris: vec![REDIRECT.into()],
         web_origins: vec![],
         logo_uri: None,
-        secret_sha256: None,
         secret_sha256: None,
     };
     clients::register(app.db(), &spec, false, domain::now_ms()).await.unwrap();

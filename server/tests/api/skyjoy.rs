@@ -152,7 +152,8 @@ async fn onboarding_profile_and_lookup_in_skyjoys_wire_format() {
 
 #[tokio::test]
 async fn a_sign_in_with_a_link_token_links_the_customer_id_or_says_it_is_taken() {
-    let app = TestApp::spawn().await;
+    // One phone signs in four times here: no resend cool-down.
+    let app = TestApp::spawn_with(|c| c.identity.otp_resend_after_s = 0).await;
     let secret = register(&app, "shop", true).await.unwrap();
     let t = partner_token(&app, "shop", &secret).await;
     let start = |token: String| {

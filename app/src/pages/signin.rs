@@ -326,6 +326,8 @@ fn FlowScreens(f: FlowView, actions: Actions) -> impl IntoView {
         (None, Some(url)) => Some(view! { <a class="link" href=url.clone() data-testid="signin-cancel">{move || t().cancel}</a> }.into_any()),
         (None, None) => None,
     };
+    // Browsers refuse autofocus inside a cross-origin frame (and say so in the console).
+    let focus = f.embed_origin.is_none();
     let signup = f.signup;
     let heading = move || if signup { t().title_signup } else { t().title_signin };
     let client_name = f.client_name.clone();
@@ -336,7 +338,7 @@ fn FlowScreens(f: FlowView, actions: Actions) -> impl IntoView {
                 {fields()}
                 <label for="phone">{move || t().phone_label}</label>
                 <input id="phone" name="phone" type="tel" inputmode="tel" autocomplete="tel" required=true
-                    placeholder="0912 345 678" autofocus=true value=f.prefill_phone.clone()/>
+                    placeholder="0912 345 678" autofocus=focus value=f.prefill_phone.clone()/>
                 <p class="muted small">{move || t().phone_hint}</p>
                 {error_view()}
                 <button type="submit" class="button" disabled=busy>{move || t().send_code}</button>
@@ -351,7 +353,7 @@ fn FlowScreens(f: FlowView, actions: Actions) -> impl IntoView {
                     {fields()}
                     <label for="code">{move || t().code_label}</label>
                     <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"
-                        pattern="[0-9]{6}" maxlength="6" required=true autofocus=true/>
+                        pattern="[0-9]{6}" maxlength="6" required=true autofocus=focus/>
                     {error_view()}
                     <button type="submit" class="button" disabled=busy>{move || t().verify}</button>
                 </ActionForm>
@@ -402,7 +404,7 @@ fn FlowScreens(f: FlowView, actions: Actions) -> impl IntoView {
             let result = f.result_message.clone().map(|m| view! { <div id="skyjoy-result" hidden=true data-message=m></div> });
             let back = f.done_url.clone().map(|url| view! { <a class="button" href=url data-testid="signin-back">{move || t().back_to_partner}</a> });
             view! {
-                <h2>{move || t().failed_heading}</h2>
+                <h2 data-testid="signin-failed">{move || t().failed_heading}</h2>
                 {error_view()}
                 {result}
                 {back}

@@ -232,7 +232,7 @@ pub async fn serve(listener: tokio::net::TcpListener, config: DemoConfig, mut sh
 fn page(title: &str, body: &str, cookie: Option<HeaderValue>) -> Response {
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · Demo Shop</title><style>body{{font-family:system-ui,sans-serif;margin:0;padding:16px;max-width:720px}}\
+         <title>{title} · Demo Shop</title><link rel=\"icon\" href=\"data:,\"><style>body{{font-family:system-ui,sans-serif;margin:0;padding:16px;max-width:720px}}\
          a.button,button{{display:inline-block;margin:4px 0;padding:10px 14px;border-radius:8px;border:0;background:#0b5cff;color:#fff;text-decoration:none;font:inherit;cursor:pointer}}\
          iframe{{width:100%;border:1px solid #ccd;border-radius:12px;min-height:420px}} pre{{background:#f3f4f8;padding:8px;overflow:auto}}</style></head>\
          <body><h1>Demo Shop</h1><nav><a href=\"/\">Home</a> · <a href=\"/iframe\">iFrame</a> · <a href=\"/spa\">Single-page app</a></nav>{body}</body></html>"

@@ -10,6 +10,7 @@ use axum::{
 
 pub async fn apply(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
+    let redirect = response.status().is_redirection();
     let h = response.headers_mut();
     h.entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"));
@@ -24,6 +25,10 @@ pub async fn apply(req: Request, next: Next) -> Response {
         h.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
     }
     h.entry("permissions-policy").or_insert(HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"));
-    h.entry("cross-origin-opener-policy").or_insert(HeaderValue::from_static("same-origin-allow-popups"));
+    // A page a partner may frame is also the sign-in popup the partner's page opened: it must
+    // keep `window.opener` to post its result back, so no COOP there (nor on redirects to it).
+    if !framable && !redirect {
+        h.entry("cross-origin-opener-policy").or_insert(HeaderValue::from_static("same-origin-allow-popups"));
+    }
     response
 }

@@ -545,6 +545,13 @@ mod tests {
         (dir, db, flow)
     }
 
+    /// A member with the phone 0987654321.
+    async fn known_member(db: &Db) -> Member {
+        let phone = PhoneNumber::parse("0987654321").unwrap();
+        let new = NewMember { phone, full_name: FullName::parse("Le Van C").unwrap(), date_of_birth: None, email: None };
+        members::create(db, new, T0).await.unwrap()
+    }
+
     /// A flow like [`setup`]'s, carrying the partner's customer `customer_id`.
     async fn linking_flow(db: &Db, customer_id: &str) -> Flow {
         let hint = LinkHint {
@@ -626,13 +633,7 @@ mod tests {
             }
         }
         let (_d, db, flow) = setup().await;
-        let new = NewMember {
-            phone: PhoneNumber::parse("0987654321").unwrap(),
-            full_name: FullName::parse("Le Van C").unwrap(),
-            date_of_birth: None,
-            email: None,
-        };
-        let known = members::create(&db, new, T0).await.unwrap();
+        let known = known_member(&db).await;
         let policy = OtpPolicy::default();
         let grants = GrantPolicy::default();
         let broken = Services { db: &db, otp: &policy, grants: &grants, sms: &Broken };
@@ -652,13 +653,7 @@ mod tests {
     #[tokio::test]
     async fn signing_in_links_the_customer_id_once_and_refuses_a_second_one() {
         let (_d, db, _) = setup().await;
-        let known = members::create(
-            &db,
-            NewMember { phone: PhoneNumber::parse("0987654321").unwrap(), full_name: FullName::parse("Le Van C").unwrap(), date_of_birth: None, email: None },
-            T0,
-        )
-        .await
-        .unwrap();
+        let known = known_member(&db).await;
         let policy = OtpPolicy { resend_after_ms: 0, ..OtpPolicy::default() };
         let grants = GrantPolicy::default();
         let inbox = DevInbox::default();
@@ -692,13 +687,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_member_cannot_take_a_customer_id_that_is_already_linked() {
         let (_d, db, _) = setup().await;
-        let known = members::create(
-            &db,
-            NewMember { phone: PhoneNumber::parse("0987654321").unwrap(), full_name: FullName::parse("Le Van C").unwrap(), date_of_birth: None, email: None },
-            T0,
-        )
-        .await
-        .unwrap();
+        let known = known_member(&db).await;
         members::link(&db, "shop", &crate::identity::CustomerId::parse("CUST-1").unwrap(), &known.id, T0).await.unwrap();
         let inbox = DevInbox::default();
         let sms = LogSender { inbox: Some(inbox.clone()) };

@@ -14,7 +14,7 @@ pub fn NotFound() -> impl IntoView {
     let lang = use_language();
     let t = move || lang.get().texts();
     view! {
-        <Title text=move || t().not_found_title/>
+        <Title text=lang.get_untracked().texts().not_found_title/>
         <main class="page error-page">
             <p class="error-code">"404"</p>
             <h1>{move || t().not_found_title}</h1>

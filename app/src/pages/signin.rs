@@ -248,7 +248,9 @@ pub fn SignInPage() -> impl IntoView {
     let actions = Actions { phone, code, resend, back, profile };
 
     view! {
-        <Title text=move || t().title_signin/>
+        // A plain string: a reactive title is read after the async render has let go of the
+        // page's signals, which panicked under load ("reactive value … already disposed").
+        <Title text=lang.get_untracked().texts().signin.title_signin/>
         <header class="topbar">
             <span class="brand">"SkyJoy"</span>
             <LanguageSwitch/>

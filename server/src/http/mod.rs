@@ -117,6 +117,13 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router, mut shutdo
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
+    // No Nagle delay: a response written in two parts (headers, then a streamed file body)
+    // otherwise waits for the client's delayed ACK, about 40 ms.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(stop).await {
         tracing::error!(error = %e, "HTTP server stopped with an error");
     }

@@ -25,6 +25,12 @@ test('hydrates: the details toggles react, with no console errors', async ({ pag
   await expect(card.getByText('/miniapp/tikivip/payment/ipn')).toBeVisible();
   await toggle.click();
   await expect(card.locator('.endpoints')).toBeHidden();
+  // the sign-in integration is live: its discovery document is a link that answers
+  const signin = page.getByTestId('integration').nth(0);
+  await signin.getByRole('button').click();
+  await expect(signin.locator('.badge.live')).toHaveCount(4);
+  await signin.getByRole('link', { name: '/.well-known/openid-configuration' }).click();
+  await expect(page.locator('body')).toContainText('"issuer"');
   expect(consoleErrors).toEqual([]);
 });
 

@@ -6,11 +6,21 @@ use leptos_meta::Title;
 use crate::{components::LanguageSwitch, i18n::Lang, prefs::use_language};
 
 /// Where each integration's entry points will be; filled in as the integrations land.
-const ENDPOINTS: [&[&str]; 4] = [
-    &["/.well-known/openid-configuration", "/embed", "/sdk/v1/skyjoy.js"],
-    &["/api-point/partner/v1/point-accrual", "/api-point/partner/v1/point-redemption", "/api-point/partner/v1/lookup-transaction-id"],
-    &["/miniapp/tikivip/webview", "/miniapp/tikivip/payment/ipn", "/miniapp/tikivip/transaction"],
-    &["/v1/marketing/benefit/sync", "/v1/marketing/benefit/used/sync", "/saas/requestin"],
+/// An integration's main endpoints: path, whether it is served yet, whether a browser can open it.
+const ENDPOINTS: [&[(&str, bool, bool)]; 4] = [
+    &[
+        ("/.well-known/openid-configuration", true, true),
+        ("/embed", true, false),
+        ("/sdk/v1/skyjoy.js", true, true),
+        ("/api-user/partner/v1/user/onboard", true, false),
+    ],
+    &[
+        ("/api-point/partner/v1/point-accrual", false, false),
+        ("/api-point/partner/v1/point-redemption", false, false),
+        ("/api-point/partner/v1/lookup-transaction-id", false, false),
+    ],
+    &[("/miniapp/tikivip/webview", false, false), ("/miniapp/tikivip/payment/ipn", false, false), ("/miniapp/tikivip/transaction", false, false)],
+    &[("/v1/marketing/benefit/sync", false, false), ("/v1/marketing/benefit/used/sync", false, false), ("/saas/requestin", false, false)],
 ];
 
 #[component]
@@ -65,8 +75,14 @@ fn IntegrationCard(index: usize, lang: RwSignal<Lang>) -> impl IntoView {
             <ul class="endpoints" id=panel_id hidden=move || !open.get()>
                 {ENDPOINTS[index]
                     .iter()
-                    .map(|path| view! {
-                        <li><code>{*path}</code>" "<span class="badge">{move || lang.get().texts().status_planned}</span></li>
+                    .map(|&(path, live, openable)| {
+                        let code = if openable {
+                            view! { <a href=path rel="external"><code>{path}</code></a> }.into_any()
+                        } else {
+                            view! { <code>{path}</code> }.into_any()
+                        };
+                        let status = move || if live { lang.get().texts().status_live } else { lang.get().texts().status_planned };
+                        view! { <li>{code}" "<span class="badge" class:live=live>{status}</span></li> }
                     })
                     .collect_view()}
             </ul>

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod identity;
+pub mod ledger;
 pub mod outbox;
 pub mod signing;
 pub mod store;

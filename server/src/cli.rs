@@ -36,6 +36,16 @@ pub enum Command {
     /// List and rotate the token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// SkyPoint ledger checks.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Prove balance == sum(entries) for every member; exits non-zero and lists any member
+    /// whose balance differs.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +130,16 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(cmd) => jobs(config, cmd).await,
         Command::Clients(cmd) => clients(config, cmd).await,
         Command::Keys(cmd) => keys(config, cmd).await,
+        Command::Ledger(LedgerCommand::Check) => {
+            let db = open_db(&config).await?;
+            let bad = domain::ledger::inconsistent_accounts(&db).await?;
+            for (member, balance, sum) in &bad {
+                println!("member {member}: balance {balance}, entries sum to {sum}");
+            }
+            anyhow::ensure!(bad.is_empty(), "{} member(s) have a balance that differs from their entries", bad.len());
+            println!("ledger consistent: every balance equals the sum of its entries");
+            Ok(())
+        }
     }
 }
 

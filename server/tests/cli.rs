@@ -73,3 +73,30 @@ fn jobs_list_and_replay_of_a_missing_job() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("999"));
     assert!(!cli.run(&["jobs", "list", "--state", "zombie"]).status.success());
 }
+
+#[tokio::test]
+async fn ledger_check_passes_on_a_consistent_ledger_and_names_a_corrupted_account() {
+    use domain::{identity::{members, FullName, PhoneNumber}, ledger};
+    let cli = Cli::new();
+    let db = domain::Db::connect(&format!("sqlite://{}/j.db", cli.dir.path().display())).await.unwrap();
+    db.migrate().await.unwrap();
+    let new = members::NewMember { phone: PhoneNumber::parse("0912345678").unwrap(), full_name: FullName::parse("A").unwrap(), date_of_birth: None, email: None };
+    let m = members::create(&db, new, 1).await.unwrap();
+    let p = ledger::Posting {
+        client_id: "shop".into(),
+        transaction_id: "T1".into(),
+        member_id: m.id.clone(),
+        kind: ledger::Kind::Accrual,
+        points: 70,
+        amount: None,
+        currency: None,
+    };
+    ledger::post(&db, &p, 2).await.unwrap();
+    assert!(cli.ok(&["ledger", "check"]).contains("ledger consistent"));
+
+    // a balance changed behind the ledger's back
+    sqlx::query("UPDATE ledger_accounts SET balance = 99").execute(db.pool()).await.unwrap();
+    let out = cli.run(&["ledger", "check"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("member {}: balance 99, entries sum to 70", m.id)));
+}

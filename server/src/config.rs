@@ -54,6 +54,9 @@ pub struct Config {
     /// Partner sign-in clients declared here (`[[clients]]`) are registered (or updated) at
     /// every start; `joygate clients add` is the other way in.
     pub clients: Vec<domain::identity::clients::ClientSpec>,
+    /// SkyPoints earned per purchase (`[earning]`), and per partner (`[earning_by_partner.ID]`).
+    pub earning: domain::ledger::EarningRule,
+    pub earning_by_partner: std::collections::BTreeMap<String, domain::ledger::EarningRule>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -155,6 +158,8 @@ impl Default for Config {
             sms: SmsSettings::default(),
             demo_partner: DemoPartnerSettings::default(),
             clients: Vec::new(),
+            earning: domain::ledger::EarningRule::default(),
+            earning_by_partner: Default::default(),
         }
     }
 }

@@ -15,9 +15,9 @@ const ENDPOINTS: [&[(&str, bool, bool)]; 4] = [
         ("/api-user/partner/v1/user/onboard", true, false),
     ],
     &[
-        ("/api-point/partner/v1/point-accrual", false, false),
-        ("/api-point/partner/v1/point-redemption", false, false),
-        ("/api-point/partner/v1/lookup-transaction-id", false, false),
+        ("/api-point/partner/v1/point-accrual", true, false),
+        ("/api-point/partner/v1/point-redemption", true, false),
+        ("/api-point/partner/v1/lookup-transaction-id", true, false),
     ],
     &[("/miniapp/tikivip/webview", false, false), ("/miniapp/tikivip/payment/ipn", false, false), ("/miniapp/tikivip/transaction", false, false)],
     &[("/v1/marketing/benefit/sync", false, false), ("/v1/marketing/benefit/used/sync", false, false), ("/saas/requestin", false, false)],

@@ -6,8 +6,10 @@
 //! [`inconsistent_accounts`] proves balance == sum(entries) for every member.
 
 mod bit_reference;
+mod earning;
 
 pub use bit_reference::BitReference;
+pub use earning::{EarningRule, EarningRules, Rounding};
 
 use sha2::{Digest, Sha256};
 
@@ -60,6 +62,7 @@ pub struct Entry {
     pub kind: String,
     pub points: i64,
     pub balance_after: i64,
+    pub amount: Option<i64>,
     pub created_at_ms: i64,
 }
 
@@ -112,20 +115,72 @@ fn check(p: &Posting) -> Result<(), LedgerError> {
     Ok(())
 }
 
-type EntryRow = (String, String, String, String, String, i64, i64, i64, Vec<u8>);
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    bit_reference: String,
+    member_id: String,
+    client_id: String,
+    transaction_id: String,
+    kind: String,
+    points: i64,
+    balance_after: i64,
+    amount: Option<i64>,
+    created_at: i64,
+    request_hash: Vec<u8>,
+}
+
+impl EntryRow {
+    fn split(self) -> (Entry, Vec<u8>) {
+        let entry = Entry {
+            bit_reference: self.bit_reference,
+            member_id: self.member_id,
+            client_id: self.client_id,
+            transaction_id: self.transaction_id,
+            kind: self.kind,
+            points: self.points,
+            balance_after: self.balance_after,
+            amount: self.amount,
+            created_at_ms: self.created_at,
+        };
+        (entry, self.request_hash)
+    }
+}
+
+const ENTRY_COLUMNS: &str =
+    "bit_reference, member_id, client_id, transaction_id, kind, points, balance_after, amount, created_at, request_hash";
 
 async fn find(db: &Db, client_id: &str, transaction_id: &str) -> Result<Option<(Entry, Vec<u8>)>, LedgerError> {
-    let row: Option<EntryRow> = sqlx::query_as(
-        "SELECT bit_reference, member_id, client_id, transaction_id, kind, points, balance_after, created_at, request_hash
-         FROM ledger_entries WHERE client_id = $1 AND transaction_id = $2",
-    )
+    let row: Option<EntryRow> =
+        sqlx::query_as(&format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE client_id = $1 AND transaction_id = $2"))
+            .bind(client_id)
+            .bind(transaction_id)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.map(EntryRow::split))
+}
+
+/// How a partner names one of its transactions.
+#[derive(Debug, Clone, Copy)]
+pub enum Reference<'a> {
+    BitReference(&'a str),
+    TransactionId(&'a str),
+}
+
+/// One of `client_id`'s entries for `member_id` (a partner sees only its own).
+pub async fn lookup(db: &Db, client_id: &str, member_id: &str, by: Reference<'_>) -> Result<Option<Entry>, LedgerError> {
+    let (column, value) = match by {
+        Reference::BitReference(b) => ("bit_reference", b),
+        Reference::TransactionId(t) => ("transaction_id", t),
+    };
+    let row: Option<EntryRow> = sqlx::query_as(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE client_id = $1 AND member_id = $2 AND {column} = $3"
+    ))
     .bind(client_id)
-    .bind(transaction_id)
+    .bind(member_id)
+    .bind(value)
     .fetch_optional(db.pool())
     .await?;
-    Ok(row.map(|(bit_reference, member_id, client_id, transaction_id, kind, points, balance_after, created_at_ms, hash)| {
-        (Entry { bit_reference, member_id, client_id, transaction_id, kind, points, balance_after, created_at_ms }, hash)
-    }))
+    Ok(row.map(|r| r.split().0))
 }
 
 /// Posts `p` once: a retry with the same fields returns the original entry; the same

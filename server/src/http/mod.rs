@@ -32,6 +32,8 @@ pub struct AppState {
     pub idp: domain::identity::Idp,
     /// The OpenID discovery document, serialised once.
     pub discovery: Bytes,
+    /// How many SkyPoints a purchase earns, per partner.
+    pub earning: std::sync::Arc<domain::ledger::EarningRules>,
 }
 
 pub const SESSION_COOKIE: &str = "joygate_session";
@@ -52,7 +54,8 @@ pub async fn router(
         .build();
     let discovery = oidc::discovery::metadata_json(&idp.issuer)?;
     let own_origin = middleware::same_origin::OwnOrigin(config.public_url(bound));
-    let state = AppState { leptos_options: leptos_options.clone(), db: db.clone(), idp: idp.clone(), discovery };
+    let earning = std::sync::Arc::new(domain::ledger::EarningRules { default: config.earning, partners: config.earning_by_partner.clone() });
+    let state = AppState { leptos_options: leptos_options.clone(), db: db.clone(), idp: idp.clone(), discovery, earning };
 
     let session_store = SqliteStore::new(db.pool().clone());
     session_store.migrate().await?;

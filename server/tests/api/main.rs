@@ -4,4 +4,5 @@ mod helpers;
 mod oidc;
 mod ops;
 mod pages;
+mod points;
 mod skyjoy;

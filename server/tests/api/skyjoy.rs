@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// A client_credentials access token for `client_id`.
-async fn partner_token(app: &TestApp, client_id: &str, secret: &str) -> String {
+pub(crate) async fn partner_token(app: &TestApp, client_id: &str, secret: &str) -> String {
     let (status, body) = token(app, &[("grant_type", "client_credentials"), ("scope", "partner")], Some((client_id, secret))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["access_token"].as_str().unwrap().to_string()
@@ -30,23 +30,23 @@ async fn call(app: &TestApp, bearer: Option<&str>, method: reqwest::Method, path
     (status, res.json().await.unwrap())
 }
 
-async fn post(app: &TestApp, bearer: &str, path: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn post(app: &TestApp, bearer: &str, path: &str, body: Value) -> (StatusCode, Value) {
     call(app, Some(bearer), reqwest::Method::POST, path, Some(body)).await
 }
 
-async fn get(app: &TestApp, bearer: &str, path: &str) -> (StatusCode, Value) {
+pub(crate) async fn get(app: &TestApp, bearer: &str, path: &str) -> (StatusCode, Value) {
     call(app, Some(bearer), reqwest::Method::GET, path, None).await
 }
 
 /// Asserts SkyJoy's error envelope and returns its code.
-fn error_code(status: StatusCode, body: &Value) -> String {
+pub(crate) fn error_code(status: StatusCode, body: &Value) -> String {
     assert_eq!(body["statusCode"].as_u64(), Some(u64::from(status.as_u16())), "{body}");
     assert_eq!(body["errors"]["message"], body["message"], "{body}");
     assert!(body["errors"]["name"].as_str().is_some_and(|n| !n.is_empty() && !n.contains(' ')), "{body}");
     body["errors"]["code"].as_str().unwrap().to_string()
 }
 
-const ONBOARD: &str = "/api-user/partner/v1/user/onboard";
+pub(crate) const ONBOARD: &str = "/api-user/partner/v1/user/onboard";
 const LINK: &str = "/api-user/partner/v1/user/link";
 const LINK_TOKEN: &str = "/api-user/partner/v1/user/link-token";
 

@@ -32,10 +32,14 @@ pub struct Profile {
     status: String,
     phone: String,
     customer_id: Option<String>,
+    /// SkyPoints: the balance and, of it, what is locked (held).
+    point_balance: i64,
+    locked_point: i64,
 }
 
 async fn profile_of(state: &AppState, partner: &Partner, m: &Member) -> Result<Profile, SkyJoyError> {
     let customer_id = members::customer_id_of(&state.idp.db, &partner.client_id, &m.id).await.map_err(SkyJoyError::internal)?;
+    let (point_balance, locked_point) = domain::ledger::balance(&state.idp.db, &m.id).await.map_err(SkyJoyError::internal)?;
     let (first, last) = m.full_name.first_and_last();
     Ok(Profile {
         skyjoy_id: m.skyjoy_id.to_string(),
@@ -50,6 +54,8 @@ async fn profile_of(state: &AppState, partner: &Partner, m: &Member) -> Result<P
         status: m.status.clone(),
         phone: m.phone.to_string(),
         customer_id: customer_id.map(String::from),
+        point_balance,
+        locked_point,
     })
 }
 

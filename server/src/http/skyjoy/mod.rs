@@ -10,8 +10,10 @@
 //! | `POST /api-user/partner/v1/user/onboard` | create (or find) a member by phone, link a Customer ID |
 //! | `POST /api-user/partner/v1/user/link` | link a Customer ID to a member who signed in at the partner |
 //! | `POST /api-user/partner/v1/user/link-token` | hand a customer to a sign-in (`link_token`) |
+//! | `POST /api-point/partner/v1/point-accrual`, `…/point-redemption`, `…/lookup-transaction-id` | SkyPoints ([`points`]) |
 
 pub mod customers;
+pub mod points;
 
 use axum::{
     extract::{FromRequestParts, State},
@@ -36,6 +38,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api-user/partner/v1/user/onboard", post(customers::onboard))
         .route("/api-user/partner/v1/user/link", post(customers::link))
         .route("/api-user/partner/v1/user/link-token", post(customers::link_token))
+        .route("/api-point/partner/v1/point-accrual", post(points::accrual))
+        .route("/api-point/partner/v1/point-redemption", post(points::redemption))
+        .route("/api-point/partner/v1/lookup-transaction-id", post(points::lookup))
 }
 
 /// `{"statusCode":200,"message":"SUCCESS","data":…}`

@@ -1,0 +1,214 @@
+//! Point APIs (counterparts.md §1.6, §1.7): accrual, redemption and transaction lookup on the
+//! SkyPoint ledger. The rules (idempotency, no overdraft) are in `domain::ledger::post`; the
+//! points a purchase earns come from the partner's earning rule (configuration).
+
+use axum::{extract::State, http::StatusCode, response::Response};
+use domain::{
+    identity::{members::{self, Member}, SkyJoyId},
+    ledger::{self, Kind, LedgerError, Posting, Reference},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{success, Body, Partner, SkyJoyError};
+use crate::http::AppState;
+
+fn ledger_error(e: LedgerError) -> SkyJoyError {
+    match e {
+        LedgerError::InsufficientBalance => SkyJoyError::bad_request("INSUFFICIENT_BALANCE", e.to_string()),
+        LedgerError::DuplicateTransaction => SkyJoyError::bad_request("DUPLICATE_TRANSACTION", e.to_string()),
+        LedgerError::Invalid(m) => SkyJoyError::bad_request("BAD_REQUEST", m),
+        LedgerError::Store(s) => SkyJoyError::internal(s),
+    }
+}
+
+async fn member_of(state: &AppState, skyjoy_id: &Option<String>) -> Result<Member, SkyJoyError> {
+    let raw = skyjoy_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| SkyJoyError::bad_request("INVALID_SKYJOY_ID", "skyjoyId is required"))?;
+    let id = SkyJoyId::parse(raw)?;
+    members::find_by_skyjoy_id(&state.idp.db, &id).await.map_err(SkyJoyError::internal)?.ok_or_else(SkyJoyError::member_not_found)
+}
+
+fn transaction_id(value: &Option<String>) -> Result<String, SkyJoyError> {
+    match value.as_deref().map(str::trim) {
+        Some(t) if !t.is_empty() && t.len() <= 64 => Ok(t.to_string()),
+        _ => Err(SkyJoyError::bad_request("INVALID_TRANSACTION_ID", "transactionId is required (1 to 64 characters)")),
+    }
+}
+
+fn transaction_date(value: &Option<serde_json::Value>) -> Result<i64, SkyJoyError> {
+    value
+        .as_ref()
+        .and_then(domain::clock::parse_wire_time)
+        .ok_or_else(|| SkyJoyError::bad_request("INVALID_TRANSACTION_DATE", "transactionDate is required: Unix milliseconds or RFC 3339"))
+}
+
+fn amount(value: Option<i64>) -> Result<i64, SkyJoyError> {
+    value.filter(|a| *a >= 0).ok_or_else(|| SkyJoyError::bad_request("INVALID_TRANSACTION_AMOUNT", "transactionAmount is required and must not be negative"))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PointResult {
+    request_id: String,
+    transaction_id: String,
+    bit_reference: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    point: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    used_point: Option<i64>,
+    old_balance: i64,
+    new_balance: i64,
+    timestamp: String,
+}
+
+fn result(posted: &ledger::Posted, accrual: bool) -> PointResult {
+    let e = &posted.entry;
+    PointResult {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        transaction_id: e.transaction_id.clone(),
+        bit_reference: e.bit_reference.clone(),
+        point: accrual.then_some(e.points),
+        used_point: (!accrual).then_some(-e.points),
+        old_balance: e.balance_after - e.points,
+        new_balance: e.balance_after,
+        timestamp: domain::clock::iso_utc(domain::now_ms()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccrualRequest {
+    skyjoy_id: Option<String>,
+    transaction_id: Option<String>,
+    transaction_date: Option<serde_json::Value>,
+    transaction_amount: Option<i64>,
+    transaction_currency: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)] // accepted and ignored: product details for the partner's own records
+    item_id: Option<serde_json::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    transaction_des: Option<serde_json::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    extra_data: Option<serde_json::Value>,
+}
+
+/// `POST /api-point/partner/v1/point-accrual`: earns the points the partner's earning rule gives
+/// for `transactionAmount` (VND). Idempotent by `transactionId`.
+pub async fn accrual(State(state): State<AppState>, partner: Partner, Body(req): Body<AccrualRequest>) -> Result<Response, SkyJoyError> {
+    let member = member_of(&state, &req.skyjoy_id).await?;
+    let transaction_id = transaction_id(&req.transaction_id)?;
+    transaction_date(&req.transaction_date)?;
+    let amount = amount(req.transaction_amount)?;
+    let currency = req.transaction_currency.clone().unwrap_or_else(|| "VND".into());
+    if currency != "VND" {
+        return Err(SkyJoyError::bad_request("INVALID_CURRENCY", "transactionCurrency must be VND"));
+    }
+    let points = state.earning.for_partner(&partner.client_id).points_for(amount);
+    if points == 0 {
+        return Err(SkyJoyError::bad_request("NO_POINTS_EARNED", "transactionAmount is below what earns one point"));
+    }
+    let posting = Posting {
+        client_id: partner.client_id.clone(),
+        transaction_id,
+        member_id: member.id.clone(),
+        kind: Kind::Accrual,
+        points,
+        amount: Some(amount),
+        currency: Some(currency),
+    };
+    let posted = ledger::post(&state.idp.db, &posting, domain::now_ms()).await.map_err(ledger_error)?;
+    Ok(success(result(&posted, true)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedemptionRequest {
+    skyjoy_id: Option<String>,
+    transaction_id: Option<String>,
+    transaction_date: Option<serde_json::Value>,
+    transaction_amount: Option<i64>,
+    used_point: Option<i64>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    transaction_des: Option<serde_json::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    product: Option<serde_json::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    config: Option<serde_json::Value>,
+}
+
+/// `POST /api-point/partner/v1/point-redemption`: spends `usedPoint`, never more than the
+/// available balance. Idempotent by `transactionId`.
+pub async fn redemption(State(state): State<AppState>, partner: Partner, Body(req): Body<RedemptionRequest>) -> Result<Response, SkyJoyError> {
+    let member = member_of(&state, &req.skyjoy_id).await?;
+    let transaction_id = transaction_id(&req.transaction_id)?;
+    transaction_date(&req.transaction_date)?;
+    let amount = amount(req.transaction_amount)?;
+    let used = req.used_point.filter(|p| *p > 0).ok_or_else(|| SkyJoyError::bad_request("INVALID_USED_POINT", "usedPoint is required and must be positive"))?;
+    let posting = Posting {
+        client_id: partner.client_id.clone(),
+        transaction_id,
+        member_id: member.id.clone(),
+        kind: Kind::Redemption,
+        points: -used,
+        amount: Some(amount),
+        currency: Some("VND".into()),
+    };
+    let posted = ledger::post(&state.idp.db, &posting, domain::now_ms()).await.map_err(ledger_error)?;
+    Ok(success(result(&posted, false)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LookupRequest {
+    skyjoy_id: Option<String>,
+    bit_reference: Option<String>,
+    transaction_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Transaction {
+    transaction_point: i64,
+    transaction_amount: Option<i64>,
+    transaction_source: &'static str,
+    transaction_type: String,
+    transaction_id: String,
+    bit_reference: String,
+    sponsor: String,
+    status: &'static str,
+    transaction_time: String,
+    request_id: String,
+    timestamp: String,
+}
+
+/// `POST /api-point/partner/v1/lookup-transaction-id`: one of the partner's own transactions, by
+/// `bitReference` or `transactionId`.
+pub async fn lookup(State(state): State<AppState>, partner: Partner, Body(req): Body<LookupRequest>) -> Result<Response, SkyJoyError> {
+    let member = member_of(&state, &req.skyjoy_id).await?;
+    let by = match (req.bit_reference.as_deref(), req.transaction_id.as_deref()) {
+        (Some(b), _) if !b.is_empty() => Reference::BitReference(b),
+        (_, Some(t)) if !t.is_empty() => Reference::TransactionId(t),
+        _ => return Err(SkyJoyError::bad_request("BAD_REQUEST", "bitReference or transactionId is required")),
+    };
+    let entry = ledger::lookup(&state.idp.db, &partner.client_id, &member.id, by)
+        .await
+        .map_err(ledger_error)?
+        .ok_or_else(|| SkyJoyError::new(StatusCode::NOT_FOUND, "TRANSACTION_NOT_FOUND", "No transaction of yours matches."))?;
+    Ok(success(Transaction {
+        transaction_point: entry.points.abs(),
+        transaction_amount: entry.amount,
+        transaction_source: "SkyJoy",
+        transaction_type: entry.kind.clone(),
+        transaction_id: entry.transaction_id.clone(),
+        bit_reference: entry.bit_reference.clone(),
+        sponsor: partner.client_id.clone(),
+        status: "SUCCESS",
+        transaction_time: domain::clock::vietnam_rfc3339(entry.created_at_ms),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        timestamp: domain::clock::iso_utc(domain::now_ms()),
+    }))
+}

@@ -1,0 +1,137 @@
+//! The SkyJoy point APIs over HTTP: accrual by the partner's earning rule, redemption without
+//! overdraft (also under many parallel requests), idempotent retries, lookups, and each code.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::{
+    helpers::TestApp,
+    oidc::register,
+    skyjoy::{error_code, get, partner_token, post, ONBOARD},
+};
+
+const ACCRUAL: &str = "/api-point/partner/v1/point-accrual";
+const REDEMPTION: &str = "/api-point/partner/v1/point-redemption";
+const LOOKUP: &str = "/api-point/partner/v1/lookup-transaction-id";
+
+async fn member(app: &TestApp, token: &str, phone: &str) -> String {
+    let (_, body) = post(app, token, ONBOARD, json!({"phone": phone, "fullName": "Point Member"})).await;
+    body["data"]["skyjoyId"].as_str().unwrap().to_string()
+}
+
+fn accrual(skyjoy_id: &str, txn: &str, amount: i64) -> Value {
+    json!({"skyjoyId": skyjoy_id, "transactionId": txn, "transactionDate": 1_678_896_000_000i64, "transactionAmount": amount,
+           "transactionCurrency": "VND", "transactionDes": {"product": "Coffee"}})
+}
+
+fn redemption(skyjoy_id: &str, txn: &str, used: i64) -> Value {
+    json!({"skyjoyId": skyjoy_id, "transactionId": txn, "transactionDate": "2024-10-09T07:25:37.784Z", "transactionAmount": 55_000,
+           "usedPoint": used, "product": {"id": "prod123"}})
+}
+
+#[tokio::test]
+async fn accrue_redeem_and_look_up_in_skyjoys_wire_format() {
+    let app = TestApp::spawn().await;
+    let secret = register(&app, "shop", true).await.unwrap();
+    let t = partner_token(&app, "shop", &secret).await;
+    let sj = member(&app, &t, "0912000111").await;
+
+    // 1 point per 10,000 VND, rounded down (the default rule)
+    let (status, body) = post(&app, &t, ACCRUAL, accrual(&sj, "A-1", 152_123)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = &body["data"];
+    assert_eq!((data["point"].as_i64(), data["oldBalance"].as_i64(), data["newBalance"].as_i64()), (Some(15), Some(0), Some(15)));
+    let bit = data["bitReference"].as_str().unwrap().to_string();
+    assert!(bit.len() == 26 && bit.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()), "{bit}");
+    assert!(data["timestamp"].as_str().unwrap().ends_with('Z'));
+
+    let (status, again) = post(&app, &t, ACCRUAL, accrual(&sj, "A-1", 152_123)).await;
+    assert_eq!((status, again["data"]["bitReference"].as_str()), (StatusCode::OK, Some(bit.as_str())), "a retry is the same transaction");
+    let (status, body) = post(&app, &t, ACCRUAL, accrual(&sj, "A-1", 999_999)).await;
+    assert_eq!((status, error_code(status, &body).as_str()), (StatusCode::BAD_REQUEST, "DUPLICATE_TRANSACTION"));
+
+    let (status, body) = post(&app, &t, REDEMPTION, redemption(&sj, "R-1", 16)).await;
+    assert_eq!((status, error_code(status, &body).as_str()), (StatusCode::BAD_REQUEST, "INSUFFICIENT_BALANCE"));
+    let (status, body) = post(&app, &t, REDEMPTION, redemption(&sj, "R-1", 13)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["data"]["usedPoint"].as_i64(), body["data"]["newBalance"].as_i64()), (Some(13), Some(2)));
+
+    let (_, profile) = get(&app, &t, &format!("/api-user/partner/v1/user-profile/{sj}")).await;
+    assert_eq!(profile["data"]["pointBalance"].as_i64(), Some(2));
+
+    for key in [json!({"skyjoyId": sj, "bitReference": bit}), json!({"skyjoyId": sj, "transactionId": "A-1"})] {
+        let (status, body) = post(&app, &t, LOOKUP, key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let d = &body["data"];
+        assert_eq!((d["transactionType"].as_str(), d["transactionPoint"].as_i64(), d["transactionAmount"].as_i64()), (Some("ACCRUAL"), Some(15), Some(152_123)));
+        assert!(d["transactionTime"].as_str().unwrap().ends_with("+07:00"), "{d}");
+    }
+    let secret2 = register(&app, "airline", true).await.unwrap();
+    let t2 = partner_token(&app, "airline", &secret2).await;
+    let (status, body) = post(&app, &t2, LOOKUP, json!({"skyjoyId": sj, "transactionId": "A-1"})).await;
+    assert_eq!((status, error_code(status, &body).as_str()), (StatusCode::NOT_FOUND, "TRANSACTION_NOT_FOUND"), "another partner's transaction");
+
+    // each field's code; never a 500
+    let mut bad_date = accrual(&sj, "A-2", 10_000);
+    bad_date["transactionDate"] = json!("yesterday");
+    let mut no_amount = accrual(&sj, "A-3", 10_000);
+    no_amount.as_object_mut().unwrap().remove("transactionAmount");
+    for (path, body, code) in [
+        (ACCRUAL, accrual("SJ12", "A-4", 10_000), "INVALID_SKYJOY_ID"),
+        (ACCRUAL, accrual("SJ0000000000", "A-4", 10_000), "MEMBER_NOT_FOUND"),
+        (ACCRUAL, accrual(&sj, "", 10_000), "INVALID_TRANSACTION_ID"),
+        (ACCRUAL, bad_date, "INVALID_TRANSACTION_DATE"),
+        (ACCRUAL, no_amount, "INVALID_TRANSACTION_AMOUNT"),
+        (ACCRUAL, accrual(&sj, "A-5", -1), "INVALID_TRANSACTION_AMOUNT"),
+        (ACCRUAL, accrual(&sj, "A-6", 9_999), "NO_POINTS_EARNED"),
+        (REDEMPTION, redemption(&sj, "R-2", 0), "INVALID_USED_POINT"),
+        (LOOKUP, json!({"skyjoyId": sj}), "BAD_REQUEST"),
+    ] {
+        let (status, res) = post(&app, &t, path, body.clone()).await;
+        assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND, "{body}: {status}");
+        assert_eq!(error_code(status, &res), code, "{body}");
+    }
+    let (status, body) = post(&app, "not-a-token", ACCRUAL, accrual(&sj, "A-7", 10_000)).await;
+    assert_eq!((status, error_code(status, &body).as_str()), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn many_parallel_redemptions_and_retried_accruals_never_overdraw_or_double_credit() {
+    let one_per_vnd = domain::ledger::EarningRule { vnd_per_point: 1, ..Default::default() };
+    let app = TestApp::spawn_with(|c| {
+        c.earning_by_partner.insert("shop".into(), one_per_vnd);
+    })
+    .await;
+    let secret = register(&app, "shop", true).await.unwrap();
+    let t = partner_token(&app, "shop", &secret).await;
+    let sj = member(&app, &t, "0912000222").await;
+    let (status, _) = post(&app, &t, ACCRUAL, accrual(&sj, "SEED", 1_000)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        let (app, t, sj) = (app.clone(), t.clone(), sj.clone());
+        tasks.push(tokio::spawn(async move {
+            let (r, _) = post(&app, &t, REDEMPTION, redemption(&sj, &format!("R{i}"), 100)).await;
+            // 8 accruals of 50 points, each sent 6 times
+            let (a, body) = post(&app, &t, ACCRUAL, accrual(&sj, &format!("A{}", i % 8), 50)).await;
+            assert_eq!(a, StatusCode::OK, "{body}");
+            (r == StatusCode::OK, body["data"]["bitReference"].as_str().unwrap().to_string())
+        }));
+    }
+    let mut redeemed = 0;
+    let mut accrual_refs = std::collections::BTreeSet::new();
+    for task in tasks {
+        let (ok, bit) = task.await.unwrap();
+        redeemed += i64::from(ok);
+        accrual_refs.insert(bit);
+    }
+    assert_eq!(accrual_refs.len(), 8, "each retried accrual credited once");
+    let (_, profile) = get(&app, &t, &format!("/api-user/partner/v1/user-profile/{sj}")).await;
+    let balance = profile["data"]["pointBalance"].as_i64().unwrap();
+    assert_eq!(balance, 1_000 + 8 * 50 - 100 * redeemed);
+    assert!(balance >= 0 && redeemed <= 14, "redeemed {redeemed}, balance {balance}");
+    assert!(domain::ledger::inconsistent_accounts(app.db()).await.unwrap().is_empty());
+}

@@ -122,15 +122,7 @@ mod backend {
         let client = clients::find(&idp.db, &flow.client_id).await.map_err(failed)?;
         let embed = flow.response_mode == ResponseMode::WebMessage;
         let error = flow.error.map(|e| serde_json::to_value(e).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default());
-        let cancel_url = (!embed).then(|| {
-            let mut url = url::Url::parse(&flow.redirect_uri).ok()?;
-            url.query_pairs_mut().append_pair("error", "access_denied").append_pair("error_description", "the member cancelled");
-            if let Some(state) = &flow.state {
-                url.query_pairs_mut().append_pair("state", state);
-            }
-            url.query_pairs_mut().append_pair("iss", &idp.issuer);
-            Some(url.to_string())
-        });
+        let cancel_url = if embed { None } else { flow.cancel_url(&idp.issuer) };
         let partner_error = flow.error.and_then(|e| e.partner_error()).filter(|_| flow.step == Step::Failed);
         let result_message = match (embed, flow.step, partner_error) {
             (true, Step::Done, _) => Some(serde_json::json!({ "type": "success", "code": flow.code, "state": flow.state })),
@@ -157,7 +149,7 @@ mod backend {
             embed_origin: if embed { flow.message_origin() } else { None },
             state: flow.state.clone(),
             done_url,
-            cancel_url: cancel_url.flatten(),
+            cancel_url,
             result_message,
             prefill_phone: hint.and_then(|h| h.phone.as_ref()).map(|p| p.national()),
             prefill_name: hint.and_then(|h| h.full_name.as_ref()).map(|n| n.to_string()),

@@ -407,8 +407,7 @@ pub async fn submit_profile(s: &Services<'_>, flow: &Flow, form: &ProfileForm, n
     if let Some(hint) = &flow.link_hint {
         // Refuse before creating anyone: a new member cannot take a Customer ID already linked.
         if members::member_of_customer(s.db, &flow.client_id, &hint.customer_id).await?.is_some() {
-            set_error(s.db, flow, UserError::CustomerAlreadyLinked).await?;
-            sqlx::query("UPDATE signin_flows SET step = 'failed' WHERE id = $1 AND step = 'profile'").bind(&flow.id).execute(s.db.pool()).await?;
+            fail(s.db, flow, None, UserError::CustomerAlreadyLinked).await?;
             return Ok(None);
         }
     }
@@ -425,8 +424,8 @@ async fn finish(s: &Services<'_>, flow: &Flow, member: &Member, auth_time_ms: i6
     if let Some(hint) = &flow.link_hint {
         match members::link(s.db, &flow.client_id, &hint.customer_id, &member.id, now_ms).await {
             Ok(_) => {}
-            Err(MemberError::AccountAlreadyLinked) => return fail(s.db, flow, member, UserError::AccountAlreadyLinked).await,
-            Err(MemberError::CustomerAlreadyLinked) => return fail(s.db, flow, member, UserError::CustomerAlreadyLinked).await,
+            Err(MemberError::AccountAlreadyLinked) => return fail(s.db, flow, Some(member), UserError::AccountAlreadyLinked).await,
+            Err(MemberError::CustomerAlreadyLinked) => return fail(s.db, flow, Some(member), UserError::CustomerAlreadyLinked).await,
             Err(e) => return Err(e.into()),
         }
     }
@@ -449,14 +448,18 @@ async fn finish(s: &Services<'_>, flow: &Flow, member: &Member, auth_time_ms: i6
     Ok(())
 }
 
-async fn fail(db: &Db, flow: &Flow, member: &Member, error: UserError) -> Result<(), FlowError> {
+/// Ends the flow without a code (`member`: who signed in, when someone did).
+async fn fail(db: &Db, flow: &Flow, member: Option<&Member>, error: UserError) -> Result<(), FlowError> {
     tracing::info!(client_id = %flow.client_id, error = ?error, "sign-in refused: the Customer ID link is taken");
-    sqlx::query("UPDATE signin_flows SET step = 'failed', member_id = $2, error = $3 WHERE id = $1 AND step NOT IN ('done', 'failed')")
-        .bind(&flow.id)
-        .bind(&member.id)
-        .bind(enum_str(&error))
-        .execute(db.pool())
-        .await?;
+    sqlx::query(
+        "UPDATE signin_flows SET step = 'failed', member_id = COALESCE($2, member_id), error = $3
+         WHERE id = $1 AND step NOT IN ('done', 'failed')",
+    )
+    .bind(&flow.id)
+    .bind(member.map(|m| m.id.as_str()))
+    .bind(enum_str(&error))
+    .execute(db.pool())
+    .await?;
     Ok(())
 }
 
@@ -466,6 +469,21 @@ async fn fail(db: &Db, flow: &Flow, member: &Member, error: UserError) -> Result
 pub async fn finish_signed_in(s: &Services<'_>, flow: &Flow, member: &Member, auth_time_ms: i64, now_ms: i64) -> Result<Flow, FlowError> {
     finish(s, flow, member, auth_time_ms, now_ms).await?;
     load(s.db, &flow.id, now_ms).await?.ok_or(FlowError::Gone)
+}
+
+/// An authorization response to a (verified) redirect URI: `redirect_uri?{pairs}&state=…&iss=…`
+/// (RFC 6749 §4.1.2, RFC 9207), keeping the redirect URI's own query. `None` if it is no URL.
+pub fn authorization_response(redirect_uri: &str, pairs: &[(&str, &str)], state: Option<&str>, issuer: &str) -> Option<String> {
+    let mut url = url::Url::parse(redirect_uri).ok()?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.extend_pairs(pairs);
+        if let Some(state) = state {
+            q.append_pair("state", state);
+        }
+        q.append_pair("iss", issuer);
+    }
+    Some(url.to_string())
 }
 
 impl Flow {
@@ -478,29 +496,21 @@ impl Flow {
     /// the SkyJoy error code in `error_code`).
     pub fn error_redirect_url(&self, issuer: &str) -> Option<String> {
         let (code, message) = self.error.filter(|_| self.step == Step::Failed)?.partner_error()?;
-        let mut url = url::Url::parse(&self.redirect_uri).ok()?;
-        url.query_pairs_mut()
-            .append_pair("error", "access_denied")
-            .append_pair("error_description", message)
-            .append_pair("error_code", code);
-        if let Some(state) = &self.state {
-            url.query_pairs_mut().append_pair("state", state);
-        }
-        url.query_pairs_mut().append_pair("iss", issuer);
-        Some(url.to_string())
+        let pairs = [("error", "access_denied"), ("error_description", message), ("error_code", code)];
+        authorization_response(&self.redirect_uri, &pairs, self.state.as_deref(), issuer)
+    }
+
+    /// Where the member's "cancel" goes in the redirect mode.
+    pub fn cancel_url(&self, issuer: &str) -> Option<String> {
+        let pairs = [("error", "access_denied"), ("error_description", "the member cancelled")];
+        authorization_response(&self.redirect_uri, &pairs, self.state.as_deref(), issuer)
     }
 
     /// Where a redirect-mode flow sends the browser when done:
     /// `redirect_uri?code=…&state=…&iss=…` (RFC 9207's `iss` guards against mix-ups).
     pub fn redirect_url(&self, issuer: &str) -> Option<String> {
         let code = self.code.as_deref()?;
-        let mut url = url::Url::parse(&self.redirect_uri).ok()?;
-        url.query_pairs_mut().append_pair("code", code);
-        if let Some(state) = &self.state {
-            url.query_pairs_mut().append_pair("state", state);
-        }
-        url.query_pairs_mut().append_pair("iss", issuer);
-        Some(url.to_string())
+        authorization_response(&self.redirect_uri, &[("code", code)], self.state.as_deref(), issuer)
     }
 
     /// The origin that may receive this flow's postMessage events: the redirect URI's.

@@ -177,6 +177,25 @@ pub async fn is_active(db: &Db, grant_id: &str) -> Result<bool, GrantError> {
     Ok(matches!(revoked, Some(None)))
 }
 
+/// Why a code or refresh token could not be claimed: unknown or expired ([`GrantError::Invalid`]),
+/// or already used — then whoever presents it is replaying it, and the whole grant is revoked.
+/// `used_query` selects `(grant_id, used_at)` by the token's hash.
+async fn unclaimed(db: &Db, used_query: &str, hash: &[u8], what: &str, now_ms: i64) -> GrantError {
+    let used: Result<Option<(String, Option<i64>)>, sqlx::Error> =
+        sqlx::query_as(used_query).bind(hash).fetch_optional(db.pool()).await;
+    match used {
+        Ok(Some((grant_id, Some(_)))) => match revoke(db, &grant_id, now_ms).await {
+            Ok(()) => {
+                tracing::warn!(grant = %grant_id, "{what} used again; grant revoked");
+                GrantError::Replayed
+            }
+            Err(e) => e,
+        },
+        Ok(_) => GrantError::Invalid,
+        Err(e) => e.into(),
+    }
+}
+
 /// Redeems an authorization code (once). A second redemption revokes the grant.
 pub async fn redeem_code(
     db: &Db,
@@ -196,16 +215,7 @@ pub async fn redeem_code(
     .fetch_optional(db.pool())
     .await?;
     let Some((grant_id, expected_redirect, challenge)) = claimed else {
-        let used: Option<(String, Option<i64>)> = sqlx::query_as("SELECT grant_id, used_at FROM oidc_codes WHERE code_hash = $1")
-            .bind(&hash)
-            .fetch_optional(db.pool())
-            .await?;
-        if let Some((grant_id, Some(_))) = used {
-            revoke(db, &grant_id, now_ms).await?;
-            tracing::warn!(grant = %grant_id, "authorization code replayed; grant revoked");
-            return Err(GrantError::Replayed);
-        }
-        return Err(GrantError::Invalid);
+        return Err(unclaimed(db, "SELECT grant_id, used_at FROM oidc_codes WHERE code_hash = $1", &hash, "authorization code", now_ms).await);
     };
     let (grant, revoked_at) = load_grant(db, &grant_id).await?;
     if grant.client_id != client_id {
@@ -256,17 +266,7 @@ pub async fn rotate_refresh_token(
     .fetch_optional(db.pool())
     .await?;
     let Some(grant_id) = claimed else {
-        let used: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT grant_id, used_at FROM oidc_refresh_tokens WHERE token_hash = $1")
-                .bind(&hash)
-                .fetch_optional(db.pool())
-                .await?;
-        if let Some((grant_id, Some(_))) = used {
-            revoke(db, &grant_id, now_ms).await?;
-            tracing::warn!(grant = %grant_id, "refresh token reused; grant revoked");
-            return Err(GrantError::Replayed);
-        }
-        return Err(GrantError::Invalid);
+        return Err(unclaimed(db, "SELECT grant_id, used_at FROM oidc_refresh_tokens WHERE token_hash = $1", &hash, "refresh token", now_ms).await);
     };
     let (grant, revoked_at) = load_grant(db, &grant_id).await?;
     if grant.client_id != client_id {

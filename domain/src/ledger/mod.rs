@@ -244,7 +244,17 @@ pub async fn post(db: &Db, p: &Posting, now_ms: i64) -> Result<Posted, LedgerErr
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    let (entry, _) = find(db, &p.client_id, &p.transaction_id).await?.ok_or(LedgerError::Invalid("the entry vanished"))?;
+    let entry = Entry {
+        bit_reference: bit.as_str().to_string(),
+        member_id: p.member_id.clone(),
+        client_id: p.client_id.clone(),
+        transaction_id: p.transaction_id.clone(),
+        kind: p.kind.as_str().to_string(),
+        points: p.points,
+        balance_after: balance,
+        amount: p.amount,
+        created_at_ms: now_ms,
+    };
     Ok(Posted { entry, replayed: false })
 }
 

@@ -62,6 +62,7 @@ struct Demo {
     http: reqwest::Client,
     metadata: Arc<tokio::sync::OnceCell<CoreProviderMetadata>>,
     sessions: Arc<Mutex<HashMap<String, Session>>>,
+    partner_token: Arc<Mutex<Option<(String, std::time::Instant)>>>,
 }
 
 type DemoError = (StatusCode, String);
@@ -119,8 +120,14 @@ impl Demo {
         .set_redirect_uri(RedirectUrl::new(self.redirect_uri()).map_err(fail)?))
     }
 
-    /// A client_credentials access token for the partner APIs.
+    /// A client_credentials access token for the partner APIs, reused until a minute before it
+    /// expires.
     async fn partner_token(&self) -> Result<String, DemoError> {
+        if let Some((token, until)) = self.partner_token.lock().unwrap().clone() {
+            if std::time::Instant::now() < until {
+                return Ok(token);
+            }
+        }
         let client = self.client(self.metadata().await?.clone())?;
         let tokens = client
             .exchange_client_credentials()
@@ -129,7 +136,10 @@ impl Demo {
             .request_async(&self.http)
             .await
             .map_err(fail)?;
-        Ok(tokens.access_token().secret().clone())
+        let token = tokens.access_token().secret().clone();
+        let lifetime = tokens.expires_in().unwrap_or_default().saturating_sub(std::time::Duration::from_secs(60));
+        *self.partner_token.lock().unwrap() = Some((token.clone(), std::time::Instant::now() + lifetime));
+        Ok(token)
     }
 
     /// Calls a SkyJoy partner API; returns the `data` of a success, or the error envelope.
@@ -211,7 +221,7 @@ pub async fn serve(listener: tokio::net::TcpListener, config: DemoConfig, mut sh
             return;
         }
     };
-    let demo = Demo { config, http, metadata: Arc::default(), sessions: Arc::default() };
+    let demo = Demo { config, http, metadata: Arc::default(), sessions: Arc::default(), partner_token: Arc::default() };
     let app = Router::new()
         .route("/", get(home))
         .route("/login", get(login))

@@ -169,18 +169,11 @@ pub async fn validate(state: &AppState, p: AuthorizeParams, mode: ResponseMode) 
 
 /// `redirect_uri?error=…&error_description=…&state=…&iss=…`
 fn error_redirect(issuer: &str, redirect_uri: &str, state: Option<&str>, error: &str, description: &str) -> Response {
-    let Ok(mut url) = url::Url::parse(redirect_uri) else {
-        return page::error(StatusCode::BAD_REQUEST, "redirect_uri is not a URL", None);
-    };
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("error", error).append_pair("error_description", description);
-        if let Some(state) = state {
-            q.append_pair("state", state);
-        }
-        q.append_pair("iss", issuer);
+    let pairs = [("error", error), ("error_description", description)];
+    match flows::authorization_response(redirect_uri, &pairs, state, issuer) {
+        Some(url) => see_other(&url),
+        None => page::error(StatusCode::BAD_REQUEST, "redirect_uri is not a URL", None),
     }
-    see_other(url.as_str())
 }
 
 fn see_other(location: &str) -> Response {

@@ -82,15 +82,7 @@ pub struct AccrualRequest {
     transaction_date: Option<serde_json::Value>,
     transaction_amount: Option<i64>,
     transaction_currency: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)] // accepted and ignored: product details for the partner's own records
-    item_id: Option<serde_json::Value>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    transaction_des: Option<serde_json::Value>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    extra_data: Option<serde_json::Value>,
+    // itemId, transactionDes and extraData are the partner's own records: accepted, not stored.
 }
 
 /// `POST /api-point/partner/v1/point-accrual`: earns the points the partner's earning rule gives
@@ -129,15 +121,7 @@ pub struct RedemptionRequest {
     transaction_date: Option<serde_json::Value>,
     transaction_amount: Option<i64>,
     used_point: Option<i64>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    transaction_des: Option<serde_json::Value>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    product: Option<serde_json::Value>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    config: Option<serde_json::Value>,
+    // transactionDes, product and config: accepted, not stored.
 }
 
 /// `POST /api-point/partner/v1/point-redemption`: spends `usedPoint`, never more than the

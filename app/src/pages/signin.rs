@@ -99,7 +99,7 @@ mod backend {
             let _ = session.insert(super::SESSION_MEMBER, member_id).await;
             let _ = session.insert(super::SESSION_AUTH_TIME, domain::now_ms()).await;
         }
-        if flow.response_mode == ResponseMode::Query {
+        if flow.request.response_mode == ResponseMode::Query {
             let done = flows::load(&idp.db, &flow.id, domain::now_ms()).await.map_err(failed)?;
             if let Some(url) = done.and_then(|f| f.redirect_url(&idp.issuer)) {
                 leptos_axum::redirect(&url);
@@ -119,15 +119,15 @@ mod backend {
     }
 
     pub async fn view(idp: &Idp, flow: Flow) -> Result<FlowView, ServerFnError> {
-        let client = clients::find(&idp.db, &flow.client_id).await.map_err(failed)?;
-        let embed = flow.response_mode == ResponseMode::WebMessage;
+        let client = clients::find(&idp.db, &flow.request.client_id).await.map_err(failed)?;
+        let embed = flow.request.response_mode == ResponseMode::WebMessage;
         let error = flow.error.map(|e| serde_json::to_value(e).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default());
         let cancel_url = if embed { None } else { flow.cancel_url(&idp.issuer) };
         let partner_error = flow.error.and_then(|e| e.partner_error()).filter(|_| flow.step == Step::Failed);
         let result_message = match (embed, flow.step, partner_error) {
-            (true, Step::Done, _) => Some(serde_json::json!({ "type": "success", "code": flow.code, "state": flow.state })),
+            (true, Step::Done, _) => Some(serde_json::json!({ "type": "success", "code": flow.code, "state": flow.request.state })),
             (true, Step::Failed, Some((code, message))) => Some(serde_json::json!({
-                "type": "error", "error": "access_denied", "error_code": code, "error_description": message, "state": flow.state,
+                "type": "error", "error": "access_denied", "error_code": code, "error_description": message, "state": flow.request.state,
             })),
             _ => None,
         }
@@ -137,17 +137,17 @@ mod backend {
             (false, Step::Failed) => flow.error_redirect_url(&idp.issuer),
             _ => None,
         };
-        let hint = flow.link_hint.as_ref();
+        let hint = flow.request.link_hint.as_ref();
         Ok(FlowView {
             id: flow.id.clone(),
             csrf: flow.csrf.clone(),
             client_name: client.map(|c| c.name).unwrap_or_default(),
-            signup: flow.action == flows::Action::SignUp,
+            signup: flow.request.action == flows::Action::SignUp,
             screen: screen(flow.step),
             phone_masked: flow.phone.as_deref().and_then(|p| domain::identity::PhoneNumber::parse(p).ok()).map(|p| p.masked()),
             error,
             embed_origin: if embed { flow.message_origin() } else { None },
-            state: flow.state.clone(),
+            state: flow.request.state.clone(),
             done_url,
             cancel_url,
             result_message,

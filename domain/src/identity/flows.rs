@@ -94,7 +94,7 @@ fn enum_parse<T: for<'de> Deserialize<'de>>(s: &str) -> Option<T> {
 }
 
 /// What the authorization request asked for (validated by the HTTP layer against the client).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFlow {
     pub client_id: String,
     pub redirect_uri: String,
@@ -109,19 +109,12 @@ pub struct NewFlow {
     pub link_hint: Option<LinkHint>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flow {
     pub id: String,
     pub csrf: String,
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub scope: String,
-    pub state: Option<String>,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub response_mode: ResponseMode,
-    pub action: Action,
-    pub lang: String,
+    /// What the authorization request asked for.
+    pub request: NewFlow,
     pub step: Step,
     pub phone: Option<String>,
     pub challenge_id: Option<String>,
@@ -129,8 +122,6 @@ pub struct Flow {
     pub error: Option<UserError>,
     /// The authorization code, once the flow is done (single use, 60 s).
     pub code: Option<String>,
-    /// The partner's customer to link to the member before the code is issued.
-    pub link_hint: Option<LinkHint>,
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
 }
@@ -202,14 +193,10 @@ struct FlowRow {
 }
 
 fn from_row(r: FlowRow) -> Option<Flow> {
-    Some(Flow {
+    let request = NewFlow {
         response_mode: enum_parse(&r.response_mode)?,
         action: enum_parse(&r.action)?,
-        step: enum_parse(&r.step)?,
-        error: r.error.as_deref().and_then(enum_parse),
         link_hint: r.link_hint.as_deref().and_then(|h| serde_json::from_str(h).ok()),
-        id: r.id,
-        csrf: r.csrf,
         client_id: r.client_id,
         redirect_uri: r.redirect_uri,
         scope: r.scope,
@@ -217,6 +204,13 @@ fn from_row(r: FlowRow) -> Option<Flow> {
         nonce: r.nonce,
         code_challenge: r.code_challenge,
         lang: r.lang,
+    };
+    Some(Flow {
+        step: enum_parse(&r.step)?,
+        error: r.error.as_deref().and_then(enum_parse),
+        id: r.id,
+        csrf: r.csrf,
+        request,
         phone: r.phone,
         challenge_id: r.challenge_id,
         member_id: r.member_id,
@@ -317,7 +311,7 @@ async fn send_code(s: &Services<'_>, flow: &Flow, phone: &PhoneNumber, client_ip
         Err(OtpError::Invalid { .. }) => return set_error(s.db, flow, UserError::InvalidCode).await,
         Err(OtpError::Store(e)) => return Err(e.into()),
     };
-    let text = otp_text(&flow.lang, &issued.code, s.otp.ttl_ms / 60_000);
+    let text = otp_text(&flow.request.lang, &issued.code, s.otp.ttl_ms / 60_000);
     if let Err(e) = s.sms.send(phone, &text).await {
         tracing::warn!(error = %e, "sending the sign-in code failed");
         return set_error(s.db, flow, UserError::SmsFailed).await;
@@ -404,9 +398,9 @@ pub async fn submit_profile(s: &Services<'_>, flow: &Flow, form: &ProfileForm, n
             }
         },
     };
-    if let Some(hint) = &flow.link_hint {
+    if let Some(hint) = &flow.request.link_hint {
         // Refuse before creating anyone: a new member cannot take a Customer ID already linked.
-        if members::member_of_customer(s.db, &flow.client_id, &hint.customer_id).await?.is_some() {
+        if members::member_of_customer(s.db, &flow.request.client_id, &hint.customer_id).await?.is_some() {
             fail(s.db, flow, None, UserError::CustomerAlreadyLinked).await?;
             return Ok(None);
         }
@@ -421,8 +415,8 @@ pub async fn submit_profile(s: &Services<'_>, flow: &Flow, form: &ProfileForm, n
 /// and marks the flow done, once: a second finish is a no-op. A refused link ends the flow as
 /// [`Step::Failed`] without a code.
 async fn finish(s: &Services<'_>, flow: &Flow, member: &Member, auth_time_ms: i64, now_ms: i64) -> Result<(), FlowError> {
-    if let Some(hint) = &flow.link_hint {
-        match members::link(s.db, &flow.client_id, &hint.customer_id, &member.id, now_ms).await {
+    if let Some(hint) = &flow.request.link_hint {
+        match members::link(s.db, &flow.request.client_id, &hint.customer_id, &member.id, now_ms).await {
             Ok(_) => {}
             Err(MemberError::AccountAlreadyLinked) => return fail(s.db, flow, Some(member), UserError::AccountAlreadyLinked).await,
             Err(MemberError::CustomerAlreadyLinked) => return fail(s.db, flow, Some(member), UserError::CustomerAlreadyLinked).await,
@@ -430,12 +424,12 @@ async fn finish(s: &Services<'_>, flow: &Flow, member: &Member, auth_time_ms: i6
         }
     }
     let req = CodeRequest {
-        client_id: &flow.client_id,
+        client_id: &flow.request.client_id,
         member_id: &member.id,
-        scope: &flow.scope,
-        nonce: flow.nonce.as_deref(),
-        redirect_uri: &flow.redirect_uri,
-        code_challenge: flow.code_challenge.as_deref(),
+        scope: &flow.request.scope,
+        nonce: flow.request.nonce.as_deref(),
+        redirect_uri: &flow.request.redirect_uri,
+        code_challenge: flow.request.code_challenge.as_deref(),
         auth_time_ms,
     };
     let code = grants::issue_code(s.db, s.grants, &req, now_ms).await?;
@@ -450,7 +444,7 @@ async fn finish(s: &Services<'_>, flow: &Flow, member: &Member, auth_time_ms: i6
 
 /// Ends the flow without a code (`member`: who signed in, when someone did).
 async fn fail(db: &Db, flow: &Flow, member: Option<&Member>, error: UserError) -> Result<(), FlowError> {
-    tracing::info!(client_id = %flow.client_id, error = ?error, "sign-in refused: the Customer ID link is taken");
+    tracing::info!(client_id = %flow.request.client_id, error = ?error, "sign-in refused: the Customer ID link is taken");
     sqlx::query(
         "UPDATE signin_flows SET step = 'failed', member_id = COALESCE($2, member_id), error = $3
          WHERE id = $1 AND step NOT IN ('done', 'failed')",
@@ -497,25 +491,25 @@ impl Flow {
     pub fn error_redirect_url(&self, issuer: &str) -> Option<String> {
         let (code, message) = self.error.filter(|_| self.step == Step::Failed)?.partner_error()?;
         let pairs = [("error", "access_denied"), ("error_description", message), ("error_code", code)];
-        authorization_response(&self.redirect_uri, &pairs, self.state.as_deref(), issuer)
+        authorization_response(&self.request.redirect_uri, &pairs, self.request.state.as_deref(), issuer)
     }
 
     /// Where the member's "cancel" goes in the redirect mode.
     pub fn cancel_url(&self, issuer: &str) -> Option<String> {
         let pairs = [("error", "access_denied"), ("error_description", "the member cancelled")];
-        authorization_response(&self.redirect_uri, &pairs, self.state.as_deref(), issuer)
+        authorization_response(&self.request.redirect_uri, &pairs, self.request.state.as_deref(), issuer)
     }
 
     /// Where a redirect-mode flow sends the browser when done:
     /// `redirect_uri?code=…&state=…&iss=…` (RFC 9207's `iss` guards against mix-ups).
     pub fn redirect_url(&self, issuer: &str) -> Option<String> {
         let code = self.code.as_deref()?;
-        authorization_response(&self.redirect_uri, &[("code", code)], self.state.as_deref(), issuer)
+        authorization_response(&self.request.redirect_uri, &[("code", code)], self.request.state.as_deref(), issuer)
     }
 
     /// The origin that may receive this flow's postMessage events: the redirect URI's.
     pub fn message_origin(&self) -> Option<String> {
-        url::Url::parse(&self.redirect_uri).ok().map(|u| u.origin().ascii_serialization())
+        url::Url::parse(&self.request.redirect_uri).ok().map(|u| u.origin().ascii_serialization())
     }
 }
 

@@ -57,7 +57,7 @@ pub struct FlowView {
 }
 
 #[cfg(feature = "ssr")]
-mod backend {
+pub mod backend {
     use domain::identity::{
         clients,
         flows::{self, Flow, ResponseMode, Step},
@@ -118,8 +118,22 @@ mod backend {
         }
     }
 
-    pub async fn view(idp: &Idp, flow: Flow) -> Result<FlowView, ServerFnError> {
-        let client = clients::find(&idp.db, &flow.request.client_id).await.map_err(failed)?;
+    /// A flow and its client as the page's request already loaded them (the server's
+    /// `/signin/{flow}` policy middleware puts it in the request's extensions), so the first
+    /// render does not read them again.
+    #[derive(Clone)]
+    pub struct Preloaded {
+        pub flow: Flow,
+        pub client: Option<clients::Client>,
+    }
+
+    /// The preloaded flow `id`, when this is the page request that loaded it.
+    pub fn preloaded(id: &str) -> Option<Preloaded> {
+        let parts = use_context::<axum::http::request::Parts>()?;
+        parts.extensions.get::<Preloaded>().filter(|p| p.flow.id == id).cloned()
+    }
+
+    pub async fn view(idp: &Idp, flow: Flow, client: Option<clients::Client>) -> Result<FlowView, ServerFnError> {
         let embed = flow.request.response_mode == ResponseMode::WebMessage;
         let error = flow.error.map(|e| serde_json::to_value(e).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default());
         let cancel_url = if embed { None } else { flow.cancel_url(&idp.issuer) };
@@ -162,10 +176,16 @@ mod backend {
 /// The flow as the page shows it; `None` when it is unknown or expired.
 #[server(endpoint = "signin/flow")]
 pub async fn get_flow(flow: String) -> Result<Option<FlowView>, ServerFnError> {
-    use domain::identity::flows;
+    use domain::identity::{clients, flows};
     let idp = backend::idp()?;
+    if let Some(p) = backend::preloaded(&flow) {
+        return backend::view(&idp, p.flow, p.client).await.map(Some);
+    }
     match flows::load(&idp.db, &flow, domain::now_ms()).await.map_err(backend::failed)? {
-        Some(f) => backend::view(&idp, f).await.map(Some),
+        Some(f) => {
+            let client = clients::find(&idp.db, &f.request.client_id).await.map_err(backend::failed)?;
+            backend::view(&idp, f, client).await.map(Some)
+        }
         None => Ok(None),
     }
 }

@@ -1,19 +1,29 @@
 //! The SkyPoint ledger: balances derived from immutable entries.
 //!
-//! Where is each rule? All in [`post`]: one database transaction inserts the entry (idempotent
-//! by the partner's `transactionId`) and moves the balance with one conditional `UPDATE`, so a
-//! debit can never overdraw, even under concurrency, and a failed debit leaves no entry.
+//! Where is each rule? Entries: [`post`] — one database transaction inserts the entry
+//! (idempotent by the partner's `transactionId`) and moves the balance with one conditional
+//! `UPDATE`, so a debit can never overdraw, even under concurrency, and a failed debit leaves
+//! no entry; the webhook and member notification are written in that transaction too.
+//! Locked points: [`holds`]. Points expiry (FIFO, N months): [`expiry`].
 //! [`inconsistent_accounts`] proves balance == sum(entries) for every member.
 
 mod bit_reference;
 mod earning;
+pub mod expiry;
+pub mod holds;
 
 pub use bit_reference::BitReference;
 pub use earning::{EarningRule, EarningRules, Rounding};
 
 use sha2::{Digest, Sha256};
 
-use crate::store::{Db, StoreError};
+use crate::{
+    events::{self, push, Event, EventType},
+    store::{Db, StoreError, Tx},
+};
+
+/// The `client_id` of entries the platform itself writes (expiry, operator adjustments).
+pub const PLATFORM: &str = "skyjoy";
 
 /// What kind of change an entry is; the sign of its points follows from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +92,12 @@ pub enum LedgerError {
     /// DUPLICATE_TRANSACTION: this transactionId was posted with other fields.
     #[error("this transactionId was already used for a different request")]
     DuplicateTransaction,
+    /// LOCK_NOT_FOUND: the partner has no lock with this transactionId for this member.
+    #[error("no lock of yours has this transactionId for this member")]
+    HoldNotFound,
+    /// LOCK_NOT_ACTIVE: the lock was already released, captured or expired (its state).
+    #[error("the lock is {0}, not HELD")]
+    HoldNotActive(String),
     /// A posting whose sign contradicts its kind, or zero points.
     #[error("{0}")]
     Invalid(&'static str),
@@ -185,12 +201,30 @@ pub async fn lookup(db: &Db, client_id: &str, member_id: &str, by: Reference<'_>
 
 /// Posts `p` once: a retry with the same fields returns the original entry; the same
 /// transactionId with other fields is [`LedgerError::DuplicateTransaction`]; a debit above the
-/// available points is [`LedgerError::InsufficientBalance`] and leaves nothing behind.
+/// available points is [`LedgerError::InsufficientBalance`] and leaves nothing behind. The
+/// partner webhook and the member notification are written in the same transaction.
 pub async fn post(db: &Db, p: &Posting, now_ms: i64) -> Result<Posted, LedgerError> {
     check(p)?;
     let hash = request_hash(p);
-    let bit = BitReference::new(now_ms);
     let mut tx = db.pool().begin().await?;
+    let Some(entry) = write_entry(&mut tx, p, &hash, 0, now_ms).await? else {
+        tx.rollback().await?;
+        let (entry, stored) = find(db, &p.client_id, &p.transaction_id).await?.ok_or(LedgerError::DuplicateTransaction)?;
+        if stored != hash {
+            return Err(LedgerError::DuplicateTransaction);
+        }
+        return Ok(Posted { entry, replayed: true });
+    };
+    tx.commit().await?;
+    Ok(Posted { entry, replayed: false })
+}
+
+/// Inside `tx`: inserts `p`'s entry, moves the balance (releasing `unlock` locked points at the
+/// same time, for a captured hold) and announces the change. `Ok(None)` when the partner's
+/// transactionId already has an entry (nothing written); an uncovered debit is
+/// [`LedgerError::InsufficientBalance`] and the caller must drop `tx`.
+async fn write_entry(tx: &mut Tx<'_>, p: &Posting, hash: &[u8], unlock: i64, now_ms: i64) -> Result<Option<Entry>, LedgerError> {
+    let bit = BitReference::new(now_ms);
     // The first statement writes, so concurrent postings queue for SQLite's write lock here.
     let inserted = sqlx::query(
         "INSERT INTO ledger_entries (bit_reference, member_id, client_id, transaction_id, kind, points, balance_after,
@@ -206,44 +240,34 @@ pub async fn post(db: &Db, p: &Posting, now_ms: i64) -> Result<Posted, LedgerErr
     .bind(p.points)
     .bind(p.amount)
     .bind(&p.currency)
-    .bind(&hash)
+    .bind(hash)
     .bind(now_ms)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if inserted.rows_affected() == 0 {
-        tx.rollback().await?;
-        let (entry, stored) = find(db, &p.client_id, &p.transaction_id).await?.ok_or(LedgerError::DuplicateTransaction)?;
-        if stored != hash {
-            return Err(LedgerError::DuplicateTransaction);
-        }
-        return Ok(Posted { entry, replayed: true });
+        return Ok(None);
     }
-    sqlx::query("INSERT INTO ledger_accounts (member_id, balance, locked, updated_at) VALUES ($1, 0, 0, $2) ON CONFLICT (member_id) DO NOTHING")
-        .bind(&p.member_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
+    ensure_account(tx, &p.member_id, now_ms).await?;
     // One conditional update: a debit applies only if the available points cover it.
-    let balance: Option<i64> = sqlx::query_scalar(
-        "UPDATE ledger_accounts SET balance = balance + $2, updated_at = $3
-         WHERE member_id = $1 AND ($2 >= 0 OR balance - locked >= -$2)
-         RETURNING balance",
+    let moved: Option<(i64, i64)> = sqlx::query_as(
+        "UPDATE ledger_accounts SET balance = balance + $2, locked = locked - $4, updated_at = $3
+         WHERE member_id = $1 AND ($2 >= 0 OR balance - (locked - $4) >= -$2)
+         RETURNING balance, locked",
     )
     .bind(&p.member_id)
     .bind(p.points)
     .bind(now_ms)
-    .fetch_optional(&mut *tx)
+    .bind(unlock)
+    .fetch_optional(&mut **tx)
     .await?;
-    let Some(balance) = balance else {
-        tx.rollback().await?;
+    let Some((balance, locked)) = moved else {
         return Err(LedgerError::InsufficientBalance);
     };
     sqlx::query("UPDATE ledger_entries SET balance_after = $2 WHERE bit_reference = $1")
         .bind(bit.as_str())
         .bind(balance)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    tx.commit().await?;
     let entry = Entry {
         bit_reference: bit.as_str().to_string(),
         member_id: p.member_id.clone(),
@@ -255,7 +279,75 @@ pub async fn post(db: &Db, p: &Posting, now_ms: i64) -> Result<Posted, LedgerErr
         amount: p.amount,
         created_at_ms: now_ms,
     };
-    Ok(Posted { entry, replayed: false })
+    let change = Change {
+        member_id: &p.member_id,
+        client_id: &p.client_id,
+        transaction_type: p.kind.as_str(),
+        points: p.points,
+        reference: &entry.bit_reference,
+        transaction_id: &p.transaction_id,
+        balance,
+        locked,
+    };
+    announce(tx, &change, Some(p.kind), now_ms).await?;
+    Ok(Some(entry))
+}
+
+async fn ensure_account(tx: &mut Tx<'_>, member_id: &str, now_ms: i64) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO ledger_accounts (member_id, balance, locked, updated_at) VALUES ($1, 0, 0, $2) ON CONFLICT (member_id) DO NOTHING")
+        .bind(member_id)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A committed change of a member's points, as partners and the member hear of it.
+struct Change<'a> {
+    member_id: &'a str,
+    client_id: &'a str,
+    /// ACCRUAL, REDEMPTION, … or LOCK, RELEASE, LOCK_EXPIRED for holds.
+    transaction_type: &'a str,
+    /// Signed change of the balance (holds: of the locked points).
+    points: i64,
+    reference: &'a str,
+    transaction_id: &'a str,
+    balance: i64,
+    locked: i64,
+}
+
+/// Inside the change's transaction: `user.updated-balance` to the partners, and — for entries,
+/// which only exist when the change succeeded — a notification to the member.
+async fn announce(tx: &mut Tx<'_>, c: &Change<'_>, notify: Option<Kind>, now_ms: i64) -> Result<(), StoreError> {
+    let (skyjoy_id, partner_name): (String, Option<String>) =
+        sqlx::query_as("SELECT skyjoy_id, (SELECT name FROM oidc_clients WHERE client_id = $2) FROM members WHERE id = $1")
+            .bind(c.member_id)
+            .bind(c.client_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let data = serde_json::json!({
+        "id": c.member_id,
+        "member_id": skyjoy_id,
+        "partner": c.client_id,
+        "point_balance": c.balance,
+        "locked_point": c.locked,
+        "available_point": c.balance - c.locked,
+        "transaction": {
+            "transactionType": c.transaction_type,
+            "point": c.points,
+            "bitReference": c.reference,
+            "transactionId": c.transaction_id,
+            "transactionTime": crate::clock::vietnam_rfc3339(now_ms),
+        },
+    });
+    let event = Event { event_type: EventType::UserUpdatedBalance, member_id: c.member_id.to_string(), actor_client_id: Some(c.client_id.to_string()), data };
+    events::publish(tx, &event, now_ms).await?;
+    if let Some(kind) = notify {
+        let partner = partner_name.as_deref().unwrap_or(if c.client_id == PLATFORM { "SkyJoy" } else { c.client_id });
+        let (what, title, body) = push::ledger_text(kind, c.points, c.balance - c.locked, partner);
+        push::notify(tx, c.member_id, what, &title, &body, now_ms).await?;
+    }
+    Ok(())
 }
 
 /// A member's balance: `(balance, locked)`; zero for a member with no entries.

@@ -77,12 +77,93 @@ async fn concurrent_redemptions_and_retried_accruals_never_overdraw_or_double_cr
     assert!(inconsistent_accounts(&db).await.unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn holds_lock_release_capture_and_expire() {
+    let (_d, db) = temp_db().await;
+    let m = member(&db, "0933333333").await;
+    post(&db, &posting(&m, "SEED", Kind::Accrual, 500), T0).await.unwrap();
+    let lock = |txn: &str, points: i64, ttl_ms: i64| holds::NewHold { client_id: "shop".into(), transaction_id: txn.into(), member_id: m.clone(), points, ttl_ms };
+
+    let h = holds::lock(&db, &lock("H1", 300, 60_000), T0).await.unwrap();
+    assert_eq!((h.balance, h.locked, h.hold.state.as_str(), h.replayed), (500, 300, "HELD", false));
+    assert!(holds::lock(&db, &lock("H1", 300, 60_000), T0 + 1).await.unwrap().replayed, "a retried lock is the same hold");
+    assert!(matches!(holds::lock(&db, &lock("H1", 301, 60_000), T0).await, Err(LedgerError::DuplicateTransaction)));
+    assert!(matches!(holds::lock(&db, &lock("H2", 201, 60_000), T0).await, Err(LedgerError::InsufficientBalance)), "only 200 are available");
+    assert!(matches!(post(&db, &posting(&m, "R1", Kind::Redemption, -201), T0).await, Err(LedgerError::InsufficientBalance)), "locked points cannot be spent");
+
+    let r = holds::release(&db, "shop", &m, "H1", T0 + 2).await.unwrap();
+    assert_eq!((r.balance, r.locked, r.hold.state.as_str()), (500, 0, "RELEASED"));
+    assert!(holds::release(&db, "shop", &m, "H1", T0 + 3).await.unwrap().replayed);
+    assert!(matches!(holds::capture(&db, "shop", &m, "H1", None, None, T0 + 3).await, Err(LedgerError::HoldNotActive(s)) if s == "RELEASED"));
+
+    holds::lock(&db, &lock("H3", 300, 60_000), T0 + 4).await.unwrap();
+    let (entry, replayed) = holds::capture(&db, "shop", &m, "H3", Some(100), Some(20_000), T0 + 5).await.unwrap();
+    assert_eq!((entry.points, entry.balance_after, entry.kind.as_str(), replayed), (-100, 400, "REDEMPTION", false));
+    assert_eq!(balance(&db, &m).await.unwrap(), (400, 0), "the uncaptured 200 are released");
+    let (again, replayed) = holds::capture(&db, "shop", &m, "H3", None, None, T0 + 6).await.unwrap();
+    assert_eq!((again.bit_reference, replayed), (entry.bit_reference, true));
+    assert!(matches!(holds::release(&db, "shop", &m, "H3", T0 + 6).await, Err(LedgerError::HoldNotActive(s)) if s == "CAPTURED"));
+    assert!(matches!(holds::release(&db, "other", &m, "H3", T0 + 6).await, Err(LedgerError::HoldNotFound)), "a partner sees only its holds");
+
+    holds::lock(&db, &lock("H4", 50, 1_000), T0 + 10).await.unwrap();
+    assert!(matches!(holds::capture(&db, "shop", &m, "H4", None, None, T0 + 2_000).await, Err(LedgerError::HoldNotActive(s)) if s == "EXPIRED"));
+    assert_eq!(holds::expire_due(&db, T0 + 2_000).await.unwrap(), 1);
+    assert_eq!(holds::expire_due(&db, T0 + 3_000).await.unwrap(), 0);
+    assert_eq!(balance(&db, &m).await.unwrap(), (400, 0));
+    assert!(inconsistent_accounts(&db).await.unwrap().is_empty() && holds::inconsistent_locks(&db).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn points_expire_fifo_after_n_months_once() {
+    let (_d, db) = temp_db().await;
+    let m = member(&db, "0944444444").await;
+    let day = 86_400_000;
+    post(&db, &posting(&m, "OLD", Kind::Accrual, 100), T0).await.unwrap();
+    post(&db, &posting(&m, "NEW", Kind::Accrual, 50), T0 + 40 * day).await.unwrap();
+    post(&db, &posting(&m, "SPENT", Kind::Redemption, -30), T0 + 42 * day).await.unwrap();
+    assert!(expiry::run(&db, 0, T0 + 45 * day).await.unwrap().is_empty(), "0 months: expiry is off");
+    // one month before T0+45d is ~T0+15d: the 100 are old, 30 of them were spent first
+    let expired = expiry::run(&db, 1, T0 + 45 * day).await.unwrap();
+    assert_eq!(expired.iter().map(|e| (e.points, e.balance_after)).collect::<Vec<_>>(), vec![(-70, 50)]);
+    assert!(expiry::run(&db, 1, T0 + 45 * day + 1).await.unwrap().is_empty(), "a second run the same day changes nothing");
+    assert!(expiry::run(&db, 1, T0 + 60 * day).await.unwrap().is_empty(), "the 50 are not a month old yet");
+    assert_eq!(expiry::run(&db, 1, T0 + 75 * day).await.unwrap()[0].points, -50);
+    assert_eq!(balance(&db, &m).await.unwrap(), (0, 0));
+    assert!(inconsistent_accounts(&db).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn only_committed_changes_notify_the_member_and_the_partners() {
+    let (_d, db) = temp_db().await;
+    let m = member(&db, "0955555555").await;
+    let (shop_endpoint, _) = crate::events::webhooks::register(&db, "shop", "http://127.0.0.1:9/hook", &[], false, T0).await.unwrap();
+    crate::events::webhooks::register(&db, "stranger", "http://127.0.0.1:9/other", &[], false, T0).await.unwrap();
+    let deliveries = |db: Db| async move {
+        let jobs = crate::outbox::list(&db, None, 100).await.unwrap();
+        (jobs.iter().filter(|j| j.kind == crate::events::webhooks::DELIVER).count(), jobs.iter().filter(|j| j.kind == crate::events::push::SEND).count())
+    };
+    post(&db, &posting(&m, "A1", Kind::Accrual, 100), T0).await.unwrap();
+    assert_eq!(deliveries(db.clone()).await, (1, 1), "one webhook to the acting partner (not to an unlinked one), one push");
+    post(&db, &posting(&m, "A1", Kind::Accrual, 100), T0).await.unwrap();
+    assert!(post(&db, &posting(&m, "R1", Kind::Redemption, -101), T0).await.is_err());
+    assert_eq!(deliveries(db.clone()).await, (1, 1), "a retry and a refused debit tell nobody");
+    holds::lock(&db, &holds::NewHold { client_id: "shop".into(), transaction_id: "H".into(), member_id: m.clone(), points: 10, ttl_ms: 60_000 }, T0).await.unwrap();
+    assert_eq!(deliveries(db.clone()).await, (2, 1), "a lock changes the available balance (webhook) but is no transaction (no push)");
+    let notes = crate::events::push::of_member(&db, &m, 10).await.unwrap();
+    assert_eq!((notes.len(), notes[0].kind.as_str()), (1, "points.accrued"));
+    assert!(notes[0].body.contains("100 SkyPoint"), "{}", notes[0].body);
+    let events = crate::events::webhooks::events_of_member(&db, &m, 10).await.unwrap();
+    assert_eq!(events.len(), 2);
+    let log = crate::events::webhooks::delivery_log(&db, &events[1].0).await.unwrap();
+    assert_eq!((log.len(), log[0].endpoint_id.as_str(), log[0].state.as_str()), (1, shop_endpoint.id.as_str(), "pending"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
 
     #[test]
     fn any_sequence_keeps_balance_equal_to_the_entries_and_never_negative(
-        ops in proptest::collection::vec((0u8..3, 1i64..400, 0usize..6), 1..40)
+        ops in proptest::collection::vec((0u8..7, 1i64..400, 0usize..6), 1..40)
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
@@ -90,17 +171,45 @@ proptest! {
             let m = member(&db, "0911111111").await;
             let mut expected = 0i64;
             for (i, (op, points, txn)) in ops.iter().enumerate() {
-                // a small pool of transaction ids makes retries and duplicates happen
-                let (kind, signed) = match op { 0 => (Kind::Accrual, *points), 1 => (Kind::Redemption, -*points), _ => (Kind::Adjustment, -*points) };
-                match post(&db, &posting(&m, &format!("{op}-{points}-{txn}"), kind, signed), T0 + i as i64).await {
-                    Ok(p) if !p.replayed => expected += signed,
-                    Ok(_) => {}
-                    Err(LedgerError::InsufficientBalance) => prop_assert!(expected + signed < 0),
-                    Err(e) => panic!("{e}"),
+                let now = T0 + 1_000 * i as i64;
+                let (_, locked_before) = balance(&db, &m).await.unwrap();
+                // a small pool of transaction ids makes retries, duplicates and hold races happen
+                let txn_id = format!("{op}-{points}-{txn}");
+                let hold_id = format!("H{txn}");
+                match op {
+                    0..=2 => {
+                        let (kind, signed) = match op { 0 => (Kind::Accrual, *points), 1 => (Kind::Redemption, -*points), _ => (Kind::Adjustment, -*points) };
+                        match post(&db, &posting(&m, &txn_id, kind, signed), now).await {
+                            Ok(p) if !p.replayed => expected += signed,
+                            Ok(_) => {}
+                            Err(LedgerError::InsufficientBalance) => prop_assert!(expected - locked_before + signed < 0),
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    3 => {
+                        // holds last 2.5 steps, so some expire before they are captured
+                        let h = holds::NewHold { client_id: "shop".into(), transaction_id: hold_id, member_id: m.clone(), points: *points, ttl_ms: 2_500 };
+                        match holds::lock(&db, &h, now).await {
+                            Ok(_) | Err(LedgerError::DuplicateTransaction) => {}
+                            Err(LedgerError::InsufficientBalance) => prop_assert!(expected - locked_before < *points),
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    4 => match holds::release(&db, "shop", &m, &hold_id, now).await {
+                        Ok(_) | Err(LedgerError::HoldNotFound | LedgerError::HoldNotActive(_)) => {}
+                        Err(e) => panic!("{e}"),
+                    },
+                    5 => match holds::capture(&db, "shop", &m, &hold_id, Some(*points), None, now).await {
+                        Ok((e, false)) => expected += e.points,
+                        Ok((_, true)) | Err(LedgerError::HoldNotFound | LedgerError::HoldNotActive(_) | LedgerError::Invalid(_) | LedgerError::DuplicateTransaction) => {}
+                        Err(e) => panic!("{e}"),
+                    },
+                    _ => { holds::expire_due(&db, now).await.unwrap(); }
                 }
-                let (bal, _) = balance(&db, &m).await.unwrap();
+                let (bal, locked) = balance(&db, &m).await.unwrap();
                 prop_assert_eq!(bal, expected);
-                prop_assert!(bal >= 0);
+                prop_assert!(bal >= 0 && (0..=bal).contains(&locked));
+                prop_assert!(holds::inconsistent_locks(&db).await.unwrap().is_empty());
             }
             prop_assert!(inconsistent_accounts(&db).await.unwrap().is_empty());
             Ok(())

@@ -1,0 +1,65 @@
+//! Points expiry: points expire `months` calendar months after they were earned, oldest first
+//! (FIFO). Every debit (redemption, earlier expiry, negative adjustment) is taken to have
+//! consumed the oldest credits, so what is still unspent of the credits older than the cut-off
+//! is `credits before cut-off − all debits`, when positive. That much expires as one EXPIRY
+//! entry per member (never more than the available balance: locked points wait until their
+//! hold ends), with the transactionId `EXPIRY-{cut-off day}-{member}`, so running the job twice
+//! a day changes nothing. The scheduled job runs hourly; `joygate ledger expire` runs it now.
+//!
+//! The scan reads every entry; at many millions of entries this wants a per-lot table.
+
+use chrono::{DateTime, Months, Utc};
+
+use super::{post, Entry, Kind, LedgerError, Posting, PLATFORM};
+use crate::store::Db;
+
+/// The moment `months` calendar months before `now_ms` (Unix ms).
+pub fn cutoff_ms(now_ms: i64, months: u32) -> i64 {
+    let now = DateTime::<Utc>::from_timestamp_millis(now_ms).unwrap_or_default();
+    now.checked_sub_months(Months::new(months)).unwrap_or(DateTime::<Utc>::MIN_UTC).timestamp_millis()
+}
+
+/// Expires what is due for every member; returns the EXPIRY entries written now.
+pub async fn run(db: &Db, months: u32, now_ms: i64) -> Result<Vec<Entry>, LedgerError> {
+    if months == 0 {
+        return Ok(Vec::new());
+    }
+    let cutoff = cutoff_ms(now_ms, months);
+    let due: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT s.member_id, s.old_credits - s.debits, a.balance, a.locked
+         FROM (SELECT member_id,
+                      SUM(CASE WHEN points > 0 AND created_at < $1 THEN points ELSE 0 END) AS old_credits,
+                      SUM(CASE WHEN points < 0 THEN -points ELSE 0 END) AS debits
+               FROM ledger_entries GROUP BY member_id) s
+         JOIN ledger_accounts a ON a.member_id = s.member_id
+         WHERE s.old_credits > s.debits",
+    )
+    .bind(cutoff)
+    .fetch_all(db.pool())
+    .await?;
+    let day = DateTime::<Utc>::from_timestamp_millis(cutoff).unwrap_or_default().format("%Y%m%d").to_string();
+    let mut written = Vec::new();
+    for (member_id, unspent, balance, locked) in due {
+        let points = unspent.min(balance - locked);
+        if points <= 0 {
+            continue;
+        }
+        let posting = Posting {
+            client_id: PLATFORM.to_string(),
+            transaction_id: format!("EXPIRY-{day}-{member_id}"),
+            member_id,
+            kind: Kind::Expiry,
+            points: -points,
+            amount: None,
+            currency: None,
+        };
+        match post(db, &posting, now_ms).await {
+            Ok(p) if !p.replayed => written.push(p.entry),
+            Ok(_) => {}
+            // spent or locked between the scan and the posting: the next run sees the new state
+            Err(LedgerError::InsufficientBalance | LedgerError::DuplicateTransaction) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}

@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
         date_of_birth: None,
         email: None,
     };
-    let (member, _) = members::find_or_create(&db, new, now).await?;
+    let (member, _) = members::find_or_create(&db, new, None, now).await?;
     // Long-lived codes: the load test starts after minting ends.
     let policy = GrantPolicy { code_ttl_ms: 3_600_000, ..GrantPolicy::default() };
     let req = CodeRequest {

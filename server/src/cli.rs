@@ -36,16 +36,51 @@ pub enum Command {
     /// List and rotate the token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// SkyPoint ledger checks.
+    /// SkyPoint ledger checks and jobs.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Partner webhook endpoints and delivery logs.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
-    /// Prove balance == sum(entries) for every member; exits non-zero and lists any member
-    /// whose balance differs.
+    /// Prove balance == sum(entries) and locked == sum(active locks) for every member; exits
+    /// non-zero and lists any member that differs.
     Check,
+    /// Run the points expiry now ([points_expiry] months; idempotent within a day).
+    Expire,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Register (or update) a partner's endpoint; prints its signing secret.
+    Add {
+        /// The partner's client_id.
+        client_id: String,
+        #[arg(long)]
+        url: String,
+        /// An event type to send (repeatable; default: all).
+        #[arg(long = "event")]
+        events: Vec<String>,
+        /// Keep the endpoint's current secret when it already exists.
+        #[arg(long)]
+        keep_secret: bool,
+    },
+    /// List endpoints (never their secrets).
+    List {
+        #[arg(long)]
+        client_id: Option<String>,
+    },
+    /// Stop (or with --enable, resume) deliveries to an endpoint.
+    Disable {
+        id: String,
+        #[arg(long)]
+        enable: bool,
+    },
+    /// An event's deliveries and every attempt (replay one with `joygate jobs replay JOB`).
+    Log { event_id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,17 +165,65 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(cmd) => jobs(config, cmd).await,
         Command::Clients(cmd) => clients(config, cmd).await,
         Command::Keys(cmd) => keys(config, cmd).await,
-        Command::Ledger(LedgerCommand::Check) => {
-            let db = open_db(&config).await?;
-            let bad = domain::ledger::inconsistent_accounts(&db).await?;
+        Command::Ledger(cmd) => ledger(config, cmd).await,
+        Command::Webhooks(cmd) => webhooks(config, cmd).await,
+    }
+}
+
+async fn ledger(config: Config, cmd: LedgerCommand) -> anyhow::Result<()> {
+    use domain::ledger;
+    let db = open_db(&config).await?;
+    match cmd {
+        LedgerCommand::Check => {
+            let bad = ledger::inconsistent_accounts(&db).await?;
             for (member, balance, sum) in &bad {
                 println!("member {member}: balance {balance}, entries sum to {sum}");
             }
-            anyhow::ensure!(bad.is_empty(), "{} member(s) have a balance that differs from their entries", bad.len());
-            println!("ledger consistent: every balance equals the sum of its entries");
-            Ok(())
+            let bad_locks = ledger::holds::inconsistent_locks(&db).await?;
+            for (member, locked, held) in &bad_locks {
+                println!("member {member}: locked {locked}, active locks sum to {held}");
+            }
+            anyhow::ensure!(bad.is_empty() && bad_locks.is_empty(), "{} member(s) are inconsistent", bad.len() + bad_locks.len());
+            println!("ledger consistent: every balance equals the sum of its entries, every locked amount its active locks");
+        }
+        LedgerCommand::Expire => {
+            let written = ledger::expiry::run(&db, config.points_expiry.months, domain::now_ms()).await?;
+            for e in &written {
+                println!("member {}: {} points expired, balance {}", e.member_id, -e.points, e.balance_after);
+            }
+            println!("{} member(s) had points expire ({} months)", written.len(), config.points_expiry.months);
         }
     }
+    Ok(())
+}
+
+async fn webhooks(config: Config, cmd: WebhooksCommand) -> anyhow::Result<()> {
+    use domain::events::webhooks;
+    let db = open_db(&config).await?;
+    match cmd {
+        WebhooksCommand::Add { client_id, url, events, keep_secret } => {
+            let (endpoint, secret) = webhooks::register(&db, &client_id, &url, &events, keep_secret, domain::now_ms()).await?;
+            println!("{}", serde_json::to_string_pretty(&endpoint)?);
+            println!("secret: {secret}\n(verify gj-signature with it: HMAC-SHA256 over \"<t>.<raw body>\")");
+        }
+        WebhooksCommand::List { client_id } => {
+            for e in webhooks::list(&db, client_id.as_deref()).await? {
+                println!("{}", serde_json::to_string(&e)?);
+            }
+        }
+        WebhooksCommand::Disable { id, enable } => {
+            anyhow::ensure!(webhooks::set_enabled(&db, &id, enable).await?, "no endpoint {id}");
+            println!("endpoint {id} {}", if enable { "enabled" } else { "disabled" });
+        }
+        WebhooksCommand::Log { event_id } => {
+            let log = webhooks::delivery_log(&db, &event_id).await?;
+            anyhow::ensure!(!log.is_empty(), "no deliveries for event {event_id}");
+            for line in log {
+                println!("{}", serde_json::to_string(&line)?);
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn open_db(config: &Config) -> anyhow::Result<domain::Db> {

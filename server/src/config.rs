@@ -57,6 +57,52 @@ pub struct Config {
     /// SkyPoints earned per purchase (`[earning]`), and per partner (`[earning_by_partner.ID]`).
     pub earning: domain::ledger::EarningRule,
     pub earning_by_partner: std::collections::BTreeMap<String, domain::ledger::EarningRule>,
+    /// When earned points expire (FIFO).
+    pub points_expiry: PointsExpirySettings,
+    /// Partner webhook retries.
+    pub webhooks: WebhookSettings,
+    /// Where member notifications go: the log (default) or an HTTP push gateway.
+    pub push: PushSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PointsExpirySettings {
+    /// Points expire this many calendar months after they were earned; 0: never.
+    pub months: u32,
+    /// How often the expiry job looks (it is idempotent within a day).
+    pub check_every_s: u64,
+}
+
+impl Default for PointsExpirySettings {
+    fn default() -> Self {
+        Self { months: 24, check_every_s: 3600 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// The wait before the first retry; it doubles each time (with jitter) up to the maximum.
+    /// 30 attempts with the defaults keep trying for 3.5 to 7 days.
+    pub first_retry_ms: i64,
+    pub max_retry_delay_ms: i64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        let r = domain::events::webhooks::RETRY;
+        Self { first_retry_ms: r.base_ms, max_retry_delay_ms: r.max_delay_ms }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushSettings {
+    /// An HTTP push gateway: each notification is POSTed as JSON with `Authorization: Bearer
+    /// {token}`. Unset: the log sender.
+    pub url: Option<String>,
+    pub token: Secret,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -160,6 +206,9 @@ impl Default for Config {
             clients: Vec::new(),
             earning: domain::ledger::EarningRule::default(),
             earning_by_partner: Default::default(),
+            points_expiry: PointsExpirySettings::default(),
+            webhooks: WebhookSettings::default(),
+            push: PushSettings::default(),
         }
     }
 }
@@ -195,8 +244,21 @@ impl Config {
     }
 
     /// The top-level keys, as they appear after `JOYGATE_` (lower-cased).
-    const KEYS: [&'static str; 10] =
-        ["listen", "public_url", "database_url", "site_root", "sandbox", "log", "worker", "identity", "sms", "demo_partner"];
+    const KEYS: [&'static str; 13] = [
+        "listen",
+        "public_url",
+        "database_url",
+        "site_root",
+        "sandbox",
+        "log",
+        "worker",
+        "identity",
+        "sms",
+        "demo_partner",
+        "points_expiry",
+        "webhooks",
+        "push",
+    ];
 
     /// The externally visible base URL, without a trailing slash.
     pub fn public_url(&self, bound: SocketAddr) -> String {

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod deliveries;
 pub mod http;
 pub mod sandbox;
 pub mod sms;
@@ -63,8 +64,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
 
     let idp = identity_provider(&config, &db, addr).await?;
-    let mut tasks = workers::spawn(&db, &idp, &config, shutdown_rx.clone());
-    let (router, session_cleanup) = http::router(&config, db.clone(), idp.clone(), addr, shutdown_rx.clone()).await?;
+    let (worker, mut tasks) = workers::spawn(&db, &idp, &config, shutdown_rx.clone())?;
+    let (router, session_cleanup) = http::router(&config, db.clone(), idp.clone(), worker, addr, shutdown_rx.clone()).await?;
     tasks.push(session_cleanup);
     tasks.push(tokio::spawn(http::serve(listener, router, shutdown_rx.clone())));
     tracing::info!(%addr, "joygate listening");

@@ -4,41 +4,76 @@
 use std::{sync::Arc, time::Duration};
 
 use domain::{
+    events::push::{self, PushSender},
     identity::Idp,
-    outbox::{JobHandler, Worker, WorkerConfig},
+    outbox::{JobHandler, RetryPolicy, Worker, WorkerConfig},
     signing::replay::SeenNonces,
     Db,
 };
 use tokio::{sync::watch, task::JoinHandle};
 
-use crate::config::Config;
+use crate::{
+    config::{Config, PointsExpirySettings},
+    deliveries::{HttpPushSender, PushDelivery, WebhookDelivery},
+};
 
 /// The handlers the outbox worker runs, one per job kind. Integrations add theirs here.
-fn job_handlers(_db: &Db, _config: &Config) -> Vec<Arc<dyn JobHandler>> {
-    Vec::new()
+fn job_handlers(db: &Db, config: &Config) -> anyhow::Result<Vec<Arc<dyn JobHandler>>> {
+    let retry = RetryPolicy { base_ms: config.webhooks.first_retry_ms.max(1), max_delay_ms: config.webhooks.max_retry_delay_ms.max(1) };
+    let push: Arc<dyn PushSender> = match &config.push.url {
+        Some(url) => Arc::new(HttpPushSender::new(url.clone(), config.push.token.expose().to_string())?),
+        None => Arc::new(push::LogSender),
+    };
+    Ok(vec![Arc::new(WebhookDelivery::new(db.clone(), retry)?), Arc::new(PushDelivery { db: db.clone(), sender: push })])
 }
 
-pub fn spawn(db: &Db, idp: &Idp, config: &Config, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+pub fn spawn(db: &Db, idp: &Idp, config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<(Worker, Vec<JoinHandle<()>>)> {
     let worker = Worker::new(
         db.clone(),
         WorkerConfig { concurrency: config.worker.concurrency, ..WorkerConfig::default() },
-        job_handlers(db, config),
+        job_handlers(db, config)?,
     );
-    vec![
-        tokio::spawn(worker.run(shutdown.clone())),
+    let tasks = vec![
+        tokio::spawn(worker.clone().run(shutdown.clone())),
         tokio::spawn(housekeeping(db.clone(), shutdown.clone())),
+        tokio::spawn(expire_points(db.clone(), config.points_expiry.clone(), shutdown.clone())),
         tokio::spawn(reload_signing_keys(idp.clone(), shutdown)),
-    ]
+    ];
+    Ok((worker, tasks))
 }
 
-/// Once a minute: deletes replay-protection records past their retention, expired sign-in
-/// flows and expired link tokens.
+/// Every `check_every_s`: expires points earned more than `months` ago (FIFO; see
+/// `domain::ledger::expiry`).
+async fn expire_points(db: Db, settings: PointsExpirySettings, mut shutdown: watch::Receiver<bool>) {
+    if settings.months == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(settings.check_every_s.max(1)));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match domain::ledger::expiry::run(&db, settings.months, domain::now_ms()).await {
+                Ok(written) if !written.is_empty() => tracing::info!(members = written.len(), "points expired"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "points expiry failed"),
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Once a minute: ends expired point locks, deletes replay-protection records past their
+/// retention, expired sign-in flows and expired link tokens.
 async fn housekeeping(db: Db, mut shutdown: watch::Receiver<bool>) {
     let seen = SeenNonces::new(db.clone());
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                match domain::ledger::holds::expire_due(&db, domain::now_ms()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(locks = n, "expired point locks released"),
+                    Err(e) => tracing::warn!(error = %e, "housekeeping: expiring point locks failed"),
+                }
                 if let Err(e) = seen.purge_expired(domain::now_ms()).await {
                     tracing::warn!(error = %e, "housekeeping: purging seen nonces failed");
                 }

@@ -81,7 +81,7 @@ async fn ledger_check_passes_on_a_consistent_ledger_and_names_a_corrupted_accoun
     let db = domain::Db::connect(&format!("sqlite://{}/j.db", cli.dir.path().display())).await.unwrap();
     db.migrate().await.unwrap();
     let new = members::NewMember { phone: PhoneNumber::parse("0912345678").unwrap(), full_name: FullName::parse("A").unwrap(), date_of_birth: None, email: None };
-    let m = members::create(&db, new, 1).await.unwrap();
+    let m = members::create(&db, new, None, 1).await.unwrap();
     let p = ledger::Posting {
         client_id: "shop".into(),
         transaction_id: "T1".into(),

@@ -406,7 +406,7 @@ pub async fn submit_profile(s: &Services<'_>, flow: &Flow, form: &ProfileForm, n
         }
     }
     let new = NewMember { phone, full_name, date_of_birth: Some(date_of_birth), email };
-    let (member, _created) = members::find_or_create(s.db, new, now_ms).await?;
+    let (member, _created) = members::find_or_create(s.db, new, Some(&flow.request.client_id), now_ms).await?;
     finish(s, flow, &member, now_ms, now_ms).await?;
     Ok(Some(member))
 }
@@ -553,7 +553,7 @@ mod tests {
     async fn known_member(db: &Db) -> Member {
         let phone = PhoneNumber::parse("0987654321").unwrap();
         let new = NewMember { phone, full_name: FullName::parse("Le Van C").unwrap(), date_of_birth: None, email: None };
-        members::create(db, new, T0).await.unwrap()
+        members::create(db, new, None, T0).await.unwrap()
     }
 
     /// A flow like [`setup`]'s, carrying the partner's customer `customer_id`.

@@ -310,7 +310,7 @@ mod tests {
             date_of_birth: None,
             email: None,
         };
-        let member = members::create(&db, new, T0).await.unwrap();
+        let member = members::create(&db, new, None, T0).await.unwrap();
         (dir, db, member.id)
     }
 

@@ -96,11 +96,14 @@ pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<Member>, MemberError
     find_by(db, "id", id).await
 }
 
-/// Creates a member with a fresh SkyJoy ID (drawn again on the rare collision).
-pub async fn create(db: &Db, new: NewMember, now_ms: i64) -> Result<Member, MemberError> {
+/// Creates a member with a fresh SkyJoy ID (drawn again on the rare collision). The
+/// `user.created` webhook goes out in the same transaction, to `via` (the partner whose sign-up
+/// or onboarding created the member).
+pub async fn create(db: &Db, new: NewMember, via: Option<&str>, now_ms: i64) -> Result<Member, MemberError> {
     let id = uuid::Uuid::new_v4().to_string();
     for _ in 0..8 {
         let skyjoy_id = SkyJoyId::random(&mut rand::thread_rng());
+        let mut tx = db.pool().begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO members (id, skyjoy_id, phone, full_name, date_of_birth, email, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
@@ -113,11 +116,30 @@ pub async fn create(db: &Db, new: NewMember, now_ms: i64) -> Result<Member, Memb
         .bind(new.date_of_birth.map(|d| d.iso()))
         .bind(new.email.as_ref().map(Email::as_str))
         .bind(now_ms)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 1 {
-            return find_by_id(db, &id).await?.ok_or(MemberError::NotFound);
+            let member = Member {
+                id: id.clone(),
+                skyjoy_id,
+                phone: new.phone,
+                full_name: new.full_name,
+                date_of_birth: new.date_of_birth,
+                email: new.email,
+                status: "ACTIVE".into(),
+                created_at_ms: now_ms,
+            };
+            let event = crate::events::Event {
+                event_type: crate::events::EventType::UserCreated,
+                member_id: id.clone(),
+                actor_client_id: via.map(str::to_string),
+                data: crate::events::member_data(&member, via),
+            };
+            crate::events::publish(&mut tx, &event, now_ms).await?;
+            tx.commit().await?;
+            return Ok(member);
         }
+        tx.rollback().await?;
         if find_by_phone(db, &new.phone).await?.is_some() {
             return Err(MemberError::PhoneTaken);
         }
@@ -126,11 +148,11 @@ pub async fn create(db: &Db, new: NewMember, now_ms: i64) -> Result<Member, Memb
 }
 
 /// The member for `new.phone`, created if there is none yet. `true` when it was created.
-pub async fn find_or_create(db: &Db, new: NewMember, now_ms: i64) -> Result<(Member, bool), MemberError> {
+pub async fn find_or_create(db: &Db, new: NewMember, via: Option<&str>, now_ms: i64) -> Result<(Member, bool), MemberError> {
     if let Some(m) = find_by_phone(db, &new.phone).await? {
         return Ok((m, false));
     }
-    match create(db, new.clone(), now_ms).await {
+    match create(db, new.clone(), via, now_ms).await {
         Ok(m) => Ok((m, true)),
         // someone else created it between our look-up and insert
         Err(MemberError::PhoneTaken) => Ok((find_by_phone(db, &new.phone).await?.ok_or(MemberError::NotFound)?, false)),
@@ -199,7 +221,7 @@ pub async fn onboard(db: &Db, client_id: &str, new: NewMember, customer_id: Opti
             }
         }
     }
-    let (member, created) = find_or_create(db, new, now_ms).await?;
+    let (member, created) = find_or_create(db, new, Some(client_id), now_ms).await?;
     if let Some(customer_id) = customer_id {
         link(db, client_id, customer_id, &member.id, now_ms).await?;
     }
@@ -246,19 +268,19 @@ mod tests {
     #[tokio::test]
     async fn sign_up_gives_a_skyjoy_id_and_one_member_per_phone() {
         let (_d, db) = temp_db().await;
-        let m = create(&db, new_member("0912345678"), 1).await.unwrap();
+        let m = create(&db, new_member("0912345678"), None, 1).await.unwrap();
         assert!(m.skyjoy_id.as_str().starts_with("SJ"));
         assert_eq!(m.date_of_birth.unwrap().to_string(), "01-01-1990");
         assert_eq!(find_by_skyjoy_id(&db, &m.skyjoy_id).await.unwrap(), Some(m.clone()));
-        assert!(matches!(create(&db, new_member("+84912345678"), 2).await, Err(MemberError::PhoneTaken)));
-        let (same, created) = find_or_create(&db, new_member("84912345678"), 3).await.unwrap();
+        assert!(matches!(create(&db, new_member("+84912345678"), None, 2).await, Err(MemberError::PhoneTaken)));
+        let (same, created) = find_or_create(&db, new_member("84912345678"), None, 3).await.unwrap();
         assert_eq!((same.id, created), (m.id, false));
     }
 
     #[tokio::test]
     async fn the_four_linking_cases() {
         let (_d, db) = temp_db().await;
-        let (a, created) = find_or_create(&db, new_member("0912345678"), 1).await.unwrap();
+        let (a, created) = find_or_create(&db, new_member("0912345678"), None, 1).await.unwrap();
         assert!(created, "no member with that phone: created");
         assert_eq!(link(&db, "shop", &cid("CUS-1"), &a.id, 2).await.unwrap(), Linked::Created);
         assert_eq!(link(&db, "shop", &cid("CUS-1"), &a.id, 3).await.unwrap(), Linked::AlreadyLinked, "idempotent");
@@ -267,7 +289,7 @@ mod tests {
         assert_eq!(err.to_string(), "This account is already linked in the system.");
         assert_eq!(link(&db, "airline", &cid("CUS-2"), &a.id, 5).await.unwrap(), Linked::Created, "another partner links freely");
 
-        let (b, _) = find_or_create(&db, new_member("0987654321"), 6).await.unwrap();
+        let (b, _) = find_or_create(&db, new_member("0987654321"), None, 6).await.unwrap();
         assert!(matches!(link(&db, "shop", &cid("CUS-1"), &b.id, 7).await, Err(MemberError::CustomerAlreadyLinked)));
         assert_eq!(customer_id_of(&db, "shop", &a.id).await.unwrap(), Some(cid("CUS-1")));
         assert_eq!(customer_id_of(&db, "shop", &b.id).await.unwrap(), None);
@@ -276,7 +298,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_links_of_one_member_leave_exactly_one() {
         let (_d, db) = temp_db().await;
-        let (a, _) = find_or_create(&db, new_member("0912345678"), 1).await.unwrap();
+        let (a, _) = find_or_create(&db, new_member("0912345678"), None, 1).await.unwrap();
         let tasks: Vec<_> = (0..8)
             .map(|i| {
                 let (db, id) = (db.clone(), a.id.clone());

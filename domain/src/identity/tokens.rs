@@ -255,7 +255,7 @@ mod tests {
             date_of_birth: Some(DateOfBirth::parse("01-02-1990").unwrap()),
             email: Some(Email::parse("a@example.vn").unwrap()),
         };
-        let member = members::create(&db, new, T0).await.unwrap();
+        let member = members::create(&db, new, None, T0).await.unwrap();
         (dir, ring, member)
     }
 

@@ -34,6 +34,8 @@ pub struct AppState {
     pub discovery: Bytes,
     /// How many SkyPoints a purchase earns, per partner.
     pub earning: std::sync::Arc<domain::ledger::EarningRules>,
+    /// The outbox worker, woken when a handler commits follow-up work (webhooks, notifications).
+    pub worker: domain::outbox::Worker,
 }
 
 pub const SESSION_COOKIE: &str = "joygate_session";
@@ -43,6 +45,7 @@ pub async fn router(
     config: &Config,
     db: domain::Db,
     idp: domain::identity::Idp,
+    worker: domain::outbox::Worker,
     bound: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(Router, JoinHandle<()>)> {
@@ -55,7 +58,7 @@ pub async fn router(
     let discovery = oidc::discovery::metadata_json(&idp.issuer)?;
     let own_origin = middleware::same_origin::OwnOrigin(config.public_url(bound));
     let earning = std::sync::Arc::new(domain::ledger::EarningRules { default: config.earning, partners: config.earning_by_partner.clone() });
-    let state = AppState { leptos_options: leptos_options.clone(), db: db.clone(), idp: idp.clone(), discovery, earning };
+    let state = AppState { leptos_options: leptos_options.clone(), db: db.clone(), idp: idp.clone(), discovery, earning, worker };
 
     let session_store = SqliteStore::new(db.pool().clone());
     session_store.migrate().await?;

@@ -6,3 +6,4 @@ mod ops;
 mod pages;
 mod points;
 mod skyjoy;
+mod webhooks;

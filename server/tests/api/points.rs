@@ -135,3 +135,58 @@ async fn many_parallel_redemptions_and_retried_accruals_never_overdraw_or_double
     assert!(balance >= 0 && redeemed <= 14, "redeemed {redeemed}, balance {balance}");
     assert!(domain::ledger::inconsistent_accounts(app.db()).await.unwrap().is_empty());
 }
+
+const LOCK: &str = "/api-point/partner/v1/point-lock";
+const RELEASE: &str = "/api-point/partner/v1/point-lock/release";
+const CAPTURE: &str = "/api-point/partner/v1/point-lock/capture";
+
+#[tokio::test]
+async fn locked_points_are_held_then_captured_or_released_with_their_codes() {
+    let app = TestApp::spawn().await;
+    let secret = register(&app, "shop", true).await.unwrap();
+    let t = partner_token(&app, "shop", &secret).await;
+    let sj = member(&app, &t, "0912000333").await;
+    post(&app, &t, ACCRUAL, accrual(&sj, "SEED", 1_000_000)).await; // 100 points
+
+    let (status, body) = post(&app, &t, LOCK, json!({"skyjoyId": sj, "transactionId": "ORDER-1", "lockPoint": 60, "expiresIn": 600})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let d = &body["data"];
+    assert_eq!((d["state"].as_str(), d["lockedPoint"].as_i64(), d["availablePoint"].as_i64(), d["pointBalance"].as_i64()), (Some("HELD"), Some(60), Some(40), Some(100)));
+    assert_eq!(d["lockReference"].as_str().unwrap().len(), 26);
+    let (_, again) = post(&app, &t, LOCK, json!({"skyjoyId": sj, "transactionId": "ORDER-1", "lockPoint": 60})).await;
+    assert_eq!(again["data"]["lockReference"], d["lockReference"], "a retried lock is the same lock");
+
+    let (_, profile) = get(&app, &t, &format!("/api-user/partner/v1/user-profile/{sj}")).await;
+    assert_eq!((profile["data"]["pointBalance"].as_i64(), profile["data"]["lockedPoint"].as_i64()), (Some(100), Some(60)));
+    let (status, body) = post(&app, &t, REDEMPTION, redemption(&sj, "R-X", 41)).await;
+    assert_eq!(error_code(status, &body), "INSUFFICIENT_BALANCE", "locked points cannot be redeemed");
+
+    let (status, body) = post(&app, &t, CAPTURE, json!({"skyjoyId": sj, "transactionId": "ORDER-1", "usedPoint": 50, "transactionAmount": 500_000})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["data"]["usedPoint"].as_i64(), body["data"]["newBalance"].as_i64()), (Some(50), Some(50)));
+    let (_, again) = post(&app, &t, CAPTURE, json!({"skyjoyId": sj, "transactionId": "ORDER-1"})).await;
+    assert_eq!(again["data"]["bitReference"], body["data"]["bitReference"], "a second capture is the first");
+    let (_, lookup) = post(&app, &t, LOOKUP, json!({"skyjoyId": sj, "transactionId": "ORDER-1"})).await;
+    assert_eq!((lookup["data"]["transactionType"].as_str(), lookup["data"]["transactionPoint"].as_i64()), (Some("REDEMPTION"), Some(50)));
+
+    post(&app, &t, LOCK, json!({"skyjoyId": sj, "transactionId": "ORDER-2", "lockPoint": 20})).await;
+    let (status, body) = post(&app, &t, RELEASE, json!({"skyjoyId": sj, "transactionId": "ORDER-2"})).await;
+    assert_eq!((status, body["data"]["state"].as_str(), body["data"]["availablePoint"].as_i64()), (StatusCode::OK, Some("RELEASED"), Some(50)));
+
+    for (path, req, status, code) in [
+        (RELEASE, json!({"skyjoyId": sj, "transactionId": "ORDER-1"}), StatusCode::CONFLICT, "LOCK_NOT_ACTIVE"),
+        (CAPTURE, json!({"skyjoyId": sj, "transactionId": "ORDER-2"}), StatusCode::CONFLICT, "LOCK_NOT_ACTIVE"),
+        (CAPTURE, json!({"skyjoyId": sj, "transactionId": "NOPE"}), StatusCode::NOT_FOUND, "LOCK_NOT_FOUND"),
+        (LOCK, json!({"skyjoyId": sj, "transactionId": "ORDER-3", "lockPoint": 51}), StatusCode::BAD_REQUEST, "INSUFFICIENT_BALANCE"),
+        (LOCK, json!({"skyjoyId": sj, "transactionId": "ORDER-3", "lockPoint": 0}), StatusCode::BAD_REQUEST, "INVALID_LOCK_POINT"),
+        (LOCK, json!({"skyjoyId": sj, "transactionId": "ORDER-3", "lockPoint": 5, "expiresIn": 604_801}), StatusCode::BAD_REQUEST, "INVALID_EXPIRES_IN"),
+        (LOCK, json!({"skyjoyId": sj, "transactionId": "ORDER-2", "lockPoint": 21}), StatusCode::BAD_REQUEST, "DUPLICATE_TRANSACTION"),
+        (CAPTURE, json!({"skyjoyId": sj, "transactionId": "ORDER-1", "usedPoint": -1}), StatusCode::BAD_REQUEST, "INVALID_USED_POINT"),
+    ] {
+        let (s, res) = post(&app, &t, path, req.clone()).await;
+        assert_eq!((s, error_code(s, &res).as_str()), (status, code), "{req}");
+    }
+    assert!(domain::ledger::inconsistent_accounts(app.db()).await.unwrap().is_empty());
+    assert!(domain::ledger::holds::inconsistent_locks(app.db()).await.unwrap().is_empty());
+    app.stop().await;
+}

@@ -11,8 +11,10 @@
 //! | `POST /api-user/partner/v1/user/link` | link a Customer ID to a member who signed in at the partner |
 //! | `POST /api-user/partner/v1/user/link-token` | hand a customer to a sign-in (`link_token`) |
 //! | `POST /api-point/partner/v1/point-accrual`, `…/point-redemption`, `…/lookup-transaction-id` | SkyPoints ([`points`]) |
+//! | `POST /api-point/partner/v1/point-lock`, `…/point-lock/release`, `…/point-lock/capture` | locked points ([`locks`]) |
 
 pub mod customers;
+pub mod locks;
 pub mod points;
 
 use axum::{
@@ -41,6 +43,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api-point/partner/v1/point-accrual", post(points::accrual))
         .route("/api-point/partner/v1/point-redemption", post(points::redemption))
         .route("/api-point/partner/v1/lookup-transaction-id", post(points::lookup))
+        .route("/api-point/partner/v1/point-lock", post(locks::lock))
+        .route("/api-point/partner/v1/point-lock/release", post(locks::release))
+        .route("/api-point/partner/v1/point-lock/capture", post(locks::capture))
 }
 
 /// `{"statusCode":200,"message":"SUCCESS","data":…}`

@@ -12,42 +12,44 @@ use serde::{Deserialize, Serialize};
 use super::{success, Body, Partner, SkyJoyError};
 use crate::http::AppState;
 
-fn ledger_error(e: LedgerError) -> SkyJoyError {
+pub(super) fn ledger_error(e: LedgerError) -> SkyJoyError {
     match e {
         LedgerError::InsufficientBalance => SkyJoyError::bad_request("INSUFFICIENT_BALANCE", e.to_string()),
         LedgerError::DuplicateTransaction => SkyJoyError::bad_request("DUPLICATE_TRANSACTION", e.to_string()),
         LedgerError::Invalid(m) => SkyJoyError::bad_request("BAD_REQUEST", m),
+        LedgerError::HoldNotFound => SkyJoyError::new(StatusCode::NOT_FOUND, "LOCK_NOT_FOUND", e.to_string()),
+        LedgerError::HoldNotActive(_) => SkyJoyError::new(StatusCode::CONFLICT, "LOCK_NOT_ACTIVE", e.to_string()),
         LedgerError::Store(s) => SkyJoyError::internal(s),
     }
 }
 
-async fn member_of(state: &AppState, skyjoy_id: &Option<String>) -> Result<Member, SkyJoyError> {
+pub(super) async fn member_of(state: &AppState, skyjoy_id: &Option<String>) -> Result<Member, SkyJoyError> {
     let raw = skyjoy_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| SkyJoyError::bad_request("INVALID_SKYJOY_ID", "skyjoyId is required"))?;
     let id = SkyJoyId::parse(raw)?;
     members::find_by_skyjoy_id(&state.idp.db, &id).await.map_err(SkyJoyError::internal)?.ok_or_else(SkyJoyError::member_not_found)
 }
 
-fn transaction_id(value: &Option<String>) -> Result<String, SkyJoyError> {
+pub(super) fn transaction_id(value: &Option<String>) -> Result<String, SkyJoyError> {
     match value.as_deref().map(str::trim) {
         Some(t) if !t.is_empty() && t.len() <= 64 => Ok(t.to_string()),
         _ => Err(SkyJoyError::bad_request("INVALID_TRANSACTION_ID", "transactionId is required (1 to 64 characters)")),
     }
 }
 
-fn transaction_date(value: &Option<serde_json::Value>) -> Result<i64, SkyJoyError> {
+pub(super) fn transaction_date(value: &Option<serde_json::Value>) -> Result<i64, SkyJoyError> {
     value
         .as_ref()
         .and_then(domain::clock::parse_wire_time)
         .ok_or_else(|| SkyJoyError::bad_request("INVALID_TRANSACTION_DATE", "transactionDate is required: Unix milliseconds or RFC 3339"))
 }
 
-fn amount(value: Option<i64>) -> Result<i64, SkyJoyError> {
+pub(super) fn amount(value: Option<i64>) -> Result<i64, SkyJoyError> {
     value.filter(|a| *a >= 0).ok_or_else(|| SkyJoyError::bad_request("INVALID_TRANSACTION_AMOUNT", "transactionAmount is required and must not be negative"))
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PointResult {
+pub(super) struct PointResult {
     request_id: String,
     transaction_id: String,
     bit_reference: String,
@@ -60,8 +62,7 @@ struct PointResult {
     timestamp: String,
 }
 
-fn result(posted: &ledger::Posted, accrual: bool) -> PointResult {
-    let e = &posted.entry;
+pub(super) fn result(e: &ledger::Entry, accrual: bool) -> PointResult {
     PointResult {
         request_id: uuid::Uuid::new_v4().to_string(),
         transaction_id: e.transaction_id.clone(),
@@ -110,7 +111,8 @@ pub async fn accrual(State(state): State<AppState>, partner: Partner, Body(req):
         currency: Some(currency),
     };
     let posted = ledger::post(&state.idp.db, &posting, domain::now_ms()).await.map_err(ledger_error)?;
-    Ok(success(result(&posted, true)))
+    state.worker.wake();
+    Ok(success(result(&posted.entry, true)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,7 +144,8 @@ pub async fn redemption(State(state): State<AppState>, partner: Partner, Body(re
         currency: Some("VND".into()),
     };
     let posted = ledger::post(&state.idp.db, &posting, domain::now_ms()).await.map_err(ledger_error)?;
-    Ok(success(result(&posted, false)))
+    state.worker.wake();
+    Ok(success(result(&posted.entry, false)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -90,6 +90,60 @@ pub struct Texts {
     pub not_found_body: &'static str,
     pub back_home: &'static str,
     pub signin: SignInTexts,
+    pub account: AccountTexts,
+}
+
+/// The member's own pages (`pages::account`).
+pub struct AccountTexts {
+    pub title: &'static str,
+    pub signed_out: &'static str,
+    pub sign_in: &'static str,
+    pub failed: &'static str,
+    pub available: &'static str,
+    pub locked: &'static str,
+    pub total: &'static str,
+    pub history: &'static str,
+    pub no_history: &'static str,
+    pub newer: &'static str,
+    pub older: &'static str,
+    pub kind_accrual: &'static str,
+    pub kind_redemption: &'static str,
+    pub kind_expiry: &'static str,
+    pub kind_adjustment: &'static str,
+    pub redeem_title: &'static str,
+    pub redeem_heading: &'static str,
+    pub asks_to_use: &'static str,
+    pub order: &'static str,
+    pub amount: &'static str,
+    pub confirm: &'static str,
+    pub cancel: &'static str,
+    pub back_to_partner: &'static str,
+    pub problem_unknown_partner: &'static str,
+    pub problem_invalid_request: &'static str,
+    pub problem_insufficient_balance: &'static str,
+    pub problem_other: &'static str,
+}
+
+impl AccountTexts {
+    /// The label of a ledger entry kind.
+    pub fn kind(&self, kind: &str) -> &'static str {
+        match kind {
+            "ACCRUAL" => self.kind_accrual,
+            "REDEMPTION" => self.kind_redemption,
+            "EXPIRY" => self.kind_expiry,
+            _ => self.kind_adjustment,
+        }
+    }
+
+    /// The message for a redemption problem code.
+    pub fn problem(&self, code: &str) -> &'static str {
+        match code {
+            "unknown_partner" => self.problem_unknown_partner,
+            "invalid_request" => self.problem_invalid_request,
+            "insufficient_balance" => self.problem_insufficient_balance,
+            _ => self.problem_other,
+        }
+    }
 }
 
 /// The SkyJoy sign-in and sign-up screens (`pages::signin`).
@@ -205,6 +259,35 @@ pub static VI: Texts = Texts {
         failed_heading: "Không thể liên kết tài khoản",
         back_to_partner: "Quay lại trang đối tác",
     },
+    account: AccountTexts {
+        title: "SkyPoint của tôi",
+        signed_out: "Đăng nhập SkyJoy để xem SkyPoint của bạn.",
+        sign_in: "Đăng nhập",
+        failed: "Không tải được trang. Vui lòng thử lại.",
+        available: "SkyPoint khả dụng",
+        locked: "Đang giữ",
+        total: "Tổng",
+        history: "Lịch sử giao dịch",
+        no_history: "Chưa có giao dịch nào.",
+        newer: "← Mới hơn",
+        older: "Cũ hơn →",
+        kind_accrual: "Tích điểm",
+        kind_redemption: "Dùng điểm",
+        kind_expiry: "Hết hạn",
+        kind_adjustment: "Điều chỉnh",
+        redeem_title: "Xác nhận dùng SkyPoint",
+        redeem_heading: "Xác nhận dùng SkyPoint",
+        asks_to_use: "đề nghị dùng",
+        order: "Mã giao dịch",
+        amount: "Giá trị đơn hàng",
+        confirm: "Xác nhận",
+        cancel: "Huỷ",
+        back_to_partner: "Quay lại đối tác",
+        problem_unknown_partner: "Yêu cầu này không đến từ một đối tác SkyJoy đã đăng ký.",
+        problem_invalid_request: "Yêu cầu dùng điểm không hợp lệ.",
+        problem_insufficient_balance: "Số SkyPoint khả dụng không đủ.",
+        problem_other: "Không thể xác nhận lúc này. Vui lòng thử lại.",
+    },
 };
 
 pub static EN: Texts = Texts {
@@ -262,6 +345,35 @@ pub static EN: Texts = Texts {
         error_customer_already_linked: "Your account at this partner is already linked to another SkyJoy ID.",
         failed_heading: "This account cannot be linked",
         back_to_partner: "Back to the partner",
+    },
+    account: AccountTexts {
+        title: "My SkyPoints",
+        signed_out: "Sign in with SkyJoy to see your SkyPoints.",
+        sign_in: "Sign in",
+        failed: "The page could not be loaded. Please try again.",
+        available: "Available SkyPoints",
+        locked: "Locked",
+        total: "Total",
+        history: "History",
+        no_history: "No transactions yet.",
+        newer: "← Newer",
+        older: "Older →",
+        kind_accrual: "Earned",
+        kind_redemption: "Spent",
+        kind_expiry: "Expired",
+        kind_adjustment: "Adjusted",
+        redeem_title: "Confirm SkyPoint use",
+        redeem_heading: "Use SkyPoints?",
+        asks_to_use: "asks to use",
+        order: "Transaction",
+        amount: "Order amount",
+        confirm: "Confirm",
+        cancel: "Cancel",
+        back_to_partner: "Back to the partner",
+        problem_unknown_partner: "This request does not come from a registered SkyJoy partner.",
+        problem_invalid_request: "This redemption request is not valid.",
+        problem_insufficient_balance: "You do not have enough available SkyPoints.",
+        problem_other: "This cannot be confirmed right now. Please try again.",
     },
 };
 

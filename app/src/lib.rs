@@ -14,7 +14,12 @@ use leptos_router::{
     path, SsrMode,
 };
 
-use crate::pages::{home::HomePage, not_found::NotFound, signin::SignInPage};
+use crate::pages::{
+    account::{AccountPage, RedeemPage},
+    home::HomePage,
+    not_found::NotFound,
+    signin::SignInPage,
+};
 
 /// Set by the server (a request extension) on pages that work for a partner, e.g. sign-in:
 /// CSP sources for `frame-ancestors` (the partner's registered web origins when the page is
@@ -81,6 +86,8 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 <Route path=path!("/") view=HomePage/>
                 <Route path=path!("/signin/:flow") view=SignInPage ssr=SsrMode::Async/>
+                <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
+                <Route path=path!("/account/redeem") view=RedeemPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

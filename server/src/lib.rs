@@ -64,6 +64,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
 
     let idp = identity_provider(&config, &db, addr).await?;
+    domain::identity::clients::register(&db, &http::account::client_spec(&idp.issuer), true, domain::now_ms())
+        .await
+        .context("registering the member pages' own sign-in client")?;
     let (worker, mut tasks) = workers::spawn(&db, &idp, &config, shutdown_rx.clone())?;
     let (router, session_cleanup) = http::router(&config, db.clone(), idp.clone(), worker, addr, shutdown_rx.clone()).await?;
     tasks.push(session_cleanup);

@@ -7,6 +7,7 @@ use crate::prefs::{set_language, use_language};
 #[component]
 pub fn LanguageSwitch() -> impl IntoView {
     let lang = use_language();
+    let location = leptos_router::hooks::use_location();
     let save = Action::new(|l: &crate::i18n::Lang| set_language(*l));
     let on_click = move |ev: MouseEvent| {
         ev.prevent_default();
@@ -21,7 +22,13 @@ pub fn LanguageSwitch() -> impl IntoView {
         <a
             class="lang-switch"
             data-testid="lang-switch"
-            href=move || format!("?lang={}", lang.get().other().code())
+            href=move || {
+                // keep the page's other query parameters (e.g. a redemption request)
+                let mut query: Vec<(String, String)> = location.query.get().into_iter().filter(|(k, _)| k != "lang").map(|(k, v)| (k.to_string(), v)).collect();
+                query.push(("lang".into(), lang.get().other().code().into()));
+                let encoded: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", super::percent_encode(k), super::percent_encode(v))).collect();
+                format!("?{}", encoded.join("&"))
+            }
             hreflang=move || lang.get().other().code()
             aria-label=move || lang.get().texts().switch_language
             on:click=on_click
@@ -30,3 +37,4 @@ pub fn LanguageSwitch() -> impl IntoView {
         </a>
     }
 }
+

@@ -17,7 +17,10 @@ const ENDPOINTS: [&[(&str, bool, bool)]; 4] = [
     &[
         ("/api-point/partner/v1/point-accrual", true, false),
         ("/api-point/partner/v1/point-redemption", true, false),
+        ("/api-point/partner/v1/point-redemption-with-token", true, false),
+        ("/api-point/partner/v1/point-lock", true, false),
         ("/api-point/partner/v1/lookup-transaction-id", true, false),
+        ("/account", true, true),
     ],
     &[("/miniapp/tikivip/webview", false, false), ("/miniapp/tikivip/payment/ipn", false, false), ("/miniapp/tikivip/transaction", false, false)],
     &[("/v1/marketing/benefit/sync", false, false), ("/v1/marketing/benefit/used/sync", false, false), ("/saas/requestin", false, false)],

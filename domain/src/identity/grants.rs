@@ -72,6 +72,13 @@ fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// A fresh PKCE pair for a client of our own: `(verifier, S256 challenge)`.
+pub fn pkce_pair() -> (String, String) {
+    let verifier = new_token();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
 /// `BASE64URL(SHA256(verifier)) == challenge` (PKCE S256, RFC 7636 §4.6), in constant time.
 pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
     let well_formed = (43..=128).contains(&verifier.len())

@@ -11,6 +11,7 @@ mod bit_reference;
 mod earning;
 pub mod expiry;
 pub mod holds;
+pub mod sign;
 
 pub use bit_reference::BitReference;
 pub use earning::{EarningRule, EarningRules, Rounding};
@@ -357,6 +358,42 @@ pub async fn balance(db: &Db, member_id: &str) -> Result<(i64, i64), LedgerError
         .fetch_optional(db.pool())
         .await?;
     Ok(row.unwrap_or((0, 0)))
+}
+
+/// One line of a member's history, with the partner's display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryLine {
+    pub entry: Entry,
+    pub partner_name: String,
+}
+
+/// A member's entries, newest first: page `page` (0-based) of `per_page`, and whether there are
+/// more after it.
+pub async fn history(db: &Db, member_id: &str, page: u32, per_page: u32) -> Result<(Vec<HistoryLine>, bool), LedgerError> {
+    let per_page = per_page.clamp(1, 100);
+    let columns = ENTRY_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ");
+    let rows: Vec<(String, String, String, String, String, i64, i64, Option<i64>, i64, Vec<u8>, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT {columns}, c.name FROM ledger_entries e LEFT JOIN oidc_clients c ON c.client_id = e.client_id
+         WHERE e.member_id = $1 ORDER BY e.created_at DESC, e.bit_reference DESC LIMIT $2 OFFSET $3"
+    ))
+    .bind(member_id)
+    .bind(i64::from(per_page) + 1)
+    .bind(i64::from(page) * i64::from(per_page))
+    .fetch_all(db.pool())
+    .await?;
+    let more = rows.len() > per_page as usize;
+    let lines = rows
+        .into_iter()
+        .take(per_page as usize)
+        .map(|(bit_reference, member_id, client_id, transaction_id, kind, points, balance_after, amount, created_at_ms, _, name)| {
+            let partner_name = name.unwrap_or_else(|| if client_id == PLATFORM { "SkyJoy".into() } else { client_id.clone() });
+            HistoryLine {
+                entry: Entry { bit_reference, member_id, client_id, transaction_id, kind, points, balance_after, amount, created_at_ms },
+                partner_name,
+            }
+        })
+        .collect();
+    Ok((lines, more))
 }
 
 /// Members whose stored balance differs from the sum of their entries: `(member, balance, sum)`.

@@ -1,5 +1,6 @@
 //! The HTTP surface: one router, API families as modules, middleware one concern per file.
 
+pub mod account;
 pub mod errors;
 pub mod middleware;
 pub mod oidc;
@@ -84,7 +85,8 @@ pub async fn router(
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(oidc::routes())
-        .merge(skyjoy::routes());
+        .merge(skyjoy::routes())
+        .merge(account::routes());
     if config.sandbox {
         router = router.merge(sandbox::routes());
     }
@@ -100,6 +102,7 @@ pub async fn router(
         )
         .fallback(errors::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), oidc::policy::signin_page_policy))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), account::redeem_page_policy))
         .layer(axum::middleware::from_fn_with_state(own_origin, middleware::same_origin::check))
         .layer(axum::middleware::from_fn(middleware::metrics::record))
         .with_state(state)

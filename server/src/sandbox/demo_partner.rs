@@ -11,6 +11,13 @@
 //!   ID: a client_credentials token, `POST /api-user/partner/v1/user/link-token`, then
 //!   `/authorize?…&link_token=…`; the callback shows the link (or `ACCOUNT_ALREADY_LINKED`).
 //!
+//! - signed in, `/buy` earns SkyPoints for a purchase (`point-accrual`) and `/redeem/start` pays
+//!   with points: the member confirms on the platform's `/account/redeem`, comes back to
+//!   `/redeem/callback` with `sign`, and the shop calls `point-redemption-with-token`;
+//! - `/webhooks/skyjoy` receives the platform's webhooks (endpoint registered at start),
+//!   verifies `gj-signature` on the raw body and lists them, deduplicated by `event_id`, at
+//!   `/events`.
+//!
 //! Sessions are in memory (cookie `demo_sid`): this is a sandbox counterpart, not the product.
 
 use std::{
@@ -47,6 +54,17 @@ pub struct DemoConfig {
     pub provider_url: String,
     pub own_url: String,
     pub client_secret: String,
+    /// The secret of the shop's webhook endpoint.
+    pub webhook_secret: String,
+}
+
+/// A redemption sent for the member's confirmation.
+#[derive(Clone)]
+struct PendingRedemption {
+    transaction_id: String,
+    amount: i64,
+    date_ms: i64,
+    points: i64,
 }
 
 #[derive(Default, Clone)]
@@ -54,6 +72,7 @@ struct Session {
     pending: HashMap<String, (String, String)>, // state → (pkce verifier, nonce)
     user: Option<serde_json::Value>,
     id_token: Option<String>,
+    redemptions: HashMap<String, PendingRedemption>, // state → what the member is asked to confirm
 }
 
 #[derive(Clone)]
@@ -63,6 +82,8 @@ struct Demo {
     metadata: Arc<tokio::sync::OnceCell<CoreProviderMetadata>>,
     sessions: Arc<Mutex<HashMap<String, Session>>>,
     partner_token: Arc<Mutex<Option<(String, std::time::Instant)>>>,
+    /// Webhook events received: event_id → body (a redelivery replaces nothing).
+    events: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
 }
 
 type DemoError = (StatusCode, String);
@@ -221,7 +242,7 @@ pub async fn serve(listener: tokio::net::TcpListener, config: DemoConfig, mut sh
             return;
         }
     };
-    let demo = Demo { config, http, metadata: Arc::default(), sessions: Arc::default(), partner_token: Arc::default() };
+    let demo = Demo { config, http, metadata: Arc::default(), sessions: Arc::default(), partner_token: Arc::default(), events: Arc::default() };
     let app = Router::new()
         .route("/", get(home))
         .route("/login", get(login))
@@ -230,6 +251,11 @@ pub async fn serve(listener: tokio::net::TcpListener, config: DemoConfig, mut sh
         .route("/iframe", get(iframe))
         .route("/iframe/complete", post(iframe_complete))
         .route("/spa", get(spa))
+        .route("/buy", post(buy))
+        .route("/redeem/start", post(redeem_start))
+        .route("/redeem/callback", get(redeem_callback))
+        .route("/webhooks/skyjoy", post(webhook))
+        .route("/events", get(events))
         .with_state(demo);
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
@@ -245,7 +271,7 @@ fn page(title: &str, body: &str, cookie: Option<HeaderValue>) -> Response {
          <title>{title} · Demo Shop</title><link rel=\"icon\" href=\"data:,\"><style>body{{font-family:system-ui,sans-serif;margin:0;padding:16px;max-width:720px}}\
          a.button,button{{display:inline-block;margin:4px 0;padding:10px 14px;border-radius:8px;border:0;background:#0b5cff;color:#fff;text-decoration:none;font:inherit;cursor:pointer}}\
          iframe{{width:100%;border:1px solid #ccd;border-radius:12px;min-height:420px}} pre{{background:#f3f4f8;padding:8px;overflow:auto}}</style></head>\
-         <body><h1>Demo Shop</h1><nav><a href=\"/\">Home</a> · <a href=\"/iframe\">iFrame</a> · <a href=\"/spa\">Single-page app</a></nav>{body}</body></html>"
+         <body><h1>Demo Shop</h1><nav><a href=\"/\">Home</a> · <a href=\"/iframe\">iFrame</a> · <a href=\"/spa\">Single-page app</a> · <a href=\"/events\">Webhooks</a></nav>{body}</body></html>"
     );
     let mut res = Html(html).into_response();
     if let Some(c) = cookie {
@@ -258,7 +284,13 @@ fn user_block(user: &serde_json::Value) -> String {
     format!(
         "<section data-testid=\"demo-user\"><p>Signed in as <strong data-testid=\"demo-name\">{}</strong>, SkyJoy ID \
          <strong data-testid=\"demo-skyjoy-id\">{}</strong>; shop account <strong data-testid=\"demo-customer-id\">{}</strong></p>\
-         <pre>{}</pre><a class=\"button\" href=\"/logout\">Sign out</a></section>",
+         <pre>{}</pre><a class=\"button\" href=\"/logout\">Sign out</a></section>\
+         <h2>Shop</h2>\
+         <form method=\"post\" action=\"/buy\" data-testid=\"demo-buy-form\"><label>Purchase (VND) <input name=\"amount\" type=\"number\" min=\"10000\" value=\"250000\" required></label> \
+         <button type=\"submit\">Buy and earn SkyPoints</button></form>\
+         <form method=\"post\" action=\"/redeem/start\" data-testid=\"demo-redeem-form\"><label>Order (VND) <input name=\"amount\" type=\"number\" min=\"0\" value=\"55000\" required></label> \
+         <label>SkyPoints to use <input name=\"points\" type=\"number\" min=\"1\" value=\"10\" required></label> \
+         <button type=\"submit\">Pay with SkyPoints</button></form>",
         escape(user["name"].as_str().unwrap_or("")),
         escape(user["skyjoy_id"].as_str().unwrap_or("")),
         escape(user["customer_id"].as_str().unwrap_or("not linked")),
@@ -455,6 +487,128 @@ async fn spa(State(demo): State<Demo>) -> Response {
     page("Single-page app", &body, None)
 }
 
+fn signed_in_user(demo: &Demo, headers: &HeaderMap) -> Result<(String, serde_json::Value), DemoError> {
+    let (sid, _) = demo.session(headers);
+    let user = demo.with_session(&sid, |s| s.user.clone()).ok_or((StatusCode::UNAUTHORIZED, "sign in first".to_string()))?;
+    Ok((sid, user))
+}
+
+#[derive(Deserialize)]
+struct BuyForm {
+    amount: i64,
+}
+
+/// A purchase: the shop earns the member SkyPoints for it (`point-accrual`).
+async fn buy(State(demo): State<Demo>, headers: HeaderMap, axum::Form(f): axum::Form<BuyForm>) -> Result<Response, DemoError> {
+    let (_, user) = signed_in_user(&demo, &headers)?;
+    let body = json!({
+        "skyjoyId": user["skyjoy_id"], "transactionId": format!("BUY-{}", uuid::Uuid::new_v4().simple()),
+        "transactionDate": domain::now_ms(), "transactionAmount": f.amount, "transactionCurrency": "VND",
+        "transactionDes": {"product": "Demo purchase"},
+    });
+    let html = match demo.partner_api(reqwest::Method::POST, "/api-point/partner/v1/point-accrual", Some(body)).await {
+        Ok(d) => format!("<p data-testid=\"demo-earned\">Earned <strong>{}</strong> SkyPoints; balance <strong data-testid=\"demo-balance\">{}</strong>.</p>", d["point"], d["newBalance"]),
+        Err((_, e)) => format!("<p data-testid=\"demo-error\">{}</p>", escape(&e)),
+    };
+    Ok(page("Purchase", &format!("{html}<a href=\"/\">Back</a>"), None))
+}
+
+#[derive(Deserialize)]
+struct RedeemForm {
+    amount: i64,
+    points: i64,
+}
+
+/// Pay with points: send the member to SkyJoy to confirm.
+async fn redeem_start(State(demo): State<Demo>, headers: HeaderMap, axum::Form(f): axum::Form<RedeemForm>) -> Result<Response, DemoError> {
+    let (sid, _) = signed_in_user(&demo, &headers)?;
+    let pending = PendingRedemption { transaction_id: format!("ORDER-{}", uuid::Uuid::new_v4().simple()), amount: f.amount, date_ms: domain::now_ms(), points: f.points };
+    let state = uuid::Uuid::new_v4().simple().to_string();
+    let mut url = url::Url::parse(&format!("{}/account/redeem", demo.config.provider_url)).map_err(fail)?;
+    url.query_pairs_mut()
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair("redirect_uri", &format!("{}/redeem/callback", demo.config.own_url))
+        .append_pair("state", &state)
+        .append_pair("transactionId", &pending.transaction_id)
+        .append_pair("transactionAmount", &pending.amount.to_string())
+        .append_pair("transactionDate", &pending.date_ms.to_string())
+        .append_pair("usedPoint", &pending.points.to_string())
+        .append_pair("transactionDes", "Demo Shop order")
+        .append_pair("lang", "en");
+    demo.with_session(&sid, |s| s.redemptions.insert(state, pending));
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+#[derive(Deserialize)]
+struct RedeemCallback {
+    sign: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// Back from SkyJoy: with `sign`, spend the points (`point-redemption-with-token`).
+async fn redeem_callback(State(demo): State<Demo>, headers: HeaderMap, Query(q): Query<RedeemCallback>) -> Result<Response, DemoError> {
+    let (sid, user) = signed_in_user(&demo, &headers)?;
+    let pending = q.state.as_ref().and_then(|st| demo.with_session(&sid, |s| s.redemptions.remove(st)));
+    let Some(p) = pending else {
+        return Ok(page("Payment", "<p data-testid=\"demo-error\">Unknown or reused payment.</p>", None));
+    };
+    let (Some(sign), None) = (q.sign, q.error.as_ref()) else {
+        let e = escape(q.error.as_deref().unwrap_or("no sign"));
+        return Ok(page("Payment", &format!("<p data-testid=\"demo-redeem-cancelled\">Not paid: <code>{e}</code></p><a href=\"/\">Back</a>"), None));
+    };
+    let body = json!({
+        "transactionId": p.transaction_id, "transactionDate": p.date_ms, "transactionDes": "Demo Shop order",
+        "transactionAmount": p.amount, "usedPoint": p.points, "skyjoyId": user["skyjoy_id"], "sign": sign,
+    });
+    let html = match demo.partner_api(reqwest::Method::POST, "/api-point/partner/v1/point-redemption-with-token", Some(body)).await {
+        Ok(d) => format!(
+            "<p data-testid=\"demo-redeemed\">Paid <strong>{}</strong> SkyPoints (reference <code>{}</code>); balance <strong data-testid=\"demo-balance\">{}</strong>.</p>",
+            d["usedPoint"], escape(d["bitReference"].as_str().unwrap_or("")), d["newBalance"]
+        ),
+        Err((_, e)) => format!("<p data-testid=\"demo-error\">{}</p>", escape(&e)),
+    };
+    Ok(page("Payment", &format!("{html}<a href=\"/\">Back</a>"), None))
+}
+
+/// The shop's webhook endpoint: verifies `gj-signature` over the raw body, then keeps the event
+/// once per `event_id`.
+async fn webhook(State(demo): State<Demo>, headers: HeaderMap, body: axum::body::Bytes) -> StatusCode {
+    use domain::signing::{skyjoy_webhook, TimestampWindow};
+    let header = headers.get(skyjoy_webhook::HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if skyjoy_webhook::verify(demo.config.webhook_secret.as_bytes(), header, &body, TimestampWindow::FIVE_MINUTES, domain::now_ms()).is_err() {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let Ok(event) = serde_json::from_slice::<serde_json::Value>(&body) else { return StatusCode::BAD_REQUEST };
+    let id = event["event_id"].as_str().unwrap_or_default().to_string();
+    let mut events = demo.events.lock().unwrap();
+    if !events.iter().any(|(seen, _)| *seen == id) {
+        events.push((id, event));
+        let excess = events.len().saturating_sub(200);
+        events.drain(..excess);
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn events(State(demo): State<Demo>) -> Response {
+    let events = demo.events.lock().unwrap().clone();
+    let items: String = events
+        .iter()
+        .rev()
+        .map(|(id, e)| {
+            format!(
+                "<li data-testid=\"demo-event\" data-type=\"{}\" data-member=\"{}\"><code>{}</code> {}<pre>{}</pre></li>",
+                escape(e["event_type"].as_str().unwrap_or("")),
+                escape(e["data"]["member_id"].as_str().unwrap_or("")),
+                escape(id),
+                escape(e["event_type"].as_str().unwrap_or("")),
+                escape(&e["data"].to_string())
+            )
+        })
+        .collect();
+    page("Webhooks", &format!("<p>Signed webhooks received from SkyJoy, newest first ({}):</p><ul>{items}</ul>", events.len()), None)
+}
+
 /// Registers the demo clients (a new secret for the confidential one at every start) and
 /// starts the demo partner on `listen`. Returns its URL.
 pub async fn start(
@@ -475,12 +629,13 @@ pub async fn start(
         client_id: CLIENT_ID.into(),
         name: "Demo Shop".into(),
         confidential: true,
-        redirect_uris: vec![format!("{own_url}/callback")],
+        redirect_uris: vec![format!("{own_url}/callback"), format!("{own_url}/redeem/callback")],
         web_origins: vec![own_url.clone()],
         logo_uri: None,
         secret_sha256: None,
     };
     let (_, secret) = clients::register(db, &confidential, false, domain::now_ms()).await?;
+    let (_, webhook_secret) = domain::events::webhooks::register(db, CLIENT_ID, &format!("{own_url}/webhooks/skyjoy"), &[], false, domain::now_ms()).await?;
     let spa = ClientSpec {
         client_id: SPA_CLIENT_ID.into(),
         name: "Demo Shop (single-page app)".into(),
@@ -491,6 +646,6 @@ pub async fn start(
         secret_sha256: None,
     };
     clients::register(db, &spa, true, domain::now_ms()).await?;
-    let config = DemoConfig { provider_url, own_url: own_url.clone(), client_secret: secret.unwrap_or_default() };
+    let config = DemoConfig { provider_url, own_url: own_url.clone(), client_secret: secret.unwrap_or_default(), webhook_secret };
     Ok((own_url, tokio::spawn(serve(listener, config, shutdown))))
 }

@@ -190,3 +190,49 @@ async fn locked_points_are_held_then_captured_or_released_with_their_codes() {
     assert!(domain::ledger::holds::inconsistent_locks(app.db()).await.unwrap().is_empty());
     app.stop().await;
 }
+
+const WITH_TOKEN: &str = "/api-point/partner/v1/point-redemption-with-token";
+
+#[tokio::test]
+async fn a_redemption_with_token_spends_exactly_what_the_member_confirmed() {
+    use domain::ledger::sign::{self, TxnData};
+    let app = TestApp::spawn().await;
+    let secret = register(&app, "shop", true).await.unwrap();
+    let t = partner_token(&app, "shop", &secret).await;
+    let sj = member(&app, &t, "0912000555").await;
+    post(&app, &t, ACCRUAL, accrual(&sj, "SEED", 1_000_000)).await; // 100 points
+    let m = domain::identity::members::find_by_skyjoy_id(app.db(), &domain::identity::SkyJoyId::parse(&sj).unwrap()).await.unwrap().unwrap();
+    // what the member confirmed on /account/redeem (the page issues the same token)
+    let issuer = app.url.clone();
+    let keys = domain::identity::signing_keys::KeyRing::load_or_create(app.db(), domain::now_ms()).await.unwrap();
+    let confirmed = TxnData {
+        transaction_amount: 55_000,
+        transaction_date: json!("2024-10-09T07:25:37.784Z"),
+        transaction_id: "85e187d1".into(),
+        used_point: 33,
+        skyjoy_id: sj.clone(),
+    };
+    let good = sign::issue(&keys, &issuer, "shop", &m.id, &confirmed, domain::now_ms());
+    let body = |sign: &str, used: i64| {
+        json!({"transactionId": "85e187d1", "transactionDate": "2024-10-09T07:25:37.784Z", "transactionDes": "Save 10%",
+               "transactionAmount": 55_000, "usedPoint": used, "skyjoyId": sj, "sign": sign})
+    };
+    let other_partner = sign::issue(&keys, &issuer, "airline", &m.id, &confirmed, domain::now_ms());
+    let expired = sign::issue(&keys, &issuer, "shop", &m.id, &confirmed, domain::now_ms() - 1_801_000);
+    for (req, why) in [
+        (body(&good, 34), "more points than confirmed"),
+        (body(&other_partner, 33), "issued for another partner"),
+        (body(&expired, 33), "older than 30 minutes"),
+        (body("eyJhbGciOiJSUzI1NiJ9.e30.AAAA", 33), "not ours"),
+        (body("", 33), "missing"),
+    ] {
+        let (status, res) = post(&app, &t, WITH_TOKEN, req).await;
+        assert_eq!((status, error_code(status, &res).as_str()), (StatusCode::BAD_REQUEST, "INVALID_SIGN"), "{why}: {res}");
+    }
+    let (status, res) = post(&app, &t, WITH_TOKEN, body(&good, 33)).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!((res["data"]["usedPoint"].as_i64(), res["data"]["newBalance"].as_i64()), (Some(33), Some(67)));
+    let (_, again) = post(&app, &t, WITH_TOKEN, body(&good, 33)).await;
+    assert_eq!(again["data"]["bitReference"], res["data"]["bitReference"], "a retry is the same redemption, spent once");
+    app.stop().await;
+}

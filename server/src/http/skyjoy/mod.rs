@@ -10,7 +10,7 @@
 //! | `POST /api-user/partner/v1/user/onboard` | create (or find) a member by phone, link a Customer ID |
 //! | `POST /api-user/partner/v1/user/link` | link a Customer ID to a member who signed in at the partner |
 //! | `POST /api-user/partner/v1/user/link-token` | hand a customer to a sign-in (`link_token`) |
-//! | `POST /api-point/partner/v1/point-accrual`, `…/point-redemption`, `…/lookup-transaction-id` | SkyPoints ([`points`]) |
+//! | `POST /api-point/partner/v1/point-accrual`, `…/point-redemption`, `…/point-redemption-with-token`, `…/lookup-transaction-id` | SkyPoints ([`points`]) |
 //! | `POST /api-point/partner/v1/point-lock`, `…/point-lock/release`, `…/point-lock/capture` | locked points ([`locks`]) |
 
 pub mod customers;
@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api-user/partner/v1/user/link-token", post(customers::link_token))
         .route("/api-point/partner/v1/point-accrual", post(points::accrual))
         .route("/api-point/partner/v1/point-redemption", post(points::redemption))
+        .route("/api-point/partner/v1/point-redemption-with-token", post(points::redemption_with_token))
         .route("/api-point/partner/v1/lookup-transaction-id", post(points::lookup))
         .route("/api-point/partner/v1/point-lock", post(locks::lock))
         .route("/api-point/partner/v1/point-lock/release", post(locks::release))

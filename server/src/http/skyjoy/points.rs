@@ -5,7 +5,7 @@
 use axum::{extract::State, http::StatusCode, response::Response};
 use domain::{
     identity::{members::{self, Member}, SkyJoyId},
-    ledger::{self, Kind, LedgerError, Posting, Reference},
+    ledger::{self, sign, Kind, LedgerError, Posting, Reference},
 };
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +134,57 @@ pub async fn redemption(State(state): State<AppState>, partner: Partner, Body(re
     transaction_date(&req.transaction_date)?;
     let amount = amount(req.transaction_amount)?;
     let used = req.used_point.filter(|p| *p > 0).ok_or_else(|| SkyJoyError::bad_request("INVALID_USED_POINT", "usedPoint is required and must be positive"))?;
+    let posting = Posting {
+        client_id: partner.client_id.clone(),
+        transaction_id,
+        member_id: member.id.clone(),
+        kind: Kind::Redemption,
+        points: -used,
+        amount: Some(amount),
+        currency: Some("VND".into()),
+    };
+    let posted = ledger::post(&state.idp.db, &posting, domain::now_ms()).await.map_err(ledger_error)?;
+    state.worker.wake();
+    Ok(success(result(&posted.entry, false)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedemptionWithTokenRequest {
+    skyjoy_id: Option<String>,
+    transaction_id: Option<String>,
+    transaction_date: Option<serde_json::Value>,
+    transaction_amount: Option<i64>,
+    used_point: Option<i64>,
+    sign: Option<String>,
+}
+
+/// `POST /api-point/partner/v1/point-redemption-with-token`: a redemption the member confirmed
+/// on our page (`/account/redeem`), proven by `sign`; every field must equal what the member
+/// confirmed, for this partner, within 30 minutes (`INVALID_SIGN` otherwise).
+pub async fn redemption_with_token(
+    State(state): State<AppState>,
+    partner: Partner,
+    Body(req): Body<RedemptionWithTokenRequest>,
+) -> Result<Response, SkyJoyError> {
+    let member = member_of(&state, &req.skyjoy_id).await?;
+    let transaction_id = transaction_id(&req.transaction_id)?;
+    transaction_date(&req.transaction_date)?;
+    let amount = amount(req.transaction_amount)?;
+    let used = req.used_point.filter(|p| *p > 0).ok_or_else(|| SkyJoyError::bad_request("INVALID_USED_POINT", "usedPoint is required and must be positive"))?;
+    let sign = req.sign.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| SkyJoyError::bad_request("INVALID_SIGN", "sign is required"))?;
+    let confirmed = sign::TxnData {
+        transaction_amount: amount,
+        transaction_date: req.transaction_date.clone().unwrap_or_default(),
+        transaction_id: transaction_id.clone(),
+        used_point: used,
+        skyjoy_id: member.skyjoy_id.as_str().to_string(),
+    };
+    let claims = sign::verify(&state.idp.keys(), &state.idp.issuer, &partner.client_id, sign, &confirmed, domain::now_ms())
+        .map_err(|e| SkyJoyError::bad_request("INVALID_SIGN", e.to_string()))?;
+    if claims.sub != member.id {
+        return Err(SkyJoyError::bad_request("INVALID_SIGN", "sign was issued to another member"));
+    }
     let posting = Posting {
         client_id: partner.client_id.clone(),
         transaction_id,

@@ -104,6 +104,10 @@ pub enum ClientsCommand {
         /// Issue a new secret even if the client already has one.
         #[arg(long)]
         new_secret: bool,
+        /// A partner-API scope it may be granted (repeatable): user:read, user:write,
+        /// point:read, point:earn, point:redeem; default `partner` (all).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
     },
     /// List clients (never their secrets).
     List,
@@ -236,8 +240,8 @@ async fn clients(config: Config, cmd: ClientsCommand) -> anyhow::Result<()> {
     use domain::identity::clients::{self, ClientSpec};
     let db = open_db(&config).await?;
     match cmd {
-        ClientsCommand::Add { client_id, name, public, redirect_uris, web_origins, logo_uri, new_secret } => {
-            let spec = ClientSpec { client_id, name, confidential: !public, redirect_uris, web_origins, logo_uri, secret_sha256: None };
+        ClientsCommand::Add { client_id, name, public, redirect_uris, web_origins, logo_uri, new_secret, scopes } => {
+            let spec = ClientSpec { client_id, name, confidential: !public, redirect_uris, web_origins, logo_uri, secret_sha256: None, scopes };
             let (client, secret) = clients::register(&db, &spec, !new_secret, domain::now_ms()).await?;
             println!("{}", serde_json::to_string_pretty(&client)?);
             if let Some(secret) = secret {

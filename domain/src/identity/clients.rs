@@ -23,6 +23,9 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub web_origins: Vec<String>,
     pub logo_uri: Option<String>,
+    /// The partner-API scopes this client may ask for with client_credentials
+    /// (`tokens::PARTNER_SCOPES`; `partner` means all of them).
+    pub scopes: Vec<String>,
 }
 
 /// What registering a client takes (from the CLI or the configuration file).
@@ -44,6 +47,10 @@ pub struct ClientSpec {
     /// (`joygate clients add` prints it); unset, registering generates a secret.
     #[serde(default)]
     pub secret_sha256: Option<String>,
+    /// Partner-API scopes the client may be granted (`partner`, `user:read`, `user:write`,
+    /// `point:read`, `point:earn`, `point:redeem`); empty means `partner`, i.e. all.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -58,6 +65,8 @@ pub enum ClientError {
     BadRedirectUri(String),
     #[error("web origin {0:?} must be scheme://host[:port] with nothing after it (http only on localhost)")]
     BadOrigin(String),
+    #[error("unknown partner scope {0:?}; known: partner user:read user:write point:read point:earn point:redeem")]
+    BadScope(String),
     #[error("a client needs at least one redirect URI")]
     NoRedirectUri,
     #[error("name must not be empty")]
@@ -123,7 +132,19 @@ impl ClientSpec {
         }
         let redirects = self.redirect_uris.iter().map(|u| check_redirect(u)).collect::<Result<Vec<_>, _>>()?;
         let origins = self.web_origins.iter().map(|o| check_origin(o)).collect::<Result<Vec<_>, _>>()?;
+        if let Some(bad) = self.scopes.iter().find(|s| !super::tokens::PARTNER_SCOPES.contains(&s.as_str())) {
+            return Err(ClientError::BadScope(bad.clone()));
+        }
         Ok((redirects, origins))
+    }
+
+    /// The scopes as stored: space-separated, `partner` when none were given.
+    fn scope_list(&self) -> String {
+        if self.scopes.is_empty() {
+            super::tokens::PARTNER_SCOPE.to_string()
+        } else {
+            self.scopes.join(" ")
+        }
     }
 }
 
@@ -150,11 +171,11 @@ pub async fn register(db: &Db, spec: &ClientSpec, keep_secret: bool, now_ms: i64
         }
     };
     sqlx::query(
-        "INSERT INTO oidc_clients (client_id, secret_hash, name, redirect_uris, web_origins, logo_uri, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+        "INSERT INTO oidc_clients (client_id, secret_hash, name, redirect_uris, web_origins, logo_uri, partner_scopes, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7)
          ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash, name = excluded.name,
              redirect_uris = excluded.redirect_uris, web_origins = excluded.web_origins, logo_uri = excluded.logo_uri,
-             updated_at = excluded.updated_at",
+             partner_scopes = excluded.partner_scopes, updated_at = excluded.updated_at",
     )
     .bind(&spec.client_id)
     .bind(&secret_hash)
@@ -163,27 +184,29 @@ pub async fn register(db: &Db, spec: &ClientSpec, keep_secret: bool, now_ms: i64
     .bind(serde_json::to_string(&origins).expect("strings serialise"))
     .bind(&spec.logo_uri)
     .bind(now_ms)
+    .bind(spec.scope_list())
     .execute(db.pool())
     .await?;
     let client = find(db, &spec.client_id).await?.ok_or(ClientError::BadClientId)?;
     Ok((client, secret))
 }
 
-type ClientRow = (String, Option<Vec<u8>>, String, String, String, Option<String>);
+type ClientRow = (String, Option<Vec<u8>>, String, String, String, Option<String>, String);
 
 pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, ClientError> {
     let row: Option<ClientRow> =
-        sqlx::query_as("SELECT client_id, secret_hash, name, redirect_uris, web_origins, logo_uri FROM oidc_clients WHERE client_id = $1")
+        sqlx::query_as("SELECT client_id, secret_hash, name, redirect_uris, web_origins, logo_uri, partner_scopes FROM oidc_clients WHERE client_id = $1")
             .bind(client_id)
             .fetch_optional(db.pool())
             .await?;
-    Ok(row.map(|(client_id, secret_hash, name, redirects, origins, logo_uri)| Client {
+    Ok(row.map(|(client_id, secret_hash, name, redirects, origins, logo_uri, scopes)| Client {
         client_id,
         secret_hash,
         name,
         redirect_uris: serde_json::from_str(&redirects).unwrap_or_default(),
         web_origins: serde_json::from_str(&origins).unwrap_or_default(),
         logo_uri,
+        scopes: scopes.split_whitespace().map(str::to_string).collect(),
     }))
 }
 
@@ -197,6 +220,11 @@ pub async fn list(db: &Db) -> Result<Vec<Client>, ClientError> {
 }
 
 impl Client {
+    /// Whether this client may be granted partner-API `scope`.
+    pub fn may_request(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope || s == super::tokens::PARTNER_SCOPE)
+    }
+
     pub fn is_public(&self) -> bool {
         self.secret_hash.is_none()
     }
@@ -234,6 +262,7 @@ mod tests {
             web_origins: vec!["http://localhost:3100".into()],
             logo_uri: None,
             secret_sha256: None,
+            scopes: Vec::new(),
         }
     }
 

@@ -37,8 +37,11 @@ pub type TokenResponse = StandardTokenResponse<TokenFields, CoreTokenType>;
 
 /// The scopes the provider knows; others in a request are ignored.
 pub const SCOPES: [&str; 5] = ["openid", "profile", "phone", "email", "dob"];
-/// The scopes a partner's server may ask for with client_credentials (the SkyJoy partner APIs).
-pub const PARTNER_SCOPES: [&str; 1] = ["partner"];
+/// The scopes a partner's server may ask for with client_credentials (the SkyJoy partner APIs):
+/// `partner` is all of them; the others each open one group of APIs. Which of them a partner may
+/// have is set per client (`ClientSpec::scopes`).
+pub const PARTNER_SCOPES: [&str; 6] = [PARTNER_SCOPE, "user:read", "user:write", "point:read", "point:earn", "point:redeem"];
+pub const PARTNER_SCOPE: &str = "partner";
 pub const CLAIMS: [&str; 12] = [
     "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "skyjoy_id", "name", "phone_number", "email", "birthdate",
 ];

@@ -45,6 +45,7 @@ pub fn client_spec(public_url: &str) -> clients::ClientSpec {
         web_origins: Vec::new(),
         logo_uri: None,
         secret_sha256: None,
+        scopes: Vec::new(),
     }
 }
 

@@ -633,6 +633,7 @@ pub async fn start(
         web_origins: vec![own_url.clone()],
         logo_uri: None,
         secret_sha256: None,
+        scopes: Vec::new(),
     };
     let (_, secret) = clients::register(db, &confidential, false, domain::now_ms()).await?;
     let (_, webhook_secret) = domain::events::webhooks::register(db, CLIENT_ID, &format!("{own_url}/webhooks/skyjoy"), &[], false, domain::now_ms()).await?;
@@ -644,6 +645,7 @@ pub async fn start(
         web_origins: vec![own_url.clone()],
         logo_uri: None,
         secret_sha256: None,
+        scopes: Vec::new(),
     };
     clients::register(db, &spa, true, domain::now_ms()).await?;
     let config = DemoConfig { provider_url, own_url: own_url.clone(), client_secret: secret.unwrap_or_default(), webhook_secret };

@@ -27,6 +27,7 @@ pub(crate) async fn register(app: &TestApp, client_id: &str, confidential: bool)
         web_origins: vec![ORIGIN.into()],
         logo_uri: None,
         secret_sha256: None,
+        scopes: Vec::new(),
     };
     clients::register(app.db(), &spec, false, domain::now_ms()).await.unwrap().1
 }
@@ -351,6 +352,7 @@ async fn the_embedded_sign_in_is_framable_only_by_the_clients_origins() {
         web_origins: vec![],
         logo_uri: None,
         secret_sha256: None,
+        scopes: Vec::new(),
     };
     clients::register(app.db(), &spec, false, domain::now_ms()).await.unwrap();
     let res = app.client.get(format!("{}/embed?client_id=noframe&redirect_uri={}", app.url, urlencode(REDIRECT))).send().await.unwrap();

@@ -236,3 +236,55 @@ async fn a_redemption_with_token_spends_exactly_what_the_member_confirmed() {
     assert_eq!(again["data"]["bitReference"], res["data"]["bitReference"], "a retry is the same redemption, spent once");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn each_partner_gets_only_the_scopes_it_was_given() {
+    use crate::oidc::token;
+    let app = TestApp::spawn().await;
+    let secret = register(&app, "shop", true).await.unwrap();
+    let full = partner_token(&app, "shop", &secret).await;
+    let sj = member(&app, &full, "0912000666").await;
+    post(&app, &full, ACCRUAL, accrual(&sj, "SEED", 100_000)).await;
+
+    let spec = domain::identity::clients::ClientSpec {
+        client_id: "reporting".into(),
+        name: "Reporting tool".into(),
+        confidential: true,
+        redirect_uris: vec!["https://reporting.example/cb".into()],
+        scopes: vec!["point:read".into(), "user:read".into()],
+        ..Default::default()
+    };
+    let (_, secret) = domain::identity::clients::register(app.db(), &spec, false, domain::now_ms()).await.unwrap();
+    let secret = secret.unwrap();
+    let (status, body) = token(&app, &[("grant_type", "client_credentials")], Some(("reporting", &secret))).await;
+    assert_eq!((status, body["scope"].as_str()), (StatusCode::OK, Some("point:read user:read")), "{body}");
+    let read_only = body["access_token"].as_str().unwrap().to_string();
+    for asked in ["point:earn", "partner", "point:read point:redeem", "admin"] {
+        let (status, body) = token(&app, &[("grant_type", "client_credentials"), ("scope", asked)], Some(("reporting", &secret))).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")), "{asked}: {body}");
+    }
+    let (status, _) = get(&app, &read_only, &format!("/api-user/partner/v1/user-profile/{sj}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = post(&app, &read_only, LOOKUP, json!({"skyjoyId": sj, "transactionId": "SEED"})).await;
+    assert_eq!((status, body["data"]["transactionId"].as_str()), (StatusCode::NOT_FOUND, None), "another partner's transaction: {body}");
+    for (path, req) in [
+        (ACCRUAL, accrual(&sj, "R-ACC", 100_000)),
+        (REDEMPTION, redemption(&sj, "R-RED", 1)),
+        (LOCK, json!({"skyjoyId": sj, "transactionId": "R-LOCK", "lockPoint": 1})),
+        (ONBOARD, json!({"phone": "0912000667", "fullName": "Not Allowed"})),
+    ] {
+        let (status, body) = post(&app, &read_only, path, req).await;
+        assert_eq!((status, error_code(status, &body).as_str()), (StatusCode::FORBIDDEN, "FORBIDDEN"), "{path}: {body}");
+    }
+    // a narrower token from a full partner works for what it names only
+    let (_, body) = token(&app, &[("grant_type", "client_credentials"), ("scope", "point:earn")], Some(("shop", &secret_of_shop(&app).await))).await;
+    let earn_only = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(post(&app, &earn_only, ACCRUAL, accrual(&sj, "E-1", 100_000)).await.0, StatusCode::OK);
+    assert_eq!(post(&app, &earn_only, REDEMPTION, redemption(&sj, "E-2", 1)).await.0, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+/// A new secret for the `shop` client (registering again rotates it).
+async fn secret_of_shop(app: &TestApp) -> String {
+    register(app, "shop", true).await.unwrap()
+}

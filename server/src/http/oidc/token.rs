@@ -131,11 +131,17 @@ async fn grant(idp: &Idp, client: &Client, form: &TokenForm) -> Result<Response,
             if client.is_public() {
                 return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", "public clients cannot use client_credentials"));
             }
-            let scope = form.scope.clone().unwrap_or_else(|| "partner".to_string());
-            if scope.split(' ').any(|s| !tokens::PARTNER_SCOPES.contains(&s)) {
+            // Without `scope`, everything the partner may have; otherwise each asked scope must
+            // be known and granted to this partner.
+            let scope = form.scope.clone().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| client.scopes.join(" "));
+            if scope.split_whitespace().any(|s| !tokens::PARTNER_SCOPES.contains(&s)) {
                 let known = tokens::PARTNER_SCOPES.join(" ");
                 return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", format!("client_credentials scopes are: {known}")));
             }
+            if let Some(refused) = scope.split_whitespace().find(|s| !client.may_request(s)) {
+                return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", format!("this client may not be granted {refused}")));
+            }
+            let scope = scope.split_whitespace().collect::<Vec<_>>().join(" ");
             let claims = AccessClaims::new(&idp.issuer, &idp.tokens, &client.client_id, &client.client_id, &scope, now);
             let keys = idp.keys();
             let access = tokio::task::spawn_blocking(move || tokens::sign_jwt(&keys, "at+jwt", &claims))

@@ -82,6 +82,7 @@ fn optional<T>(value: &Option<String>, parse: impl Fn(&str) -> Result<T, domain:
 
 /// `GET /api-user/partner/v1/user-profile/{skyjoyId}`
 pub async fn profile(State(state): State<AppState>, partner: Partner, Path(skyjoy_id): Path<String>) -> Result<Response, SkyJoyError> {
+    partner.require("user:read")?;
     let id = SkyJoyId::parse(&skyjoy_id)?;
     let member = members::find_by_skyjoy_id(&state.idp.db, &id).await.map_err(member_error)?.ok_or_else(SkyJoyError::member_not_found)?;
     Ok(success(profile_of(&state, &partner, &member).await?))
@@ -99,6 +100,7 @@ pub struct LookupQuery {
 /// `GET /api-user/partner/v2/user/lookup?skyjoyId=…` (or `phone=…`, or `customerId=…` — the
 /// calling partner's own Customer ID). Exactly one key.
 pub async fn lookup(State(state): State<AppState>, partner: Partner, Query(q): Query<LookupQuery>) -> Result<Response, SkyJoyError> {
+    partner.require("user:read")?;
     let db = &state.idp.db;
     let given = [&q.skyjoy_id, &q.document_id, &q.phone, &q.customer_id].iter().filter(|v| v.is_some()).count();
     if given != 1 {
@@ -146,6 +148,7 @@ struct Onboarded {
 /// `POST /api-user/partner/v1/user/onboard`: `phone`* and `fullName`* (or `firstName` +
 /// `lastName`), optional `dateOfBirth` (DD-MM-YYYY), `email`, and `customerId` to link.
 pub async fn onboard(State(state): State<AppState>, partner: Partner, Body(req): Body<OnboardRequest>) -> Result<Response, SkyJoyError> {
+    partner.require("user:write")?;
     let phone = PhoneNumber::parse(required(&req.phone, "phone", "INVALID_PHONE")?)?;
     let joined = match (&req.first_name, &req.last_name) {
         (Some(f), Some(l)) => Some(format!("{} {}", f.trim(), l.trim())),
@@ -180,6 +183,7 @@ pub struct LinkRequest {
 /// `POST /api-user/partner/v1/user/link` `{skyjoyId, customerId}`: links a member who has signed
 /// in at this partner (the sign-in is the member's consent) to the partner's Customer ID.
 pub async fn link(State(state): State<AppState>, partner: Partner, Body(req): Body<LinkRequest>) -> Result<Response, SkyJoyError> {
+    partner.require("user:write")?;
     let db = &state.idp.db;
     let skyjoy_id = SkyJoyId::parse(required(&req.skyjoy_id, "skyjoyId", "INVALID_SKYJOY_ID")?)?;
     let customer_id = CustomerId::parse(required(&req.customer_id, "customerId", "INVALID_CUSTOMER_ID")?)?;
@@ -214,6 +218,7 @@ struct LinkToken {
 /// `POST /api-user/partner/v1/user/link-token`: `customerId`* and what the partner knows of its
 /// customer; returns the `linkToken` to pass to `/authorize` or `/embed` as `link_token`.
 pub async fn link_token(State(state): State<AppState>, partner: Partner, Body(req): Body<LinkTokenRequest>) -> Result<Response, SkyJoyError> {
+    partner.require("user:write")?;
     let hint = LinkHint {
         customer_id: CustomerId::parse(required(&req.customer_id, "customerId", "INVALID_CUSTOMER_ID")?)?,
         phone: optional(&req.phone, PhoneNumber::parse)?,

@@ -60,6 +60,7 @@ fn lock_result(r: HoldResult) -> Response {
 
 /// `POST /api-point/partner/v1/point-lock`
 pub async fn lock(State(state): State<AppState>, partner: Partner, Body(req): Body<LockRequest>) -> Result<Response, SkyJoyError> {
+    partner.require("point:redeem")?;
     let member = member_of(&state, &req.skyjoy_id).await?;
     let transaction_id = transaction_id(&req.transaction_id)?;
     let points = req.lock_point.filter(|p| *p > 0).ok_or_else(|| SkyJoyError::bad_request("INVALID_LOCK_POINT", "lockPoint is required and must be positive"))?;
@@ -84,6 +85,7 @@ pub struct EndRequest {
 
 /// `POST /api-point/partner/v1/point-lock/release`
 pub async fn release(State(state): State<AppState>, partner: Partner, Body(req): Body<EndRequest>) -> Result<Response, SkyJoyError> {
+    partner.require("point:redeem")?;
     let member = member_of(&state, &req.skyjoy_id).await?;
     let transaction_id = transaction_id(&req.transaction_id)?;
     let r = holds::release(&state.db, &partner.client_id, &member.id, &transaction_id, domain::now_ms()).await.map_err(ledger_error)?;
@@ -93,6 +95,7 @@ pub async fn release(State(state): State<AppState>, partner: Partner, Body(req):
 
 /// `POST /api-point/partner/v1/point-lock/capture`
 pub async fn capture(State(state): State<AppState>, partner: Partner, Body(req): Body<EndRequest>) -> Result<Response, SkyJoyError> {
+    partner.require("point:redeem")?;
     let member = member_of(&state, &req.skyjoy_id).await?;
     let transaction_id = transaction_id(&req.transaction_id)?;
     if req.used_point.is_some_and(|p| p <= 0) {

@@ -30,8 +30,6 @@ use serde_json::json;
 
 use super::{oidc::userinfo::bearer, AppState};
 
-/// The scope a client_credentials token needs for the partner APIs.
-pub const PARTNER_SCOPE: &str = "partner";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -139,10 +137,24 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body
     }
 }
 
-/// The partner calling: a valid client_credentials access token with the `partner` scope.
+/// The partner calling: a valid client_credentials access token. Each handler then asks for
+/// the scope its API needs ([`Partner::require`]).
 #[derive(Debug, Clone)]
 pub struct Partner {
     pub client_id: String,
+    scope: String,
+}
+
+impl Partner {
+    /// 403 unless the token carries `scope` (or `partner`, which is every partner scope).
+    pub fn require(&self, scope: &str) -> Result<(), SkyJoyError> {
+        debug_assert!(tokens::PARTNER_SCOPES.contains(&scope), "unknown scope {scope}");
+        if self.scope.split(' ').any(|s| s == scope || s == tokens::PARTNER_SCOPE) {
+            Ok(())
+        } else {
+            Err(SkyJoyError::forbidden("FORBIDDEN", format!("The access token lacks the {scope} scope.")))
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Partner {
@@ -156,9 +168,9 @@ impl FromRequestParts<AppState> for Partner {
         if claims.gid.is_some() {
             return Err(SkyJoyError::forbidden("FORBIDDEN", "A member's token cannot call partner APIs; use client_credentials."));
         }
-        if !claims.has_scope(PARTNER_SCOPE) {
-            return Err(SkyJoyError::forbidden("FORBIDDEN", "The access token lacks the partner scope."));
+        if !claims.scope.split(' ').any(|s| tokens::PARTNER_SCOPES.contains(&s)) {
+            return Err(SkyJoyError::forbidden("FORBIDDEN", "The access token has no partner scope."));
         }
-        Ok(Partner { client_id: claims.client_id })
+        Ok(Partner { client_id: claims.client_id, scope: claims.scope })
     }
 }

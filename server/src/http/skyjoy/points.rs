@@ -89,6 +89,7 @@ pub struct AccrualRequest {
 /// `POST /api-point/partner/v1/point-accrual`: earns the points the partner's earning rule gives
 /// for `transactionAmount` (VND). Idempotent by `transactionId`.
 pub async fn accrual(State(state): State<AppState>, partner: Partner, Body(req): Body<AccrualRequest>) -> Result<Response, SkyJoyError> {
+    partner.require("point:earn")?;
     let member = member_of(&state, &req.skyjoy_id).await?;
     let transaction_id = transaction_id(&req.transaction_id)?;
     transaction_date(&req.transaction_date)?;
@@ -129,6 +130,7 @@ pub struct RedemptionRequest {
 /// `POST /api-point/partner/v1/point-redemption`: spends `usedPoint`, never more than the
 /// available balance. Idempotent by `transactionId`.
 pub async fn redemption(State(state): State<AppState>, partner: Partner, Body(req): Body<RedemptionRequest>) -> Result<Response, SkyJoyError> {
+    partner.require("point:redeem")?;
     let member = member_of(&state, &req.skyjoy_id).await?;
     let transaction_id = transaction_id(&req.transaction_id)?;
     transaction_date(&req.transaction_date)?;
@@ -167,6 +169,7 @@ pub async fn redemption_with_token(
     partner: Partner,
     Body(req): Body<RedemptionWithTokenRequest>,
 ) -> Result<Response, SkyJoyError> {
+    partner.require("point:redeem")?;
     let member = member_of(&state, &req.skyjoy_id).await?;
     let transaction_id = transaction_id(&req.transaction_id)?;
     transaction_date(&req.transaction_date)?;
@@ -226,6 +229,7 @@ struct Transaction {
 /// `POST /api-point/partner/v1/lookup-transaction-id`: one of the partner's own transactions, by
 /// `bitReference` or `transactionId`.
 pub async fn lookup(State(state): State<AppState>, partner: Partner, Body(req): Body<LookupRequest>) -> Result<Response, SkyJoyError> {
+    partner.require("point:read")?;
     let member = member_of(&state, &req.skyjoy_id).await?;
     let by = match (req.bit_reference.as_deref(), req.transaction_id.as_deref()) {
         (Some(b), _) if !b.is_empty() => Reference::BitReference(b),

@@ -100,3 +100,31 @@ async fn ledger_check_passes_on_a_consistent_ledger_and_names_a_corrupted_accoun
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("member {}: balance 99, entries sum to 70", m.id)));
 }
+
+#[tokio::test]
+async fn webhook_endpoints_delivery_log_and_points_expiry_from_the_command_line() {
+    use domain::{identity::{members, FullName, PhoneNumber}, ledger};
+    let cli = Cli::new();
+    let out = cli.ok(&["webhooks", "add", "shop", "--url", "https://shop.example/skyjoy", "--event", "user.updated-balance"]);
+    let secret = out.lines().find_map(|l| l.strip_prefix("secret: ")).expect("secret printed").to_string();
+    assert!(secret.starts_with("whsec_"));
+    assert!(!cli.run(&["webhooks", "add", "shop", "--url", "https://shop.example/x", "--event", "user.bogus"]).status.success());
+    let list = cli.ok(&["webhooks", "list"]);
+    assert!(list.contains("https://shop.example/skyjoy") && !list.contains(&secret), "{list}");
+
+    let db = domain::Db::connect(&format!("sqlite://{}/j.db", cli.dir.path().display())).await.unwrap();
+    let new = members::NewMember { phone: PhoneNumber::parse("0912345679").unwrap(), full_name: FullName::parse("B").unwrap(), date_of_birth: None, email: None };
+    let m = members::create(&db, new, None, 1).await.unwrap();
+    let p = ledger::Posting { client_id: "shop".into(), transaction_id: "OLD".into(), member_id: m.id.clone(), kind: ledger::Kind::Accrual, points: 40, amount: None, currency: None };
+    ledger::post(&db, &p, 2).await.unwrap(); // earned in 1970: long expired under the default 24 months
+
+    let (event_id, _, _) = domain::events::webhooks::events_of_member(&db, &m.id, 1).await.unwrap().remove(0);
+    let log = cli.ok(&["webhooks", "log", &event_id]);
+    assert!(log.contains("\"state\":\"pending\""), "{log}");
+    assert!(!cli.run(&["webhooks", "log", "no-such-event"]).status.success());
+
+    let out = cli.ok(&["ledger", "expire"]);
+    assert!(out.contains(&format!("member {}: 40 points expired, balance 0", m.id)), "{out}");
+    assert!(cli.ok(&["ledger", "expire"]).contains("0 member(s)"), "idempotent");
+    assert!(cli.ok(&["ledger", "check"]).contains("ledger consistent"));
+}

@@ -5,6 +5,7 @@
 //! debit can never overdraw, even under concurrency, and a failed debit leaves no entry.
 //! [`inconsistent_accounts`] proves balance == sum(entries) for every member.
 
+pub mod batch;
 mod bit_reference;
 mod earning;
 

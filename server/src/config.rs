@@ -57,6 +57,8 @@ pub struct Config {
     /// SkyPoints earned per purchase (`[earning]`), and per partner (`[earning_by_partner.ID]`).
     pub earning: domain::ledger::EarningRule,
     pub earning_by_partner: std::collections::BTreeMap<String, domain::ledger::EarningRule>,
+    /// The inbound folder for batch point files (`[batch]`).
+    pub batch: BatchSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -144,6 +146,22 @@ pub struct WorkerSettings {
     pub concurrency: usize,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchSettings {
+    /// Partners drop files in `{dir}/INBOUND/{client_id}/`; results go to `OUTBOUND/`, the
+    /// processed files to `ARCHIVED/` (README, "Batch uploads").
+    pub dir: PathBuf,
+    /// Seconds between scans; a file is taken once it has not changed for one interval.
+    pub poll_s: u64,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("data/batch"), poll_s: 5 }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -160,6 +178,7 @@ impl Default for Config {
             clients: Vec::new(),
             earning: domain::ledger::EarningRule::default(),
             earning_by_partner: Default::default(),
+            batch: BatchSettings::default(),
         }
     }
 }
@@ -195,8 +214,8 @@ impl Config {
     }
 
     /// The top-level keys, as they appear after `JOYGATE_` (lower-cased).
-    const KEYS: [&'static str; 10] =
-        ["listen", "public_url", "database_url", "site_root", "sandbox", "log", "worker", "identity", "sms", "demo_partner"];
+    const KEYS: [&'static str; 11] =
+        ["listen", "public_url", "database_url", "site_root", "sandbox", "log", "worker", "identity", "sms", "demo_partner", "batch"];
 
     /// The externally visible base URL, without a trailing slash.
     pub fn public_url(&self, bound: SocketAddr) -> String {
@@ -230,6 +249,20 @@ mod tests {
             assert_eq!(c.listen.port(), 8080);
             assert_eq!(c.worker.concurrency, 9);
             assert_eq!(c.database_url.expose(), "sqlite://data/joygate.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_batch_folder_comes_from_the_file_or_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("b.toml", "[batch]\npoll_s = 2\n")?;
+            jail.set_env("JOYGATE_BATCH__DIR", "/srv/joygate/batch");
+            let c = Config::load(Some(std::path::Path::new("b.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!((c.batch.dir, c.batch.poll_s), (PathBuf::from("/srv/joygate/batch"), 2));
+            jail.create_file("typo.toml", "[batch]\npoll = 2\n")?;
+            assert!(Config::load(Some(std::path::Path::new("typo.toml"))).is_err());
             Ok(())
         });
     }

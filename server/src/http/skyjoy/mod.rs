@@ -11,7 +11,9 @@
 //! | `POST /api-user/partner/v1/user/link` | link a Customer ID to a member who signed in at the partner |
 //! | `POST /api-user/partner/v1/user/link-token` | hand a customer to a sign-in (`link_token`) |
 //! | `POST /api-point/partner/v1/point-accrual`, `…/point-redemption`, `…/lookup-transaction-id` | SkyPoints ([`points`]) |
+//! | `POST /api-point/partner/v1/batch`, `GET …/batch/{batchId}`, `GET …/batch/{batchId}/result.csv` | batch point files ([`batch`]) |
 
+pub mod batch;
 pub mod customers;
 pub mod points;
 
@@ -41,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api-point/partner/v1/point-accrual", post(points::accrual))
         .route("/api-point/partner/v1/point-redemption", post(points::redemption))
         .route("/api-point/partner/v1/lookup-transaction-id", post(points::lookup))
+        .merge(batch::routes())
 }
 
 /// `{"statusCode":200,"message":"SUCCESS","data":…}`

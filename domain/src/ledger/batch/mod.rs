@@ -350,8 +350,10 @@ impl From<LedgerError> for RowError {
         match e {
             LedgerError::InsufficientBalance => refused(RowCode::InsufficientBalance, e.to_string()),
             LedgerError::DuplicateTransaction => refused(RowCode::DuplicateTransaction, e.to_string()),
-            LedgerError::Invalid(m) => refused(RowCode::InvalidRow, m),
             LedgerError::Store(s) => RowError::Store(s),
+            // `Invalid`, which the checks before make unreachable, and any refusal a posting may
+            // gain later: the row, not the batch.
+            other => refused(RowCode::InvalidRow, other.to_string()),
         }
     }
 }

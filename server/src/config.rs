@@ -63,6 +63,8 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     /// Where member notifications go: the log (default) or an HTTP push gateway.
     pub push: PushSettings,
+    /// The inbound folder for batch point files (`[batch]`).
+    pub batch: BatchSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -190,6 +192,22 @@ pub struct WorkerSettings {
     pub concurrency: usize,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchSettings {
+    /// Partners drop files in `{dir}/INBOUND/{client_id}/`; results go to `OUTBOUND/`, the
+    /// processed files to `ARCHIVED/` (README, "Batch uploads").
+    pub dir: PathBuf,
+    /// Seconds between scans; a file is taken once it has not changed for one interval.
+    pub poll_s: u64,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("data/batch"), poll_s: 5 }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -209,6 +227,7 @@ impl Default for Config {
             points_expiry: PointsExpirySettings::default(),
             webhooks: WebhookSettings::default(),
             push: PushSettings::default(),
+            batch: BatchSettings::default(),
         }
     }
 }
@@ -244,7 +263,7 @@ impl Config {
     }
 
     /// The top-level keys, as they appear after `JOYGATE_` (lower-cased).
-    const KEYS: [&'static str; 13] = [
+    const KEYS: [&'static str; 14] = [
         "listen",
         "public_url",
         "database_url",
@@ -258,6 +277,7 @@ impl Config {
         "points_expiry",
         "webhooks",
         "push",
+        "batch",
     ];
 
     /// The externally visible base URL, without a trailing slash.
@@ -292,6 +312,20 @@ mod tests {
             assert_eq!(c.listen.port(), 8080);
             assert_eq!(c.worker.concurrency, 9);
             assert_eq!(c.database_url.expose(), "sqlite://data/joygate.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_batch_folder_comes_from_the_file_or_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("b.toml", "[batch]\npoll_s = 2\n")?;
+            jail.set_env("JOYGATE_BATCH__DIR", "/srv/joygate/batch");
+            let c = Config::load(Some(std::path::Path::new("b.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!((c.batch.dir, c.batch.poll_s), (PathBuf::from("/srv/joygate/batch"), 2));
+            jail.create_file("typo.toml", "[batch]\npoll = 2\n")?;
+            assert!(Config::load(Some(std::path::Path::new("typo.toml"))).is_err());
             Ok(())
         });
     }

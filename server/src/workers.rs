@@ -1,6 +1,8 @@
 //! Background work started with the server: the outbox worker and periodic housekeeping.
 //! Each stops when the shutdown signal turns true.
 
+mod batch_files;
+
 use std::{sync::Arc, time::Duration};
 
 use domain::{
@@ -35,6 +37,7 @@ pub fn spawn(db: &Db, idp: &Idp, config: &Config, shutdown: watch::Receiver<bool
     );
     let tasks = vec![
         tokio::spawn(worker.clone().run(shutdown.clone())),
+        batch_files::spawn(db, config, worker.clone(), shutdown.clone()),
         tokio::spawn(housekeeping(db.clone(), shutdown.clone())),
         tokio::spawn(expire_points(db.clone(), config.points_expiry.clone(), shutdown.clone())),
         tokio::spawn(reload_signing_keys(idp.clone(), shutdown)),

@@ -7,6 +7,7 @@
 //! Locked points: [`holds`]. Points expiry (FIFO, N months): [`expiry`].
 //! [`inconsistent_accounts`] proves balance == sum(entries) for every member.
 
+pub mod batch;
 mod bit_reference;
 mod earning;
 pub mod expiry;

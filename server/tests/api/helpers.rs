@@ -1,5 +1,5 @@
 use joygate::{
-    config::{DemoPartnerSettings, Secret},
+    config::{BatchSettings, DemoPartnerSettings, Secret},
     Config, Running,
 };
 use reqwest::{header, Client, Response};
@@ -25,6 +25,7 @@ impl TestApp {
             database_url: Secret::new(format!("sqlite://{}", dir.path().join("joygate.db").display())),
             site_root: dir.path().join("site"),
             demo_partner: DemoPartnerSettings { listen: "127.0.0.1:0".parse().unwrap(), ..DemoPartnerSettings::default() },
+            batch: BatchSettings { dir: dir.path().join("batch"), poll_s: 1 },
             ..Config::default()
         };
         change(&mut config);
@@ -40,6 +41,11 @@ impl TestApp {
 
     pub async fn page(&self, path: &str) -> Response {
         self.get(path, "text/html,application/xhtml+xml").await
+    }
+
+    /// The inbound batch folder's root (unless the configuration was changed).
+    pub fn batch_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("batch")
     }
 
     pub fn db(&self) -> &domain::Db {

@@ -1,5 +1,6 @@
 //! Integration tests: the real server on port 0 with a fresh database, spoken to over HTTP.
 
+mod batch;
 mod helpers;
 mod oidc;
 mod ops;

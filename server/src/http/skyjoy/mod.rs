@@ -12,7 +12,9 @@
 //! | `POST /api-user/partner/v1/user/link-token` | hand a customer to a sign-in (`link_token`) |
 //! | `POST /api-point/partner/v1/point-accrual`, `…/point-redemption`, `…/point-redemption-with-token`, `…/lookup-transaction-id` | SkyPoints ([`points`]) |
 //! | `POST /api-point/partner/v1/point-lock`, `…/point-lock/release`, `…/point-lock/capture` | locked points ([`locks`]) |
+//! | `POST /api-point/partner/v1/batch`, `GET …/batch/{batchId}`, `GET …/batch/{batchId}/result.csv` | batch point files ([`batch`]) |
 
+pub mod batch;
 pub mod customers;
 pub mod locks;
 pub mod points;
@@ -45,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api-point/partner/v1/point-lock", post(locks::lock))
         .route("/api-point/partner/v1/point-lock/release", post(locks::release))
         .route("/api-point/partner/v1/point-lock/capture", post(locks::capture))
+        .merge(batch::routes())
 }
 
 /// `{"statusCode":200,"message":"SUCCESS","data":…}`

@@ -15,6 +15,9 @@ CREATE TABLE ledger_batches (
     failed     INTEGER NOT NULL,
     replayed   INTEGER NOT NULL,
     result_csv TEXT,
+    -- whether rows may take points away (REDEMPTION, negative ADJUSTMENT): the uploader's
+    -- point:redeem scope
+    allow_debits INTEGER NOT NULL DEFAULT 1,
     created_at INTEGER NOT NULL,
     CHECK (status = 'DONE' OR file IS NOT NULL),
     CHECK (status = 'PROCESSING' OR result_csv IS NOT NULL)

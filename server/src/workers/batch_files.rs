@@ -29,13 +29,15 @@ use domain::{
     },
     Db,
 };
+use domain::outbox::Worker;
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::config::Config;
 
-pub fn spawn(db: &Db, config: &Config, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn(db: &Db, config: &Config, worker: Worker, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let files = BatchFiles {
         db: db.clone(),
+        worker,
         rules: EarningRules { default: config.earning, partners: config.earning_by_partner.clone() },
         dir: config.batch.dir.clone(),
         seen: HashMap::new(),
@@ -50,6 +52,8 @@ type Stamp = (u64, Option<SystemTime>);
 
 struct BatchFiles {
     db: Db,
+    /// Woken after each file, for its rows' webhooks and notifications.
+    worker: Worker,
     rules: EarningRules,
     dir: PathBuf,
     /// The files found at the previous scan and not taken yet.
@@ -193,8 +197,12 @@ impl BatchFiles {
         let outcome = match &bytes {
             None => Err(BatchError::File(FileError::TooLarge)),
             Some(bytes) => {
-                let upload = Upload { client_id, file_name: Some(name), source: Source::Inbound, format, bytes };
-                batch::run(&self.db, &self.rules, upload, domain::now_ms()).await
+                // no token here: the partner's configured scopes decide whether rows may debit
+                let allow_debits = matches!(clients::find(&self.db, client_id).await, Ok(Some(c)) if c.may_request("point:redeem"));
+                let upload = Upload { client_id, file_name: Some(name), source: Source::Inbound, format, bytes, allow_debits };
+                let done = batch::run(&self.db, &self.rules, upload, domain::now_ms()).await;
+                self.worker.wake();
+                done
             }
         };
         let result_csv = match outcome {

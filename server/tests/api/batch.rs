@@ -257,10 +257,10 @@ async fn a_long_upload_is_answered_at_once_and_one_cut_short_by_a_restart_is_fin
     use domain::ledger::{batch, EarningRules};
     let file = format!("{HEADER}\nACCRUAL,{sj},K-1,1678896000000,50000,,\nACCRUAL,{sj},K-2,1678896000000,20000,,\n");
     let upload =
-        batch::Upload { client_id: "shop", file_name: Some("k.csv"), source: batch::Source::Api, format: batch::Format::Csv, bytes: file.as_bytes() };
+        batch::Upload { client_id: "shop", file_name: Some("k.csv"), source: batch::Source::Api, format: batch::Format::Csv, allow_debits: true, bytes: file.as_bytes() };
     let accepted = batch::accept(app.db(), upload, domain::now_ms()).await.unwrap();
     let rows = batch::parse(file.as_bytes(), batch::Format::Csv).unwrap();
-    batch::apply(app.db(), &EarningRules::default(), "shop", &rows[..1], domain::now_ms()).await.unwrap();
+    batch::apply(app.db(), &EarningRules::default(), "shop", true, &rows[..1], domain::now_ms()).await.unwrap();
     let (status, body) = get(&app, &t, &format!("{BATCH}/{}", accepted.id)).await;
     assert_eq!((status, body["data"]["status"].as_str()), (StatusCode::OK, Some("PROCESSING")));
     let (status, body) = get(&app, &t, &format!("{BATCH}/{}/result.csv", accepted.id)).await;

@@ -35,13 +35,14 @@ pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
 /// The CSV header: each column's name and whether it is required. A CSV file must name every
 /// required column, in any order, and no other; JSON Lines rows use the same keys.
-const COLUMNS: [(&str, bool); 7] = [
+const COLUMNS: [(&str, bool); 8] = [
     ("type", true),
     ("skyjoyId", true),
     ("transactionId", true),
     ("transactionDate", true),
     ("transactionAmount", true),
     ("usedPoint", false),
+    ("point", false),
     ("transactionCurrency", false),
 ];
 
@@ -231,6 +232,8 @@ pub enum RowCode {
     InvalidTransactionDate,
     InvalidTransactionAmount,
     InvalidUsedPoint,
+    InvalidPoint,
+    Forbidden,
     InvalidCurrency,
     NoPointsEarned,
     InsufficientBalance,
@@ -248,6 +251,8 @@ impl RowCode {
             RowCode::InvalidTransactionDate => "INVALID_TRANSACTION_DATE",
             RowCode::InvalidTransactionAmount => "INVALID_TRANSACTION_AMOUNT",
             RowCode::InvalidUsedPoint => "INVALID_USED_POINT",
+            RowCode::InvalidPoint => "INVALID_POINT",
+            RowCode::Forbidden => "FORBIDDEN",
             RowCode::InvalidCurrency => "INVALID_CURRENCY",
             RowCode::NoPointsEarned => "NO_POINTS_EARNED",
             RowCode::InsufficientBalance => "INSUFFICIENT_BALANCE",
@@ -403,6 +408,7 @@ async fn apply_row(
     db: &Db,
     rules: &EarningRules,
     client_id: &str,
+    allow_debits: bool,
     members: &mut MemberCache,
     fields: &Map<String, Value>,
     now_ms: i64,
@@ -410,7 +416,8 @@ async fn apply_row(
     let kind = match text(fields, "type") {
         Some(t) if t.eq_ignore_ascii_case("ACCRUAL") => Kind::Accrual,
         Some(t) if t.eq_ignore_ascii_case("REDEMPTION") => Kind::Redemption,
-        _ => return Err(refused(RowCode::InvalidType, "type is required: ACCRUAL or REDEMPTION")),
+        Some(t) if t.eq_ignore_ascii_case("ADJUSTMENT") => Kind::Adjustment,
+        _ => return Err(refused(RowCode::InvalidType, "type is required: ACCRUAL, REDEMPTION or ADJUSTMENT")),
     };
     let raw = text(fields, "skyjoyId").ok_or_else(|| refused(RowCode::InvalidSkyjoyId, "skyjoyId is required"))?;
     let skyjoy_id = SkyJoyId::parse(raw).map_err(|e| refused(RowCode::InvalidSkyjoyId, e.to_string()))?;
@@ -433,18 +440,35 @@ async fn apply_row(
         None => None,
     };
     date.ok_or_else(|| refused(RowCode::InvalidTransactionDate, "transactionDate is required: Unix milliseconds or RFC 3339"))?;
-    let amount = integer(fields, "transactionAmount")
-        .filter(|a| *a >= 0)
-        .ok_or_else(|| refused(RowCode::InvalidTransactionAmount, "transactionAmount is required and must be a whole number, not negative"))?;
+    // An adjustment corrects points; its amount may be left empty.
+    let amount = match (kind, given(fields, "transactionAmount") && text(fields, "transactionAmount").is_some()) {
+        (Kind::Adjustment, false) => None,
+        _ => Some(
+            integer(fields, "transactionAmount")
+                .filter(|a| *a >= 0)
+                .ok_or_else(|| refused(RowCode::InvalidTransactionAmount, "transactionAmount is required and must be a whole number, not negative"))?,
+        ),
+    };
     if given(fields, "transactionCurrency") && text(fields, "transactionCurrency") != Some("VND") {
         return Err(refused(RowCode::InvalidCurrency, "transactionCurrency must be VND"));
     }
+    if kind != Kind::Adjustment && given(fields, "point") {
+        return Err(refused(RowCode::InvalidPoint, "point is for ADJUSTMENT rows only"));
+    }
     let points = match kind {
+        Kind::Adjustment => {
+            if given(fields, "usedPoint") {
+                return Err(refused(RowCode::InvalidUsedPoint, "usedPoint is for REDEMPTION rows only"));
+            }
+            integer(fields, "point")
+                .filter(|p| *p != 0)
+                .ok_or_else(|| refused(RowCode::InvalidPoint, "point is required for ADJUSTMENT rows: a whole number, not 0 (negative takes points away)"))?
+        }
         Kind::Accrual => {
             if given(fields, "usedPoint") {
                 return Err(refused(RowCode::InvalidUsedPoint, "usedPoint is for REDEMPTION rows only"));
             }
-            let points = rules.for_partner(client_id).points_for(amount);
+            let points = rules.for_partner(client_id).points_for(amount.unwrap_or_default());
             if points == 0 {
                 return Err(refused(RowCode::NoPointsEarned, "transactionAmount is below what earns one point"));
             }
@@ -454,6 +478,9 @@ async fn apply_row(
             .filter(|p| *p > 0)
             .ok_or_else(|| refused(RowCode::InvalidUsedPoint, "usedPoint is required and must be positive"))?,
     };
+    if points < 0 && !allow_debits {
+        return Err(refused(RowCode::Forbidden, "this upload may not take points away (it needs the point:redeem scope)"));
+    }
     // The same posting as the point APIs make, so a row and an API call with one transactionId
     // are one transaction.
     let posting = Posting {
@@ -462,15 +489,15 @@ async fn apply_row(
         member_id,
         kind,
         points,
-        amount: Some(amount),
-        currency: Some("VND".into()),
+        amount,
+        currency: amount.map(|_| "VND".into()),
     };
     Ok(super::post(db, &posting, now_ms).await?)
 }
 
 /// Applies every row on its own, in file order; a row's failure is its result, never the
 /// others'. Stops only when the database fails ([`BatchError::Store`]).
-pub async fn apply(db: &Db, rules: &EarningRules, client_id: &str, rows: &[Row], now_ms: i64) -> Result<Vec<RowResult>, BatchError> {
+pub async fn apply(db: &Db, rules: &EarningRules, client_id: &str, allow_debits: bool, rows: &[Row], now_ms: i64) -> Result<Vec<RowResult>, BatchError> {
     let mut members = MemberCache::new();
     let mut results = Vec::with_capacity(rows.len());
     for row in rows {
@@ -481,7 +508,7 @@ pub async fn apply(db: &Db, rules: &EarningRules, client_id: &str, rows: &[Row],
                 continue;
             }
         };
-        let result = match apply_row(db, rules, client_id, &mut members, fields, now_ms).await {
+        let result = match apply_row(db, rules, client_id, allow_debits, &mut members, fields, now_ms).await {
             Ok(posted) => RowResult::succeeded(row, posted),
             Err(RowError::Refused(code, message)) => RowResult::failed(row, given_transaction_id(fields), code, message),
             Err(RowError::Store(e)) => return Err(e.into()),
@@ -577,6 +604,9 @@ pub struct Upload<'a> {
     pub source: Source,
     pub format: Format,
     pub bytes: &'a [u8],
+    /// Whether rows may take points away (REDEMPTION, negative ADJUSTMENT): the uploader has
+    /// the `point:redeem` scope. Rows that would are refused with FORBIDDEN otherwise.
+    pub allow_debits: bool,
 }
 
 /// A finished batch: each row's result, and the result file.
@@ -620,17 +650,17 @@ fn finish(mut batch: Batch, results: Vec<RowResult>) -> Processed {
     Processed { batch, results, result_csv }
 }
 
-async fn insert(db: &Db, b: &Batch, format: Format, file: Option<&[u8]>, result_csv: Option<&str>) -> Result<(), StoreError> {
+async fn insert(db: &Db, b: &Batch, upload: &Upload<'_>, file: Option<&[u8]>, result_csv: Option<&str>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO ledger_batches (id, client_id, file_name, source, format, status, file, total, succeeded, failed, replayed,
-             result_csv, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             result_csv, created_at, allow_debits)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&b.id)
     .bind(&b.client_id)
     .bind(&b.file_name)
     .bind(b.source.as_str())
-    .bind(format_name(format))
+    .bind(format_name(upload.format))
     .bind(b.status.as_str())
     .bind(file)
     .bind(b.total)
@@ -639,6 +669,7 @@ async fn insert(db: &Db, b: &Batch, format: Format, file: Option<&[u8]>, result_
     .bind(b.replayed)
     .bind(result_csv)
     .bind(b.created_at_ms)
+    .bind(upload.allow_debits)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -649,9 +680,9 @@ async fn insert(db: &Db, b: &Batch, format: Format, file: Option<&[u8]>, result_
 /// same file, also after a crash part-way: the rows already applied are replayed.
 pub async fn run(db: &Db, rules: &EarningRules, upload: Upload<'_>, now_ms: i64) -> Result<Processed, BatchError> {
     let rows = parse(upload.bytes, upload.format)?;
-    let results = apply(db, rules, upload.client_id, &rows, now_ms).await?;
+    let results = apply(db, rules, upload.client_id, upload.allow_debits, &rows, now_ms).await?;
     let done = finish(new_batch(&upload, BatchStatus::Processing, rows.len(), now_ms), results);
-    insert(db, &done.batch, upload.format, None, Some(&done.result_csv)).await?;
+    insert(db, &done.batch, &upload, None, Some(&done.result_csv)).await?;
     Ok(done)
 }
 
@@ -660,7 +691,7 @@ pub async fn run(db: &Db, rules: &EarningRules, upload: Upload<'_>, now_ms: i64)
 pub async fn accept(db: &Db, upload: Upload<'_>, now_ms: i64) -> Result<Batch, BatchError> {
     let rows = parse(upload.bytes, upload.format)?;
     let batch = new_batch(&upload, BatchStatus::Processing, rows.len(), now_ms);
-    insert(db, &batch, upload.format, Some(upload.bytes), None).await?;
+    insert(db, &batch, &upload, Some(upload.bytes), None).await?;
     Ok(batch)
 }
 
@@ -688,15 +719,15 @@ fn from_row((id, client_id, file_name, source, status, total, succeeded, failed,
 pub async fn complete(db: &Db, rules: &EarningRules, id: &str, now_ms: i64) -> Result<Processed, BatchError> {
     let row: Option<BatchRow> =
         sqlx::query_as(&format!("SELECT {BATCH_COLUMNS} FROM ledger_batches WHERE id = $1")).bind(id).fetch_optional(db.pool()).await?;
-    let stored: Option<(String, Option<Vec<u8>>)> =
-        sqlx::query_as("SELECT format, file FROM ledger_batches WHERE id = $1").bind(id).fetch_optional(db.pool()).await?;
-    let (Some(row), Some((format, Some(file)))) = (row, stored) else {
+    let stored: Option<(String, Option<Vec<u8>>, bool)> =
+        sqlx::query_as("SELECT format, file, allow_debits FROM ledger_batches WHERE id = $1").bind(id).fetch_optional(db.pool()).await?;
+    let (Some(row), Some((format, Some(file), allow_debits))) = (row, stored) else {
         return Err(BatchError::Store(StoreError::Url(format!("batch {id}: no file to process"))));
     };
     let batch = from_row(row);
     let format = if format == format_name(Format::JsonLines) { Format::JsonLines } else { Format::Csv };
     let rows = parse(&file, format)?;
-    let done = finish(batch.clone(), apply(db, rules, &batch.client_id, &rows, now_ms).await?);
+    let done = finish(batch.clone(), apply(db, rules, &batch.client_id, allow_debits, &rows, now_ms).await?);
     let b = &done.batch;
     sqlx::query(
         "UPDATE ledger_batches SET status = $2, file = NULL, total = $3, succeeded = $4, failed = $5, replayed = $6, result_csv = $7

@@ -13,7 +13,7 @@ const HEADER: &str = "type,skyjoyId,transactionId,transactionDate,transactionAmo
 async fn member(db: &Db, phone: &str) -> (String, String) {
     let new =
         NewMember { phone: PhoneNumber::parse(phone).unwrap(), full_name: FullName::parse("Batch Test").unwrap(), date_of_birth: None, email: None };
-    let m = members::create(db, new, T0).await.unwrap();
+    let m = members::create(db, new, None, T0).await.unwrap();
     (m.id, m.skyjoy_id.to_string())
 }
 
@@ -112,7 +112,7 @@ async fn good_rows_apply_bad_rows_get_their_code_and_a_second_upload_changes_not
          not a row\n\
          ACCRUAL,{sj},A-2,1678896000000,20000,,\n"
     );
-    let upload = Upload { client_id: "shop", file_name: Some("day.csv"), source: Source::Api, format: Format::Csv, bytes: file.as_bytes() };
+    let upload = Upload { client_id: "shop", file_name: Some("day.csv"), source: Source::Api, format: Format::Csv, bytes: file.as_bytes(), allow_debits: true };
     let first = run(&db, &rules, upload, T0).await.unwrap();
     assert_eq!(
         codes(&first.results),
@@ -168,7 +168,7 @@ async fn json_lines_use_the_same_rules_and_the_partners_earning_rule() {
          {{\"type\":\"ACCRUAL\",\"skyjoyId\":\"{sj}\",\"transactionId\":\"J-4\",\"transactionDate\":1678896000000,\"transactionAmount\":5.5}}\n"
     );
     let rows = parse(file.as_bytes(), Format::JsonLines).unwrap();
-    let results = apply(&db, &rules, "shop", &rows, T0).await.unwrap();
+    let results = apply(&db, &rules, "shop", true, &rows, T0).await.unwrap();
     assert_eq!(codes(&results), ["SUCCESS", "SUCCESS", "INVALID_USED_POINT", "INVALID_TRANSACTION_AMOUNT"]);
     assert_eq!((results[0].points, results[1].new_balance), (Some(5), Some(3)));
     assert_eq!(balance(&db, &m).await.unwrap(), (3, 0));
@@ -185,7 +185,7 @@ async fn json_lines_use_the_same_rules_and_the_partners_earning_rule() {
     };
     let posted = super::super::post(&db, &api, T0).await.unwrap();
     let row = format!("{HEADER}\nACCRUAL,{sj},API-1,1678896000000,7000,,\n");
-    let results = apply(&db, &rules, "shop", &parse(row.as_bytes(), Format::Csv).unwrap(), T0).await.unwrap();
+    let results = apply(&db, &rules, "shop", true, &parse(row.as_bytes(), Format::Csv).unwrap(), T0).await.unwrap();
     assert_eq!((results[0].replayed, results[0].bit_reference.as_deref()), (true, Some(posted.entry.bit_reference.as_str())));
 }
 
@@ -193,11 +193,11 @@ async fn json_lines_use_the_same_rules_and_the_partners_earning_rule() {
 async fn the_result_file_is_csv_and_only_its_partner_reads_the_batch() {
     let (_d, db) = temp_db().await;
     let file = format!("{HEADER}\nREFUND,SJ3609438573,\"T,1 \"\"x\"\"\",1,1,,\n");
-    let upload = Upload { client_id: "shop", file_name: None, source: Source::Inbound, format: Format::Csv, bytes: file.as_bytes() };
+    let upload = Upload { client_id: "shop", file_name: None, source: Source::Inbound, format: Format::Csv, bytes: file.as_bytes(), allow_debits: true };
     let done = run(&db, &EarningRules::default(), upload, T0).await.unwrap();
     assert_eq!(
         done.result_csv,
-        format!("{RESULT_HEADER}\r\n1,2,\"T,1 \"\"x\"\"\",FAILED,INVALID_TYPE,type is required: ACCRUAL or REDEMPTION,,,,false\r\n")
+        format!("{RESULT_HEADER}\r\n1,2,\"T,1 \"\"x\"\"\",FAILED,INVALID_TYPE,\"type is required: ACCRUAL, REDEMPTION or ADJUSTMENT\",,,,false\r\n")
     );
     let back = parse(done.result_csv.as_bytes(), Format::Csv);
     assert!(matches!(back, Err(FileError::InvalidHeader(_))), "a result file is not an upload");
@@ -211,7 +211,7 @@ async fn the_result_file_is_csv_and_only_its_partner_reads_the_batch() {
     assert_eq!(find(&db, "airline", &done.batch.id).await.unwrap(), None);
     assert_eq!(result_file(&db, "airline", &done.batch.id).await.unwrap(), None);
 
-    assert_eq!(accept(&db, Upload { bytes: b"type\n", ..upload }, T0).await.unwrap_err().to_string(), "the header row is wrong: the required column \"skyjoyId\" is missing (the columns are type, skyjoyId, transactionId, transactionDate, transactionAmount, usedPoint, transactionCurrency)");
+    assert_eq!(accept(&db, Upload { bytes: b"type\n", ..upload }, T0).await.unwrap_err().to_string(), "the header row is wrong: the required column \"skyjoyId\" is missing (the columns are type, skyjoyId, transactionId, transactionDate, transactionAmount, usedPoint, point, transactionCurrency)");
     let refused = refused_csv(&FileError::InvalidHeader("unknown column \"x\"".into()));
     assert_eq!(refused, format!("{RESULT_HEADER}\r\n0,0,,FAILED,INVALID_HEADER,\"the header row is wrong: unknown column \"\"x\"\"\",,,,false\r\n"));
 }
@@ -223,7 +223,7 @@ async fn an_accepted_upload_cut_short_by_a_restart_is_completed_without_applying
     let rules = EarningRules::default();
     let file =
         format!("{HEADER}\nACCRUAL,{sj},C-1,1678896000000,50000,,\nACCRUAL,{sj},C-2,1678896000000,30000,,\nREDEMPTION,{sj},C-3,1678896000000,0,6,\n");
-    let upload = Upload { client_id: "shop", file_name: Some("c.csv"), source: Source::Api, format: Format::Csv, bytes: file.as_bytes() };
+    let upload = Upload { client_id: "shop", file_name: Some("c.csv"), source: Source::Api, format: Format::Csv, bytes: file.as_bytes(), allow_debits: true };
     let accepted = accept(&db, upload, T0).await.unwrap();
     assert_eq!((accepted.status, accepted.total), (BatchStatus::Processing, 3));
     assert_eq!(find(&db, "shop", &accepted.id).await.unwrap(), Some(accepted.clone()));
@@ -233,7 +233,7 @@ async fn an_accepted_upload_cut_short_by_a_restart_is_completed_without_applying
 
     // The first row was applied, then the server stopped.
     let rows = parse(file.as_bytes(), Format::Csv).unwrap();
-    apply(&db, &rules, "shop", &rows[..1], T0).await.unwrap();
+    apply(&db, &rules, "shop", true, &rows[..1], T0).await.unwrap();
     let done = complete(&db, &rules, &accepted.id, T0 + 5).await.unwrap();
     assert_eq!(done.results.iter().map(|r| r.replayed).collect::<Vec<_>>(), [true, false, false]);
     assert_eq!((done.batch.status, done.batch.succeeded, done.batch.replayed, done.batch.created_at_ms), (BatchStatus::Done, 3, 1, T0));
@@ -241,5 +241,29 @@ async fn an_accepted_upload_cut_short_by_a_restart_is_completed_without_applying
     assert_eq!(find(&db, "shop", &accepted.id).await.unwrap(), Some(done.batch.clone()));
     assert_eq!(result_file(&db, "shop", &accepted.id).await.unwrap(), Some(done.result_csv.clone()));
     assert!(unfinished(&db, T0 + 10).await.unwrap().is_empty());
+    assert!(inconsistent_accounts(&db).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn adjustment_rows_correct_points_and_debits_need_the_redeem_scope() {
+    let (_d, db) = temp_db().await;
+    let (m, sj) = member(&db, "0912777888").await;
+    let rules = EarningRules::default();
+    let file = format!(
+        "type,skyjoyId,transactionId,transactionDate,transactionAmount,point\n\
+         ADJUSTMENT,{sj},FIX-1,1678896000000,,40\n\
+         ADJUSTMENT,{sj},FIX-2,1678896000000,,-15\n\
+         ADJUSTMENT,{sj},FIX-3,1678896000000,,0\n\
+         ACCRUAL,{sj},FIX-4,1678896000000,100000,5\n\
+         ADJUSTMENT,{sj},FIX-5,1678896000000,,-100\n"
+    );
+    let upload = |allow_debits| Upload { client_id: "shop", file_name: None, source: Source::Api, format: Format::Csv, bytes: file.as_bytes(), allow_debits };
+    let earn_only = run(&db, &rules, upload(false), T0).await.unwrap();
+    assert_eq!(codes(&earn_only.results), ["SUCCESS", "FORBIDDEN", "INVALID_POINT", "INVALID_POINT", "FORBIDDEN"]);
+    assert_eq!(balance(&db, &m).await.unwrap(), (40, 0));
+    let full = run(&db, &rules, upload(true), T0 + 1).await.unwrap();
+    assert_eq!(codes(&full.results), ["SUCCESS", "SUCCESS", "INVALID_POINT", "INVALID_POINT", "INSUFFICIENT_BALANCE"]);
+    assert!(full.results[0].replayed && !full.results[1].replayed);
+    assert_eq!(balance(&db, &m).await.unwrap(), (25, 0));
     assert!(inconsistent_accounts(&db).await.unwrap().is_empty());
 }

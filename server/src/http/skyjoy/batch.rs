@@ -146,8 +146,10 @@ fn answer_within(headers: &HeaderMap) -> Duration {
 
 /// Applies an accepted batch's rows; `None` (logged) when the database failed, in which case the
 /// batch stays PROCESSING and is finished after the next start.
-async fn complete(db: Db, rules: Arc<EarningRules>, id: String) -> Option<Processed> {
-    match batch::complete(&db, &rules, &id, domain::now_ms()).await {
+async fn complete(db: Db, rules: Arc<EarningRules>, worker: domain::outbox::Worker, id: String) -> Option<Processed> {
+    let done = batch::complete(&db, &rules, &id, domain::now_ms()).await;
+    worker.wake(); // the rows' webhooks and notifications
+    match done {
         Ok(done) => {
             let b = &done.batch;
             tracing::info!(batch = %b.id, client_id = %b.client_id, total = b.total, succeeded = b.succeeded, failed = b.failed, "batch file processed");
@@ -165,16 +167,18 @@ async fn complete(db: Db, rules: Arc<EarningRules>, id: String) -> Option<Proces
 /// row is applied or refused on its own: `200` with the summary and each row's result when that
 /// is done within [`ANSWER_WITHIN`], else `202` with the summary (PROCESSING) to poll.
 pub async fn upload(State(state): State<AppState>, partner: Partner, headers: HeaderMap, uri: Uri, body: Body) -> Result<Response, SkyJoyError> {
+    partner.require("point:earn")?;
     let file_name = file_name(&uri)?;
     let format = file_format(&headers, file_name.as_deref())?;
     let bytes = read_file(body).await?;
-    let upload = Upload { client_id: &partner.client_id, file_name: file_name.as_deref(), source: Source::Api, format, bytes: &bytes };
+    let allow_debits = partner.require("point:redeem").is_ok();
+    let upload = Upload { client_id: &partner.client_id, file_name: file_name.as_deref(), source: Source::Api, format, bytes: &bytes, allow_debits };
     let accepted = batch::accept(&state.idp.db, upload, domain::now_ms()).await.map_err(|e| match e {
         BatchError::File(f) => SkyJoyError::bad_request(f.code(), f.to_string()),
         BatchError::Store(s) => SkyJoyError::internal(s),
     })?;
     // Its own task: the rows are applied to the end even if the partner stops waiting.
-    let task = tokio::spawn(complete(state.idp.db.clone(), state.earning.clone(), accepted.id.clone()));
+    let task = tokio::spawn(complete(state.idp.db.clone(), state.earning.clone(), state.worker.clone(), accepted.id.clone()));
     let wait = answer_within(&headers);
     let finished = if wait.is_zero() { None } else { tokio::time::timeout(wait, task).await.ok() };
     match finished {
@@ -190,6 +194,7 @@ pub async fn upload(State(state): State<AppState>, partner: Partner, headers: He
 
 /// `GET /api-point/partner/v1/batch/{batchId}`: the summary of one of the partner's batches.
 pub async fn summary(State(state): State<AppState>, partner: Partner, Path(batch_id): Path<String>) -> Result<Response, SkyJoyError> {
+    partner.require("point:read")?;
     let b = batch::find(&state.idp.db, &partner.client_id, &batch_id).await.map_err(SkyJoyError::internal)?.ok_or_else(not_found)?;
     Ok(success(summary_of(b, None)))
 }
@@ -197,6 +202,7 @@ pub async fn summary(State(state): State<AppState>, partner: Partner, Path(batch
 /// `GET /api-point/partner/v1/batch/{batchId}/result.csv`: the result file, one line per row
 /// (`409 BATCH_PROCESSING` until it is done).
 pub async fn result_file(State(state): State<AppState>, partner: Partner, Path(batch_id): Path<String>) -> Result<Response, SkyJoyError> {
+    partner.require("point:read")?;
     let db = &state.idp.db;
     let b = batch::find(db, &partner.client_id, &batch_id).await.map_err(SkyJoyError::internal)?.ok_or_else(not_found)?;
     if b.status == BatchStatus::Processing {

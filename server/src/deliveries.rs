@@ -74,29 +74,47 @@ impl JobHandler for WebhookDelivery {
     }
 }
 
-/// Sends a member notification through the configured [`PushSender`], then marks it sent.
+/// Sends the unsent member notifications, oldest first, through the configured [`PushSender`]
+/// and marks them sent; a failure stops the batch and the job retries (what was sent stays sent).
 pub struct PushDelivery {
     pub db: Db,
     pub sender: Arc<dyn PushSender>,
+}
+
+impl PushDelivery {
+    const BATCH: i64 = 200;
+
+    async fn flush(&self) -> Result<(), JobError> {
+        loop {
+            let batch = push::unsent(&self.db, Self::BATCH).await.map_err(|e| JobError::Retry(e.to_string()))?;
+            let mut sent = Vec::with_capacity(batch.len());
+            let mut failure = None;
+            for n in &batch {
+                match self.sender.send(n).await {
+                    Ok(()) => sent.push(n.id.clone()),
+                    Err(e) => {
+                        failure = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            push::mark_sent(&self.db, &sent, domain::now_ms()).await.map_err(|e| JobError::Retry(e.to_string()))?;
+            if let Some(e) = failure {
+                return Err(JobError::Retry(e));
+            }
+            if (batch.len() as i64) < Self::BATCH {
+                return Ok(());
+            }
+        }
+    }
 }
 
 impl JobHandler for PushDelivery {
     fn kind(&self) -> &'static str {
         push::SEND
     }
-    fn handle<'a>(&'a self, job: &'a Job) -> HandlerFuture<'a> {
-        Box::pin(async move {
-            let id = job.payload["notification_id"].as_str().ok_or_else(|| JobError::Permanent("no notification_id".into()))?;
-            let n = push::find(&self.db, id)
-                .await
-                .map_err(|e| JobError::Retry(e.to_string()))?
-                .ok_or_else(|| JobError::Permanent("the notification no longer exists".into()))?;
-            if n.sent_at_ms.is_some() {
-                return Ok(()); // sent by an earlier attempt whose result was lost
-            }
-            self.sender.send(&n).await.map_err(|e| JobError::Retry(e.to_string()))?;
-            push::mark_sent(&self.db, id, domain::now_ms()).await.map_err(|e| JobError::Retry(e.to_string()))
-        })
+    fn handle<'a>(&'a self, _job: &'a Job) -> HandlerFuture<'a> {
+        Box::pin(self.flush())
     }
 }
 

@@ -1,8 +1,14 @@
 //! Member notifications ("push"): SkyJoy "only pushes notifications if transactions are
 //! successful" (counterparts.md §1.4), so a notification is written in the same transaction as
 //! the ledger entry it tells about — a refused or rolled-back change writes none, and a retried
-//! request (nothing new posted) writes none either. The outbox job [`SEND`] hands it to the
-//! configured [`PushSender`] ([`LogSender`] by default) and marks it sent.
+//! request (nothing new posted) writes none either.
+//!
+//! Sending is batched: the notifications of one second queue one outbox job [`SEND`], due when
+//! that second is over, and that job hands every unsent notification, oldest first, to the
+//! configured [`PushSender`] ([`LogSender`] by default) and marks them sent. A failed send
+//! leaves the rest unsent and the job retries with backoff. [`sweep`] (every minute) queues a
+//! job for any notification still unsent after a while — one committed just after its second's
+//! job ran — so each is sent at least once, never lost.
 
 use std::{future::Future, pin::Pin};
 
@@ -41,8 +47,31 @@ pub async fn notify(tx: &mut Tx<'_>, member_id: &str, kind: &str, title: &str, b
         .bind(now_ms)
         .execute(&mut **tx)
         .await?;
-    outbox::enqueue(tx, NewJob::new(SEND, json!({ "notification_id": id })).dedupe_key(format!("push:{id}")), now_ms).await?;
+    queue_flush(tx, now_ms).await?;
     Ok(id)
+}
+
+/// One flush job per second, whatever the number of notifications, due when the second ends.
+async fn queue_flush(tx: &mut Tx<'_>, now_ms: i64) -> Result<(), StoreError> {
+    let second = now_ms.div_euclid(1000);
+    let job = NewJob::new(SEND, json!({})).dedupe_key(format!("push:{second}")).run_at_ms((second + 1) * 1000);
+    outbox::enqueue(tx, job, now_ms).await?;
+    Ok(())
+}
+
+/// Queues a flush when a notification has waited more than 10 s; returns whether it did.
+pub async fn sweep(db: &Db, now_ms: i64) -> Result<bool, StoreError> {
+    let waiting: Option<i32> = sqlx::query_scalar("SELECT 1 FROM member_notifications WHERE sent_at IS NULL AND created_at < $1 LIMIT 1")
+        .bind(now_ms - 10_000)
+        .fetch_optional(db.pool())
+        .await?;
+    if waiting.is_none() {
+        return Ok(false);
+    }
+    let mut tx = db.pool().begin().await?;
+    queue_flush(&mut tx, now_ms).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 type Row = (String, String, String, String, String, i64, Option<i64>);
@@ -53,9 +82,13 @@ fn from_row((id, member_id, kind, title, body, created_at_ms, sent_at_ms): Row) 
 
 const COLUMNS: &str = "id, member_id, kind, title, body, created_at, sent_at";
 
-pub async fn find(db: &Db, id: &str) -> Result<Option<Notification>, StoreError> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM member_notifications WHERE id = $1")).bind(id).fetch_optional(db.pool()).await?;
-    Ok(row.map(from_row))
+/// The oldest `limit` notifications not sent yet.
+pub async fn unsent(db: &Db, limit: i64) -> Result<Vec<Notification>, StoreError> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM member_notifications WHERE sent_at IS NULL ORDER BY created_at, id LIMIT $1"))
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?;
+    Ok(rows.into_iter().map(from_row).collect())
 }
 
 /// A member's notifications, newest first.
@@ -70,8 +103,13 @@ pub async fn of_member(db: &Db, member_id: &str, limit: i64) -> Result<Vec<Notif
     Ok(rows.into_iter().map(from_row).collect())
 }
 
-pub async fn mark_sent(db: &Db, id: &str, now_ms: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE member_notifications SET sent_at = $2 WHERE id = $1 AND sent_at IS NULL").bind(id).bind(now_ms).execute(db.pool()).await?;
+/// Marks notifications sent, in one transaction.
+pub async fn mark_sent(db: &Db, ids: &[String], now_ms: i64) -> Result<(), StoreError> {
+    let mut tx = db.pool().begin().await?;
+    for id in ids {
+        sqlx::query("UPDATE member_notifications SET sent_at = $2 WHERE id = $1 AND sent_at IS NULL").bind(id).bind(now_ms).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -109,5 +147,37 @@ pub fn ledger_text(kind: crate::ledger::Kind, points: i64, available: i64, partn
         Kind::Redemption => ("points.redeemed", format!("-{n} SkyPoint"), format!("Bạn vừa dùng {n} SkyPoint tại {partner}. Số dư: {balance} SkyPoint.")),
         Kind::Expiry => ("points.expired", format!("-{n} SkyPoint hết hạn"), format!("{n} SkyPoint đã hết hạn. Số dư: {balance} SkyPoint.")),
         Kind::Reversal | Kind::Adjustment => ("points.adjusted", format!("{points:+} SkyPoint"), format!("Số dư SkyPoint của bạn đã được điều chỉnh: {balance} SkyPoint.")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{members, FullName, PhoneNumber};
+
+    #[tokio::test]
+    async fn one_flush_job_per_second_and_the_sweep_catches_stragglers() {
+        let (_d, db) = crate::store::testing::temp_db().await;
+        let new = members::NewMember { phone: PhoneNumber::parse("0912121212").unwrap(), full_name: FullName::parse("Push").unwrap(), date_of_birth: None, email: None };
+        let m = members::create(&db, new, None, 0).await.unwrap();
+        let t0 = 1_763_800_000_000;
+        for at in [t0, t0 + 300, t0 + 999, t0 + 1_000] {
+            let mut tx = db.pool().begin().await.unwrap();
+            notify(&mut tx, &m.id, "points.accrued", "+1", "…", at).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let jobs = crate::outbox::list(&db, None, 10).await.unwrap();
+        let mut keys: Vec<_> = jobs.iter().filter_map(|j| j.dedupe_key.clone()).collect();
+        keys.sort();
+        assert_eq!(keys, ["push:1763800000", "push:1763800001"]);
+        assert!(jobs.iter().any(|j| j.run_at == t0 + 1_000), "due when its second is over");
+        assert_eq!(unsent(&db, 10).await.unwrap().len(), 4);
+
+        assert!(!sweep(&db, t0 + 5_000).await.unwrap(), "not waiting long enough yet");
+        assert!(sweep(&db, t0 + 20_000).await.unwrap());
+        assert_eq!(crate::outbox::list(&db, None, 10).await.unwrap().len(), 3);
+        let ids: Vec<String> = unsent(&db, 10).await.unwrap().into_iter().map(|n| n.id).collect();
+        mark_sent(&db, &ids, t0 + 21_000).await.unwrap();
+        assert!(unsent(&db, 10).await.unwrap().is_empty() && !sweep(&db, t0 + 40_000).await.unwrap());
     }
 }

@@ -106,14 +106,26 @@ pub(crate) async fn claim(db: &Db, kinds: &[&str], lease_owner: &str, lease_ms: 
     if kinds.is_empty() {
         return Ok(None);
     }
-    let kind_list = (0..kinds.len()).map(|i| format!("${}", i + 4)).collect::<Vec<_>>().join(", ");
-    let due = "((state = 'pending' AND run_at <= $3) OR (state = 'running' AND lease_until < $3))";
+    // `$first, $first+1, …` for the kinds, and the due condition against the time parameter `now`.
+    let kind_list = |first: usize| (0..kinds.len()).map(|i| format!("${}", i + first)).collect::<Vec<_>>().join(", ");
+    let due = |now: &str| format!("((state = 'pending' AND run_at <= {now}) OR (state = 'running' AND lease_until < {now}))");
+    // Look first with a read (which never waits for SQLite's single writer); only a worker that
+    // saw a due job takes the write lock to claim it, so idle polls and wake-ups stay cheap.
+    let peek = format!("SELECT 1 FROM outbox_jobs WHERE {} AND kind IN ({}) LIMIT 1", due("$1"), kind_list(2));
+    let mut look = sqlx::query_scalar::<_, i32>(&peek).bind(now_ms);
+    for k in kinds {
+        look = look.bind(*k);
+    }
+    if look.fetch_optional(db.pool()).await?.is_none() {
+        return Ok(None);
+    }
     // The outer WHERE re-checks the condition, so two workers racing for one row cannot both win.
+    let (due3, kinds4) = (due("$3"), kind_list(4));
     let sql = format!(
         "UPDATE outbox_jobs
          SET state = 'running', attempts = attempts + 1, lease_owner = $1, lease_until = $2, updated_at = $3
-         WHERE id = (SELECT id FROM outbox_jobs WHERE {due} AND kind IN ({kind_list}) ORDER BY run_at, id LIMIT 1)
-           AND {due}
+         WHERE id = (SELECT id FROM outbox_jobs WHERE {due3} AND kind IN ({kinds4}) ORDER BY run_at, id LIMIT 1)
+           AND {due3}
          RETURNING id, kind, payload, attempts, max_attempts"
     );
     let mut q = sqlx::query_as::<_, JobRow>(&sql).bind(lease_owner).bind(now_ms + lease_ms).bind(now_ms);

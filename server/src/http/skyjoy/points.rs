@@ -116,6 +116,26 @@ pub async fn accrual(State(state): State<AppState>, partner: Partner, Body(req):
     Ok(success(result(&posted.entry, true)))
 }
 
+fn used_point(value: Option<i64>) -> Result<i64, SkyJoyError> {
+    value.filter(|p| *p > 0).ok_or_else(|| SkyJoyError::bad_request("INVALID_USED_POINT", "usedPoint is required and must be positive"))
+}
+
+/// Posts the redemption (never more than the available balance; idempotent by transactionId).
+async fn spend(state: &AppState, partner: &Partner, member: &Member, transaction_id: String, amount: i64, used: i64) -> Result<Response, SkyJoyError> {
+    let posting = Posting {
+        client_id: partner.client_id.clone(),
+        transaction_id,
+        member_id: member.id.clone(),
+        kind: Kind::Redemption,
+        points: -used,
+        amount: Some(amount),
+        currency: Some("VND".into()),
+    };
+    let posted = ledger::post(&state.idp.db, &posting, domain::now_ms()).await.map_err(ledger_error)?;
+    state.worker.wake();
+    Ok(success(result(&posted.entry, false)))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RedemptionRequest {
@@ -135,19 +155,8 @@ pub async fn redemption(State(state): State<AppState>, partner: Partner, Body(re
     let transaction_id = transaction_id(&req.transaction_id)?;
     transaction_date(&req.transaction_date)?;
     let amount = amount(req.transaction_amount)?;
-    let used = req.used_point.filter(|p| *p > 0).ok_or_else(|| SkyJoyError::bad_request("INVALID_USED_POINT", "usedPoint is required and must be positive"))?;
-    let posting = Posting {
-        client_id: partner.client_id.clone(),
-        transaction_id,
-        member_id: member.id.clone(),
-        kind: Kind::Redemption,
-        points: -used,
-        amount: Some(amount),
-        currency: Some("VND".into()),
-    };
-    let posted = ledger::post(&state.idp.db, &posting, domain::now_ms()).await.map_err(ledger_error)?;
-    state.worker.wake();
-    Ok(success(result(&posted.entry, false)))
+    let used = used_point(req.used_point)?;
+    spend(&state, &partner, &member, transaction_id, amount, used).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,7 +183,7 @@ pub async fn redemption_with_token(
     let transaction_id = transaction_id(&req.transaction_id)?;
     transaction_date(&req.transaction_date)?;
     let amount = amount(req.transaction_amount)?;
-    let used = req.used_point.filter(|p| *p > 0).ok_or_else(|| SkyJoyError::bad_request("INVALID_USED_POINT", "usedPoint is required and must be positive"))?;
+    let used = used_point(req.used_point)?;
     let sign = req.sign.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| SkyJoyError::bad_request("INVALID_SIGN", "sign is required"))?;
     let confirmed = sign::TxnData {
         transaction_amount: amount,
@@ -188,18 +197,7 @@ pub async fn redemption_with_token(
     if claims.sub != member.id {
         return Err(SkyJoyError::bad_request("INVALID_SIGN", "sign was issued to another member"));
     }
-    let posting = Posting {
-        client_id: partner.client_id.clone(),
-        transaction_id,
-        member_id: member.id.clone(),
-        kind: Kind::Redemption,
-        points: -used,
-        amount: Some(amount),
-        currency: Some("VND".into()),
-    };
-    let posted = ledger::post(&state.idp.db, &posting, domain::now_ms()).await.map_err(ledger_error)?;
-    state.worker.wake();
-    Ok(success(result(&posted.entry, false)))
+    spend(&state, &partner, &member, transaction_id, amount, used).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod outbox;
 pub mod signing;
 pub mod store;
+pub mod tikivip;
 
 pub use clock::now_ms;
 pub use store::{Db, StoreError};

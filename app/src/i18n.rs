@@ -91,6 +91,38 @@ pub struct Texts {
     pub back_home: &'static str,
     pub signin: SignInTexts,
     pub account: AccountTexts,
+    pub tikivip: TikiVipTexts,
+}
+
+/// The Tiki VIP webview (`pages::tikivip`).
+pub struct TikiVipTexts {
+    pub title: &'static str,
+    pub heading: &'static str,
+    pub not_opened: &'static str,
+    pub failed: &'static str,
+    pub vip_until: &'static str,
+    pub not_vip: &'static str,
+    pub buy: &'static str,
+    pub result_title: &'static str,
+    pub paid: &'static str,
+    pub pending: &'static str,
+    pub pending_hint: &'static str,
+    pub cancelled: &'static str,
+    pub failed_payment: &'static str,
+    pub back_to_plans: &'static str,
+    pub error_partner_unavailable: &'static str,
+    pub error_other: &'static str,
+}
+
+impl TikiVipTexts {
+    /// The message for a checkout error code.
+    pub fn error(&self, code: &str) -> &'static str {
+        match code {
+            "partner_unavailable" => self.error_partner_unavailable,
+            "signed_out" => self.not_opened,
+            _ => self.error_other,
+        }
+    }
 }
 
 /// The member's own pages (`pages::account`).
@@ -288,6 +320,24 @@ pub static VI: Texts = Texts {
         problem_insufficient_balance: "Số SkyPoint khả dụng không đủ.",
         problem_other: "Không thể xác nhận lúc này. Vui lòng thử lại.",
     },
+    tikivip: TikiVipTexts {
+        title: "Tiki VIP",
+        heading: "Nâng cấp Tiki VIP",
+        not_opened: "Hãy mở Tiki VIP từ ứng dụng của bạn.",
+        failed: "Không tải được trang. Vui lòng thử lại.",
+        vip_until: "Bạn là VIP đến hết ngày",
+        not_vip: "Bạn chưa là thành viên VIP.",
+        buy: "Mua gói",
+        result_title: "Kết quả thanh toán",
+        paid: "Thanh toán thành công",
+        pending: "Đang chờ xác nhận thanh toán",
+        pending_hint: "Trang sẽ tự cập nhật khi có kết quả.",
+        cancelled: "Giao dịch đã huỷ",
+        failed_payment: "Thanh toán không thành công",
+        back_to_plans: "Về trang gói VIP",
+        error_partner_unavailable: "Không kết nối được cổng thanh toán. Vui lòng thử lại.",
+        error_other: "Không thể tạo giao dịch lúc này. Vui lòng thử lại.",
+    },
 };
 
 pub static EN: Texts = Texts {
@@ -374,6 +424,24 @@ pub static EN: Texts = Texts {
         problem_invalid_request: "This redemption request is not valid.",
         problem_insufficient_balance: "You do not have enough available SkyPoints.",
         problem_other: "This cannot be confirmed right now. Please try again.",
+    },
+    tikivip: TikiVipTexts {
+        title: "Tiki VIP",
+        heading: "Upgrade to Tiki VIP",
+        not_opened: "Open Tiki VIP from your app.",
+        failed: "The page could not be loaded. Please try again.",
+        vip_until: "You are VIP until",
+        not_vip: "You are not a VIP member yet.",
+        buy: "Buy",
+        result_title: "Payment result",
+        paid: "Payment successful",
+        pending: "Waiting for the payment to be confirmed",
+        pending_hint: "This page updates itself when the result is in.",
+        cancelled: "The payment was cancelled",
+        failed_payment: "The payment did not go through",
+        back_to_plans: "Back to the VIP plans",
+        error_partner_unavailable: "The payment service could not be reached. Please try again.",
+        error_other: "The payment cannot be started right now. Please try again.",
     },
 };
 

@@ -19,6 +19,7 @@ use crate::pages::{
     home::HomePage,
     not_found::NotFound,
     signin::SignInPage,
+    tikivip::{PlansPage, ResultPage},
 };
 
 /// Set by the server (a request extension) on pages that work for a partner, e.g. sign-in:
@@ -88,6 +89,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/signin/:flow") view=SignInPage ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
                 <Route path=path!("/account/redeem") view=RedeemPage ssr=SsrMode::Async/>
+                <Route path=path!("/apps/vn.tiki.vip") view=PlansPage ssr=SsrMode::Async/>
+                <Route path=path!("/apps/vn.tiki.vip/callback/index") view=ResultPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -25,6 +25,13 @@ pub fn vietnam_rfc3339(ms: i64) -> String {
     local.format(f).unwrap_or_default()
 }
 
+/// The calendar day (`DD-MM-YYYY`) in Vietnam (UTC+7) of a moment, as SkyJoy writes `dateOfJoin`.
+pub fn vietnam_day(ms: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let local = at.to_offset(time::UtcOffset::from_hms(7, 0, 0).expect("a valid offset"));
+    local.date().format(time::macros::format_description!("[day]-[month]-[year]")).unwrap_or_default()
+}
+
 /// A wire date: Unix milliseconds, or RFC 3339 text (`2024-10-09T07:25:37.784Z`).
 pub fn parse_wire_time(value: &serde_json::Value) -> Option<i64> {
     match value {

@@ -65,6 +65,88 @@ pub struct Config {
     pub push: PushSettings,
     /// The inbound folder for batch point files (`[batch]`).
     pub batch: BatchSettings,
+    /// Tiki VIP webview payments: plans, payment partners, timings.
+    pub tikivip: TikiVipSettings,
+    /// The sandbox payment partner (sandbox mode only), on its own port.
+    pub payment_partner: PaymentPartnerSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TikiVipSettings {
+    /// The VIP plans on sale (`[[tikivip.plans]]`: code, name_vi, name_en, months, price in VND).
+    pub plans: Vec<domain::tikivip::Plan>,
+    /// Payment partners (`[[tikivip.partners]]`), registered (or updated) at every start.
+    pub partners: Vec<TikiPartnerSettings>,
+    /// How long a `url_open` link may wait to be opened.
+    pub open_link_ttl_s: i64,
+    /// A PENDING payment is checked at the partner once this old, then at most this often.
+    pub pending_check_after_s: i64,
+    pub pending_check_every_s: i64,
+    /// Unknown at the partner this long after creation: cancelled.
+    pub unknown_cancel_after_min: i64,
+    /// Still PENDING at the partner this long after creation: cancelled.
+    pub pending_cancel_after_h: i64,
+    /// Reconciliation files: `{dir}/OUTBOUND/{partner}/tikivip_{Partner}_{YYYYMMDD}_{n}.csv`,
+    /// partner files in `{dir}/INBOUND/{partner}/`.
+    pub reconcile_dir: PathBuf,
+}
+
+impl Default for TikiVipSettings {
+    fn default() -> Self {
+        Self {
+            plans: domain::tikivip::Plan::defaults(),
+            partners: Vec::new(),
+            open_link_ttl_s: 300,
+            pending_check_after_s: 60,
+            pending_check_every_s: 30,
+            unknown_cancel_after_min: 30,
+            pending_cancel_after_h: 24,
+            reconcile_dir: PathBuf::from("data/tikivip"),
+        }
+    }
+}
+
+impl TikiVipSettings {
+    pub fn pending_policy(&self) -> domain::tikivip::gateway::PendingPolicy {
+        domain::tikivip::gateway::PendingPolicy {
+            check_after_ms: self.pending_check_after_s * 1000,
+            check_every_ms: self.pending_check_every_s.max(1) * 1000,
+            unknown_cancel_after_ms: self.unknown_cancel_after_min * 60_000,
+            pending_cancel_after_ms: self.pending_cancel_after_h * 3_600_000,
+        }
+    }
+}
+
+/// A payment partner, with the credentials Tiki issued it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TikiPartnerSettings {
+    pub partner_code: String,
+    pub name: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Its side of the contract (`…/transactions`, `…/refunds`).
+    pub api_base_url: String,
+    #[serde(default)]
+    pub open_mode: domain::tikivip::partners::OpenMode,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentPartnerSettings {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// How browsers reach it; defaults to `http://localhost:{port}`.
+    pub public_url: Option<String>,
+    /// Waits before each IPN retry (at least three, then it relies on check-transaction).
+    pub ipn_retry_ms: Vec<u64>,
+}
+
+impl Default for PaymentPartnerSettings {
+    fn default() -> Self {
+        Self { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 3200)), public_url: None, ipn_retry_ms: vec![1_000, 5_000, 30_000] }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -228,6 +310,8 @@ impl Default for Config {
             webhooks: WebhookSettings::default(),
             push: PushSettings::default(),
             batch: BatchSettings::default(),
+            tikivip: TikiVipSettings::default(),
+            payment_partner: PaymentPartnerSettings::default(),
         }
     }
 }
@@ -263,7 +347,7 @@ impl Config {
     }
 
     /// The top-level keys, as they appear after `JOYGATE_` (lower-cased).
-    const KEYS: [&'static str; 14] = [
+    const KEYS: [&'static str; 18] = [
         "listen",
         "public_url",
         "database_url",
@@ -278,6 +362,10 @@ impl Config {
         "webhooks",
         "push",
         "batch",
+        "tikivip",
+        "payment_partner",
+        "earning",
+        "earning_by_partner",
     ];
 
     /// The externally visible base URL, without a trailing slash.

@@ -8,6 +8,7 @@ pub mod http;
 pub mod sandbox;
 pub mod sms;
 pub mod telemetry;
+pub mod tikivip_partner;
 pub mod workers;
 
 use std::net::SocketAddr;
@@ -67,8 +68,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     domain::identity::clients::register(&db, &http::account::client_spec(&idp.issuer), true, domain::now_ms())
         .await
         .context("registering the member pages' own sign-in client")?;
-    let (worker, mut tasks) = workers::spawn(&db, &idp, &config, shutdown_rx.clone())?;
-    let (router, session_cleanup) = http::router(&config, db.clone(), idp.clone(), worker, addr, shutdown_rx.clone()).await?;
+    let tikivip = tikivip(&config, &db, &idp.issuer).await?;
+    let (worker, mut tasks) = workers::spawn(&db, &idp, &config, &tikivip, shutdown_rx.clone())?;
+    let (router, session_cleanup) = http::router(&config, db.clone(), idp.clone(), worker, tikivip, addr, shutdown_rx.clone()).await?;
     tasks.push(session_cleanup);
     tasks.push(tokio::spawn(http::serve(listener, router, shutdown_rx.clone())));
     tracing::info!(%addr, "joygate listening");
@@ -83,6 +85,32 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tasks.push(task);
     }
     Ok(Running { addr, db, demo_partner_url, shutdown, tasks })
+}
+
+/// Tiki VIP: the partners from the configuration registered, and what the APIs, pages and jobs share.
+async fn tikivip(config: &Config, db: &domain::Db, public_url: &str) -> anyhow::Result<domain::tikivip::TikiVip> {
+    use domain::tikivip::{partners, TikiVip};
+    let settings = &config.tikivip;
+    anyhow::ensure!(!settings.plans.is_empty(), "[tikivip] needs at least one plan");
+    for p in &settings.partners {
+        let partner = partners::Partner {
+            partner_code: p.partner_code.clone(),
+            name: p.name.clone(),
+            client_id: p.client_id.clone(),
+            client_secret: p.client_secret.expose().to_string(),
+            api_base_url: p.api_base_url.clone(),
+            open_mode: p.open_mode,
+        };
+        partners::register(db, &partner, domain::now_ms()).await.with_context(|| format!("[[tikivip.partners]] {}", p.partner_code))?;
+    }
+    Ok(TikiVip {
+        db: db.clone(),
+        plans: std::sync::Arc::new(settings.plans.clone()),
+        api: std::sync::Arc::new(tikivip_partner::HttpPartnerApi::new()?),
+        policy: settings.pending_policy(),
+        link_ttl_ms: settings.open_link_ttl_s * 1000,
+        public_url: public_url.to_string(),
+    })
 }
 
 /// The sign-in provider: its policies from the configuration, its SMS sender, its keys.

@@ -8,7 +8,11 @@ use std::{sync::Arc, time::Duration};
 use domain::{
     events::push::{self, PushSender},
     identity::Idp,
-    outbox::{JobHandler, RetryPolicy, Worker, WorkerConfig},
+    outbox::{HandlerFuture, Job, JobError, JobHandler, RetryPolicy, Worker, WorkerConfig},
+    tikivip::{
+        gateway::{self, RefundOutcome},
+        refunds, TikiVip,
+    },
     signing::replay::SeenNonces,
     Db,
 };
@@ -29,20 +33,56 @@ fn job_handlers(db: &Db, config: &Config) -> anyhow::Result<Vec<Arc<dyn JobHandl
     Ok(vec![Arc::new(WebhookDelivery::new(db.clone(), retry)?), Arc::new(PushDelivery { db: db.clone(), sender: push })])
 }
 
-pub fn spawn(db: &Db, idp: &Idp, config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<(Worker, Vec<JoinHandle<()>>)> {
-    let worker = Worker::new(
-        db.clone(),
-        WorkerConfig { concurrency: config.worker.concurrency, ..WorkerConfig::default() },
-        job_handlers(db, config)?,
-    );
+pub fn spawn(db: &Db, idp: &Idp, config: &Config, tikivip: &TikiVip, shutdown: watch::Receiver<bool>) -> anyhow::Result<(Worker, Vec<JoinHandle<()>>)> {
+    let mut handlers = job_handlers(db, config)?;
+    handlers.push(Arc::new(RefundDelivery(tikivip.clone())));
+    let worker = Worker::new(db.clone(), WorkerConfig { concurrency: config.worker.concurrency, ..WorkerConfig::default() }, handlers);
     let tasks = vec![
         tokio::spawn(worker.clone().run(shutdown.clone())),
         batch_files::spawn(db, config, worker.clone(), shutdown.clone()),
         tokio::spawn(housekeeping(db.clone(), shutdown.clone())),
         tokio::spawn(expire_points(db.clone(), config.points_expiry.clone(), shutdown.clone())),
+        tokio::spawn(check_pending_payments(tikivip.clone(), shutdown.clone())),
         tokio::spawn(reload_signing_keys(idp.clone(), shutdown)),
     ];
     Ok((worker, tasks))
+}
+
+/// Tiki VIP payments still PENDING: asked about at the partner (no payment is lost when the
+/// IPN never comes). Every 5 s; each payment at most every `pending_check_every_s`.
+async fn check_pending_payments(vip: TikiVip, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match gateway::check_pending(&vip.db, vip.api.as_ref(), &vip.plans, &vip.policy, domain::now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(payments = n, "pending check: payments settled at the partner"),
+                Err(e) => tracing::warn!(error = %e, "pending check failed"),
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Sends Tiki VIP refunds to the partner (`domain::tikivip::gateway::send_refund`).
+struct RefundDelivery(TikiVip);
+
+impl JobHandler for RefundDelivery {
+    fn kind(&self) -> &'static str {
+        refunds::SEND
+    }
+    fn handle<'a>(&'a self, job: &'a Job) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let vip = &self.0;
+            let id = job.payload["request_id"].as_str().ok_or_else(|| JobError::Permanent("no request_id".into()))?;
+            let last = job.attempt >= job.max_attempts;
+            match gateway::send_refund(&vip.db, vip.api.as_ref(), &vip.plans, id, last, domain::now_ms()).await {
+                Ok(RefundOutcome::Done) => Ok(()),
+                Ok(RefundOutcome::Retry(why)) => Err(JobError::Retry(why)),
+                Err(e) => Err(JobError::Retry(e.to_string())),
+            }
+        })
+    }
 }
 
 /// Every `check_every_s`: expires points earned more than `months` ago (FIFO; see

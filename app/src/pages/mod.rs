@@ -4,3 +4,4 @@ pub mod account;
 pub mod home;
 pub mod not_found;
 pub mod signin;
+pub mod tikivip;

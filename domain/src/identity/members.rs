@@ -23,7 +23,7 @@ pub struct Member {
 impl Member {
     /// The day the member joined, `DD-MM-YYYY` in Vietnam (SkyJoy's `dateOfJoin`).
     pub fn date_of_join(&self) -> String {
-        super::names::vietnam_day(self.created_at_ms)
+        crate::clock::vietnam_day(self.created_at_ms)
     }
 }
 

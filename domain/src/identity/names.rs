@@ -75,13 +75,6 @@ impl DateOfBirth {
     }
 }
 
-/// The calendar day (`DD-MM-YYYY`) in Vietnam (UTC+7) of a moment, as SkyJoy writes `dateOfJoin`.
-pub fn vietnam_day(ms: i64) -> String {
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let local = at.to_offset(time::UtcOffset::from_hms(7, 0, 0).expect("a valid offset"));
-    local.date().format(DMY).expect("a date always formats")
-}
-
 impl fmt::Display for DateOfBirth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0.format(DMY).map_err(|_| fmt::Error)?)

@@ -12,6 +12,7 @@
 //! - Tiki transaction ids (`YYMMDD` + `TIKIVIP-` + number + `-` + unix seconds): [`TikiTransactionId`].
 
 pub mod customers;
+pub mod gateway;
 pub mod partners;
 pub mod payments;
 pub mod refunds;
@@ -106,3 +107,28 @@ impl From<sqlx::Error> for TikiError {
 
 #[cfg(test)]
 mod tests;
+
+/// What the Tiki APIs, the webview pages and the jobs share (the server builds it; the pages'
+/// server functions get it as context).
+#[derive(Clone)]
+pub struct TikiVip {
+    pub db: crate::Db,
+    pub plans: std::sync::Arc<Vec<Plan>>,
+    pub api: std::sync::Arc<dyn gateway::PartnerApi>,
+    pub policy: gateway::PendingPolicy,
+    /// How long a `url_open` link may wait to be opened.
+    pub link_ttl_ms: i64,
+    /// Our public base URL (for `url_open` and `url_checkout_result`).
+    pub public_url: String,
+}
+
+impl TikiVip {
+    pub fn plan(&self, code: &str) -> Option<&Plan> {
+        self.plans.iter().find(|p| p.code == code)
+    }
+
+    /// Where the partner sends the customer back after paying (Tiki's `url_checkout_result`).
+    pub fn checkout_result_url(&self) -> String {
+        format!("{}/apps/vn.tiki.vip/callback/index", self.public_url)
+    }
+}

@@ -299,3 +299,18 @@ pub async fn created_between(db: &Db, partner_code: &str, from_ms: i64, to_ms: i
     .await?;
     Ok(rows.into_iter().map(from_row).collect())
 }
+
+/// Claims the right to check one PENDING payment at the partner now: true at most once per
+/// `every_ms` (the result page asks while the customer waits; this keeps it to one call).
+pub async fn claim_check(db: &Db, tiki_transaction_id: &str, every_ms: i64, now_ms: i64) -> Result<bool, TikiError> {
+    let claimed = sqlx::query(
+        "UPDATE tikivip_transactions SET checked_at = $2
+         WHERE tiki_transaction_id = $1 AND status = 'PENDING' AND COALESCE(checked_at, 0) <= $3",
+    )
+    .bind(tiki_transaction_id)
+    .bind(now_ms)
+    .bind(now_ms - every_ms)
+    .execute(db.pool())
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}

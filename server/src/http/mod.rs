@@ -7,6 +7,7 @@ pub mod oidc;
 pub mod ops;
 pub mod sandbox;
 pub mod skyjoy;
+pub mod tikivip;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -37,6 +38,8 @@ pub struct AppState {
     pub earning: std::sync::Arc<domain::ledger::EarningRules>,
     /// The outbox worker, woken when a handler commits follow-up work (webhooks, notifications).
     pub worker: domain::outbox::Worker,
+    /// Tiki VIP: plans, the payment partners' API, timings (also the webview pages' context).
+    pub tikivip: domain::tikivip::TikiVip,
 }
 
 pub const SESSION_COOKIE: &str = "joygate_session";
@@ -47,6 +50,7 @@ pub async fn router(
     db: domain::Db,
     idp: domain::identity::Idp,
     worker: domain::outbox::Worker,
+    tikivip: domain::tikivip::TikiVip,
     bound: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(Router, JoinHandle<()>)> {
@@ -59,7 +63,7 @@ pub async fn router(
     let discovery = oidc::discovery::metadata_json(&idp.issuer)?;
     let own_origin = middleware::same_origin::OwnOrigin(config.public_url(bound));
     let earning = std::sync::Arc::new(domain::ledger::EarningRules { default: config.earning, partners: config.earning_by_partner.clone() });
-    let state = AppState { leptos_options: leptos_options.clone(), db: db.clone(), idp: idp.clone(), discovery, earning, worker };
+    let state = AppState { leptos_options: leptos_options.clone(), db: db.clone(), idp: idp.clone(), discovery, earning, worker, tikivip: tikivip.clone() };
 
     let session_store = SqliteStore::new(db.pool().clone());
     session_store.migrate().await?;
@@ -86,7 +90,8 @@ pub async fn router(
         .route("/metrics", get(ops::metrics))
         .merge(oidc::routes())
         .merge(skyjoy::routes())
-        .merge(account::routes());
+        .merge(account::routes())
+        .merge(tikivip::routes());
     if config.sandbox {
         router = router.merge(sandbox::routes());
     }
@@ -94,7 +99,10 @@ pub async fn router(
         .leptos_routes_with_context(
             &state,
             generate_route_list(app::App),
-            move || leptos::prelude::provide_context(idp.clone()),
+            move || {
+                leptos::prelude::provide_context(idp.clone());
+                leptos::prelude::provide_context(tikivip.clone());
+            },
             {
                 let options = leptos_options.clone();
                 move || app::shell(options.clone())

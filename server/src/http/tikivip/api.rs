@@ -1,0 +1,209 @@
+//! The handlers; see the module table in `mod.rs`. Rules live in `domain::tikivip`.
+
+use app::pages::tikivip::SESSION_CUSTOMER;
+use axum::{
+    body::Bytes,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    Json,
+};
+use domain::{
+    signing::{replay::SeenNonces, tikivip as sig, TimestampWindow},
+    tikivip::{
+        customers::{self, CustomerRequest},
+        partners::{self, Partner},
+        payments::{self, Report, Status},
+        TikiError,
+    },
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tower_sessions::Session;
+
+use crate::http::AppState;
+
+/// A Tiki answer: `{"code":0,"message":"success",…}` or `{"code":N,"message":…}`.
+pub struct TikiAnswer(StatusCode, Value);
+
+impl TikiAnswer {
+    fn ok(extra: Value) -> Self {
+        let mut body = json!({ "code": 0, "message": "success" });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        TikiAnswer(StatusCode::OK, body)
+    }
+
+    fn error(e: &TikiError) -> Self {
+        if let TikiError::Store(s) = e {
+            tracing::error!(error = %s, "Tiki VIP API failed");
+            return TikiAnswer(StatusCode::OK, json!({ "code": 2, "message": "system error; it has been logged" }));
+        }
+        TikiAnswer(StatusCode::OK, json!({ "code": e.code(), "message": e.to_string() }))
+    }
+
+    fn unsigned(message: impl Into<String>) -> Self {
+        TikiAnswer(StatusCode::UNAUTHORIZED, json!({ "code": 1, "message": message.into() }))
+    }
+}
+
+impl IntoResponse for TikiAnswer {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl From<TikiError> for TikiAnswer {
+    fn from(e: TikiError) -> Self {
+        TikiAnswer::error(&e)
+    }
+}
+
+/// The partner that signed this request, or why it is refused.
+async fn signed_by(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Partner, TikiAnswer> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let client_id = header(sig::HEADER_CLIENT_ID);
+    if client_id.is_empty() {
+        return Err(TikiAnswer::unsigned("X-Tikivip-Client-Id is required"));
+    }
+    let partner = partners::by_client_id(&state.db, client_id).await?.ok_or_else(|| TikiAnswer::unsigned("unknown X-Tikivip-Client-Id"))?;
+    let ts = sig::parse_timestamp(header(sig::HEADER_TIMESTAMP)).map_err(|e| TikiAnswer::unsigned(e.to_string()))?;
+    sig::verify(partner.client_secret.as_bytes(), ts, client_id, body, header(sig::HEADER_SIGNATURE), TimestampWindow::FIVE_MINUTES, domain::now_ms())
+        .map_err(|e| TikiAnswer::unsigned(format!("X-Tikivip-Signature: {e}")))?;
+    Ok(partner)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, TikiAnswer> {
+    serde_json::from_slice(body).map_err(|e| TikiError::Invalid(format!("the body is not the expected JSON: {e}")).into())
+}
+
+#[derive(Deserialize)]
+pub struct WebviewRequest {
+    identify_code: Option<String>,
+    /// The doc says number; both a number and a string are accepted.
+    identify_phone: Option<Value>,
+    identify_fullname: Option<String>,
+}
+
+/// `POST /miniapp/tikivip/webview` → `data: {url_open, url_checkout_result, request_id}`.
+/// Each signed request is accepted once (a replayed one is refused).
+pub async fn webview(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<TikiAnswer, TikiAnswer> {
+    let partner = signed_by(&state, &headers, &body).await?;
+    let signature = headers.get(sig::HEADER_SIGNATURE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let fresh = SeenNonces::new(state.db.clone())
+        .first_sighting("tikivip.webview", signature, TimestampWindow::FIVE_MINUTES.retention_ms(), domain::now_ms())
+        .await
+        .map_err(|e| TikiError::Store(e))?;
+    if !fresh {
+        return Err(TikiAnswer::unsigned("this signed request was already used"));
+    }
+    let req: WebviewRequest = parse(&body)?;
+    let phone = match req.identify_phone {
+        Some(Value::String(s)) => s,
+        // a number loses the leading 0 of 0912…: put it back; 84912… parses as it is
+        Some(Value::Number(n)) if n.to_string().len() == 9 => format!("0{n}"),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let customer = CustomerRequest { identify_code: req.identify_code.unwrap_or_default(), phone, full_name: req.identify_fullname };
+    let vip = &state.tikivip;
+    let link = customers::open_link(&state.db, &partner.partner_code, &customer, vip.link_ttl_ms, domain::now_ms()).await?;
+    Ok(TikiAnswer::ok(json!({ "data": {
+        "url_open": format!("{}/apps/vn.tiki.vip/open?t={}", vip.public_url, link.token),
+        "url_checkout_result": vip.checkout_result_url(),
+        "request_id": link.request_id,
+    }})))
+}
+
+#[derive(Deserialize)]
+pub struct IpnRequest {
+    reference_transaction_id: Option<String>,
+    transaction_amount: Option<i64>,
+    transaction_id: Option<String>,
+    status: Option<String>,
+    partner_banking_method: Option<String>,
+}
+
+/// `POST /miniapp/tikivip/payment/ipn`: applied once however often it comes; its code tells
+/// the partner what to do (0 done; 1, 3–6: refund the customer).
+pub async fn ipn(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<TikiAnswer, TikiAnswer> {
+    let partner = signed_by(&state, &headers, &body).await?;
+    let req: IpnRequest = parse(&body)?;
+    let invalid = |m: &str| TikiAnswer::from(TikiError::Invalid(m.into()));
+    let tiki_id = req.reference_transaction_id.filter(|s| !s.is_empty()).ok_or_else(|| invalid("reference_transaction_id is required"))?;
+    let transaction_id = req.transaction_id.filter(|s| !s.is_empty()).ok_or_else(|| invalid("transaction_id is required"))?;
+    let amount = req.transaction_amount.ok_or_else(|| invalid("transaction_amount is required"))?;
+    let status = match req.status.as_deref() {
+        Some("SUCCESS") => Status::Success,
+        Some("FAILURE") => Status::Failure,
+        Some("PENDING") => Status::Pending,
+        _ => return Err(invalid("status must be SUCCESS, FAILURE or PENDING")),
+    };
+    let report = Report {
+        partner_code: partner.partner_code,
+        tiki_transaction_id: tiki_id,
+        partner_transaction_id: Some(transaction_id.clone()),
+        amount: Some(amount),
+        status,
+        banking_method: req.partner_banking_method,
+    };
+    let applied = payments::apply_report(&state.db, &state.tikivip.plans, &report, domain::now_ms()).await?;
+    if applied.changed {
+        tracing::info!(payment = %applied.payment.tiki_transaction_id, status = applied.payment.status.as_str(), "IPN applied");
+    }
+    Ok(TikiAnswer::ok(json!({ "data": { "transaction_id": transaction_id } })))
+}
+
+#[derive(Deserialize)]
+pub struct TransactionQuery {
+    tiki_transaction_id: Option<String>,
+}
+
+/// `GET /miniapp/tikivip/transaction?tiki_transaction_id=…`: Tiki's flat answer.
+pub async fn transaction(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<TransactionQuery>) -> Result<TikiAnswer, TikiAnswer> {
+    let partner = signed_by(&state, &headers, b"").await?;
+    let id = q.tiki_transaction_id.filter(|s| !s.is_empty()).ok_or_else(|| TikiAnswer::from(TikiError::Invalid("tiki_transaction_id is required".into())))?;
+    let p = payments::find(&state.db, &id).await?.ok_or(TikiError::NotFound)?;
+    if p.partner_code != partner.partner_code {
+        return Err(TikiError::OtherPartner.into());
+    }
+    if p.status == Status::Cancelled {
+        return Err(TikiError::Cancelled.into());
+    }
+    Ok(TikiAnswer::ok(json!({
+        "tiki_transaction_id": p.tiki_transaction_id,
+        "partner_transaction_id": p.partner_transaction_id,
+        "status": p.status.as_str(),
+        "amount": p.amount,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct OpenQuery {
+    t: Option<String>,
+    lang: Option<String>,
+}
+
+/// `url_open`: spends the single-use link and opens the webview as that customer.
+pub async fn open(State(state): State<AppState>, session: Session, Query(q): Query<OpenQuery>) -> Response {
+    let customer = match q.t.as_deref() {
+        Some(t) => customers::open(&state.db, t, domain::now_ms()).await,
+        None => Ok(None),
+    };
+    match customer {
+        Ok(Some(c)) => {
+            let _ = session.cycle_id().await;
+            if session.insert(SESSION_CUSTOMER, &c.id).await.is_err() {
+                return crate::http::oidc::page::error(StatusCode::SERVICE_UNAVAILABLE, "the service is unavailable; try again shortly", None);
+            }
+            let lang = q.lang.as_deref().and_then(app::i18n::Lang::parse).map(|l| format!("?lang={}", l.code())).unwrap_or_default();
+            Redirect::to(&format!("/apps/vn.tiki.vip{lang}")).into_response()
+        }
+        Ok(None) => crate::http::oidc::page::error(StatusCode::GONE, "this link has expired or was already used; open VIP from your app again", None),
+        Err(e) => {
+            tracing::error!(error = %e, "opening the VIP webview failed");
+            crate::http::oidc::page::error(StatusCode::SERVICE_UNAVAILABLE, "the service is unavailable; try again shortly", None)
+        }
+    }
+}

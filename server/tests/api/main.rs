@@ -7,4 +7,5 @@ mod ops;
 mod pages;
 mod points;
 mod skyjoy;
+mod tikivip;
 mod webhooks;

@@ -42,6 +42,28 @@ pub enum Command {
     /// Partner webhook endpoints and delivery logs.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Tiki VIP payments: look up, refund, reconcile.
+    #[command(subcommand)]
+    Tikivip(TikivipCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TikivipCommand {
+    /// A payment, its refunds and its customer's VIP status.
+    Show { tiki_transaction_id: String },
+    /// Refund (part of) a successful payment; sent to the partner by the outbox, retried until
+    /// it answers. The same --request-id again is the same refund.
+    Refund {
+        tiki_transaction_id: String,
+        /// VND; at most what was paid minus what is refunded or being refunded.
+        #[arg(long)]
+        amount: i64,
+        #[arg(long)]
+        reason: String,
+        /// Your idempotency key (default: a new UUID).
+        #[arg(long)]
+        request_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,7 +193,32 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys(config, cmd).await,
         Command::Ledger(cmd) => ledger(config, cmd).await,
         Command::Webhooks(cmd) => webhooks(config, cmd).await,
+        Command::Tikivip(cmd) => tikivip(config, cmd).await,
     }
+}
+
+async fn tikivip(config: Config, cmd: TikivipCommand) -> anyhow::Result<()> {
+    use domain::tikivip::{customers, payments, refunds};
+    let db = open_db(&config).await?;
+    match cmd {
+        TikivipCommand::Show { tiki_transaction_id } => {
+            let p = payments::find(&db, &tiki_transaction_id).await?.with_context(|| format!("no payment {tiki_transaction_id}"))?;
+            println!("{}", serde_json::to_string_pretty(&p)?);
+            for r in refunds::of_payment(&db, &tiki_transaction_id).await? {
+                println!("refund {}", serde_json::to_string(&r)?);
+            }
+            if let Some(c) = customers::find(&db, &p.customer_id).await? {
+                println!("customer {}", serde_json::to_string(&c)?);
+            }
+        }
+        TikivipCommand::Refund { tiki_transaction_id, amount, reason, request_id } => {
+            let request_id = request_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let (r, existed) = refunds::request(&db, &tiki_transaction_id, amount, &reason, &request_id, domain::now_ms()).await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            println!("{}", if existed { "this refund was already requested" } else { "queued: the running server sends it to the partner" });
+        }
+    }
+    Ok(())
 }
 
 async fn ledger(config: Config, cmd: LedgerCommand) -> anyhow::Result<()> {

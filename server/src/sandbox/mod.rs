@@ -2,3 +2,4 @@
 //! other side of each documented contract over HTTP, so every loop runs on one machine.
 
 pub mod demo_partner;
+pub mod payment_partner;

@@ -5,6 +5,7 @@ mod helpers;
 mod oidc;
 mod ops;
 mod pages;
+mod payment_partner;
 mod points;
 mod skyjoy;
 mod tikivip;

@@ -45,6 +45,8 @@ export default defineConfig({
       JOYGATE_SITE_ROOT: path.resolve(__dirname, '../target/site'),
       // the demo partner on another site (localhost vs 127.0.0.1), next port up
       JOYGATE_DEMO_PARTNER__LISTEN: `127.0.0.1:${port + 1}`,
+      // the sandbox payment partner (Tiki VIP), two ports up; quick IPN retries
+      JOYGATE_PAYMENT_PARTNER__LISTEN: `127.0.0.1:${port + 2}`,
       // every test signs in from 127.0.0.1: lift the per-address code limit (tested in Rust)
       JOYGATE_IDENTITY__OTP_PER_IP_PER_HOUR: '10000',
       JOYGATE_IDENTITY__OTP_RESEND_AFTER_S: '0', // the linking test signs one phone in three times

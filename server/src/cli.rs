@@ -332,6 +332,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(demo) = &running.demo_partner_url {
         println!("  demo partner  {demo}/   (iFrame {demo}/iframe, single-page app {demo}/spa)");
     }
+    if let Some(pay) = &running.payment_partner_url {
+        println!("  sandbox payment partner (Tiki VIP)  {pay}/   (open the VIP webview as a customer there)");
+    }
     crate::http::shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests and jobs");
     running.stop().await;

@@ -24,6 +24,8 @@ pub struct Running {
     pub db: domain::Db,
     /// The demo partner's URL when it runs (sandbox mode).
     pub demo_partner_url: Option<String>,
+    /// The sandbox payment partner's URL when it runs (sandbox mode).
+    pub payment_partner_url: Option<String>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -78,13 +80,48 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let mut demo_partner_url = None;
     if config.sandbox && config.demo_partner.enabled {
         let d = &config.demo_partner;
-        let (url, task) =
-            sandbox::demo_partner::start(&db, idp.issuer.clone(), d.listen, d.public_url.as_deref(), shutdown_rx).await.context("starting the demo partner")?;
+        let (url, task) = sandbox::demo_partner::start(&db, idp.issuer.clone(), d.listen, d.public_url.as_deref(), shutdown_rx.clone())
+            .await
+            .context("starting the demo partner")?;
         tracing::info!(%url, "demo partner listening");
         demo_partner_url = Some(url);
         tasks.push(task);
     }
-    Ok(Running { addr, db, demo_partner_url, shutdown, tasks })
+    let mut payment_partner_url = None;
+    if config.sandbox && config.payment_partner.enabled {
+        let (url, task) = sandbox_payment_partner(&config, &db, &idp.issuer, shutdown_rx.clone()).await.context("starting the sandbox payment partner")?;
+        tracing::info!(%url, "sandbox payment partner listening");
+        payment_partner_url = Some(url);
+        tasks.push(task);
+    }
+    Ok(Running { addr, db, demo_partner_url, payment_partner_url, shutdown, tasks })
+}
+
+/// The sandbox payment partner, registered as Tiki VIP partner `SANDBOXPAY` with fresh
+/// credentials at every start.
+async fn sandbox_payment_partner(config: &Config, db: &domain::Db, tiki_url: &str, shutdown: watch::Receiver<bool>) -> anyhow::Result<(String, JoinHandle<()>)> {
+    use domain::tikivip::partners::{self, OpenMode, Partner};
+    use sandbox::payment_partner::{self, PaymentPartnerConfig};
+    let pp = &config.payment_partner;
+    let (client_id, client_secret) = (uuid::Uuid::new_v4().to_string(), format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()));
+    let sandbox = PaymentPartnerConfig {
+        tiki_url: tiki_url.to_string(),
+        partner_code: payment_partner::PARTNER_CODE.into(),
+        client_id: client_id.clone(),
+        client_secret: client_secret.clone(),
+        ipn_retry_ms: pp.ipn_retry_ms.clone(),
+    };
+    let (url, task) = payment_partner::start(sandbox, pp.listen, pp.public_url.as_deref(), shutdown).await?;
+    let partner = Partner {
+        partner_code: payment_partner::PARTNER_CODE.into(),
+        name: "Sandbox Pay".into(),
+        client_id,
+        client_secret,
+        api_base_url: format!("{url}/partner/v1"),
+        open_mode: OpenMode::Url,
+    };
+    partners::register(db, &partner, domain::now_ms()).await?;
+    Ok((url, task))
 }
 
 /// Tiki VIP: the partners from the configuration registered, and what the APIs, pages and jobs share.

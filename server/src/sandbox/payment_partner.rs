@@ -71,6 +71,9 @@ const MAX_IPN_LOG: usize = 2_000;
 
 /// How the payment partner reaches Tiki, and the credentials Tiki gave it (§4.1): the same
 /// client id and secret sign Tiki's calls to the partner and the partner's IPNs to Tiki.
+/// The partner code the sandbox partner is registered under.
+pub const PARTNER_CODE: &str = "SANDBOXPAY";
+
 #[derive(Clone)]
 pub struct PaymentPartnerConfig {
     /// Tiki's base URL (the platform); IPNs go to `{tiki_url}/miniapp/tikivip/payment/ipn`.
@@ -731,10 +734,55 @@ async fn home(State(partner): State<Partner>) -> Html<String> {
         "Transactions",
         &format!(
             "<p>A sandbox wallet for Tiki VIP payments (partner {}). IPN attempts: <a href=\"/sandbox/ipn-log\">/sandbox/ipn-log</a>.</p>\
+             <h2>Open Tiki VIP as a customer</h2>\
+             <form method=\"post\" action=\"/open-vip\" data-testid=\"open-vip-form\">\
+             <label>Customer code <input name=\"identify_code\" value=\"WALLET-1001\" required></label> \
+             <label>Phone <input name=\"identify_phone\" type=\"tel\" value=\"0912345678\" required></label> \
+             <label>Name <input name=\"identify_fullname\" value=\"Nguyen Van Vi\"></label> \
+             <label>Language <select name=\"lang\"><option value=\"vi\">Tiếng Việt</option><option value=\"en\">English</option></select></label> \
+             <button type=\"submit\">Open Tiki VIP</button></form>\
+             <h2>Transactions</h2>\
              <table><tr><th>Tiki transaction</th><th>Amount</th><th>Status</th><th>Refunded</th><th>Customer</th></tr>{rows}</table>",
             escape(&partner.config.partner_code)
         ),
     )
+}
+
+#[derive(Deserialize)]
+struct OpenVip {
+    identify_code: String,
+    identify_phone: String,
+    identify_fullname: Option<String>,
+    lang: Option<String>,
+}
+
+/// The super app opens Tiki VIP for its customer, as a real partner does: a signed
+/// `POST {tiki}/miniapp/tikivip/webview`, then the webview at `url_open`.
+async fn open_vip(State(partner): State<Partner>, axum::Form(f): axum::Form<OpenVip>) -> Response {
+    let body = json!({ "identify_code": f.identify_code, "identify_phone": f.identify_phone, "identify_fullname": f.identify_fullname }).to_string();
+    let timestamp = domain::now_ms();
+    let signature = tikivip::sign(partner.config.client_secret.as_bytes(), timestamp, &partner.config.client_id, body.as_bytes());
+    let answer = partner
+        .http
+        .post(format!("{}/miniapp/tikivip/webview", partner.config.tiki_url))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(tikivip::HEADER_TIMESTAMP, timestamp.to_string())
+        .header(tikivip::HEADER_CLIENT_ID, &partner.config.client_id)
+        .header(tikivip::HEADER_SIGNATURE, signature)
+        .body(body)
+        .send()
+        .await;
+    let answer: Value = match answer {
+        Ok(res) => res.json().await.unwrap_or(Value::Null),
+        Err(e) => return (StatusCode::BAD_GATEWAY, format!("Tiki did not answer: {e}")).into_response(),
+    };
+    match answer["data"]["url_open"].as_str() {
+        Some(url) => {
+            let lang = f.lang.filter(|l| l == "vi" || l == "en").map(|l| format!("&lang={l}")).unwrap_or_default();
+            axum::response::Redirect::to(&format!("{url}{lang}")).into_response()
+        }
+        None => (StatusCode::BAD_GATEWAY, format!("Tiki refused: {answer}")).into_response(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -783,6 +831,7 @@ async fn serve(listener: tokio::net::TcpListener, partner: Partner, queue: mpsc:
     let app = Router::new()
         .merge(api)
         .route("/", get(home))
+        .route("/open-vip", post(open_vip))
         .route("/pay/{transaction_id}", get(payment_screen).post(decide))
         .route("/sandbox/resend-ipn", post(resend_ipn))
         .route("/sandbox/fail-refunds", post(fail_refunds))

@@ -1,5 +1,5 @@
 use joygate::{
-    config::{BatchSettings, DemoPartnerSettings, Secret},
+    config::{BatchSettings, DemoPartnerSettings, PaymentPartnerSettings, Secret},
     Config, Running,
 };
 use reqwest::{header, Client, Response};
@@ -25,6 +25,7 @@ impl TestApp {
             database_url: Secret::new(format!("sqlite://{}", dir.path().join("joygate.db").display())),
             site_root: dir.path().join("site"),
             demo_partner: DemoPartnerSettings { listen: "127.0.0.1:0".parse().unwrap(), ..DemoPartnerSettings::default() },
+            payment_partner: PaymentPartnerSettings { listen: "127.0.0.1:0".parse().unwrap(), ipn_retry_ms: vec![100, 200, 400], ..PaymentPartnerSettings::default() },
             batch: BatchSettings { dir: dir.path().join("batch"), poll_s: 1 },
             ..Config::default()
         };

@@ -159,3 +159,114 @@ async fn ipns_change_a_payment_once_and_answer_tikis_codes() {
     assert_eq!(code(&res), 6, "{res}");
     app.stop().await;
 }
+
+/// The whole loop against the sandbox payment partner (a real program on its own port): the
+/// partner opens the webview, the customer pays (or the IPN is lost, or comes twice), refunds.
+mod with_the_sandbox_partner {
+    use std::time::Duration;
+
+    use domain::tikivip::{
+        customers::CustomerRequest,
+        gateway,
+        partners,
+        payments::{self, Status},
+        refunds, Plan,
+    };
+    use joygate::{sandbox::payment_partner::PARTNER_CODE, tikivip_partner::HttpPartnerApi};
+    use reqwest::StatusCode;
+
+    use crate::helpers::TestApp;
+
+    async fn wait_for_status(app: &TestApp, id: &str, want: Status) -> payments::Payment {
+        for _ in 0..100 {
+            let p = payments::find(app.db(), id).await.unwrap().unwrap();
+            if p.status == want {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{id} never became {want:?}");
+    }
+
+    /// A customer of the sandbox partner with an open payment for `plan`, created at the partner.
+    async fn checkout(app: &TestApp, code: &str, plan: &Plan) -> gateway::Checkout {
+        let req = CustomerRequest { identify_code: code.into(), phone: "0912345678".into(), full_name: None };
+        let c = domain::tikivip::customers::open_link(app.db(), PARTNER_CODE, &req, 60_000, domain::now_ms()).await.unwrap().customer;
+        let api = HttpPartnerApi::new().unwrap();
+        let result_url = format!("{}/apps/vn.tiki.vip/callback/index", app.url);
+        let first = gateway::checkout(app.db(), &api, &c, plan, &result_url, domain::now_ms()).await.unwrap();
+        let again = gateway::checkout(app.db(), &api, &c, plan, &result_url, domain::now_ms()).await.unwrap();
+        assert_eq!(first, again, "a second tap is the same payment at the same partner transaction");
+        first
+    }
+
+    async fn decide(app: &TestApp, open_url: &str, decision: &str) -> reqwest::Response {
+        let res = app.client.post(open_url).form(&[("decision", decision)]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{open_url}");
+        res
+    }
+
+    #[tokio::test]
+    async fn paid_then_refunded_partly_then_fully() {
+        let app = TestApp::spawn().await;
+        let plans = Plan::defaults();
+        let done = checkout(&app, "W-1", &plans[0]).await;
+        let back = decide(&app, &done.open_url, "success").await;
+        let location = back.headers()["location"].to_str().unwrap().to_string();
+        assert!(location.starts_with(&format!("{}/apps/vn.tiki.vip/callback/index?", app.url)) && location.contains(&done.payment.tiki_transaction_id), "{location}");
+        let paid = wait_for_status(&app, &done.payment.tiki_transaction_id, Status::Success).await;
+        assert!(paid.vip_granted && paid.partner_banking_method.as_deref() == Some("SANDBOX_WALLET"));
+        let customer = || async { domain::tikivip::customers::find(app.db(), &paid.customer_id).await.unwrap().unwrap() };
+        assert!(customer().await.is_vip(domain::now_ms()));
+
+        // a duplicate IPN from the partner changes nothing
+        let pay = app.server.as_ref().unwrap().payment_partner_url.clone().unwrap();
+        let resend = app.client.post(format!("{pay}/sandbox/resend-ipn?transaction_id={}", paid.partner_transaction_id.clone().unwrap())).send().await.unwrap();
+        assert_eq!(resend.status(), StatusCode::OK);
+        assert_eq!(payments::find(app.db(), &paid.tiki_transaction_id).await.unwrap().unwrap().updated_at_ms, paid.updated_at_ms);
+
+        // the partner fails the first refund call: the outbox tries again
+        app.client.post(format!("{pay}/sandbox/fail-refunds?count=1")).send().await.unwrap();
+        refunds::request(app.db(), &paid.tiki_transaction_id, 30_000, "goodwill", "RF-1", domain::now_ms()).await.unwrap();
+        refunds::request(app.db(), &paid.tiki_transaction_id, 69_000, "cancelled plan", "RF-2", domain::now_ms()).await.unwrap();
+        for _ in 0..200 {
+            if payments::find(app.db(), &paid.tiki_transaction_id).await.unwrap().unwrap().refunded_amount == 99_000 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let refunded = payments::find(app.db(), &paid.tiki_transaction_id).await.unwrap().unwrap();
+        assert_eq!((refunded.refunded_amount, refunded.vip_granted), (99_000, false), "{:?}", refunds::of_payment(app.db(), &paid.tiki_transaction_id).await);
+        assert!(!customer().await.is_vip(domain::now_ms()), "a full refund takes the VIP back");
+        assert!(refunds::request(app.db(), &paid.tiki_transaction_id, 1, "more", "RF-3", domain::now_ms()).await.is_err());
+        app.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_lost_ipn_is_found_by_the_pending_check_and_failures_grant_nothing() {
+        let app = TestApp::spawn_with(|c| {
+            c.tikivip.pending_check_after_s = 0;
+            c.tikivip.pending_check_every_s = 1;
+        })
+        .await;
+        let plans = Plan::defaults();
+        let dropped = checkout(&app, "W-2", &plans[1]).await;
+        decide(&app, &dropped.open_url, "drop-ipn").await;
+        let found = wait_for_status(&app, &dropped.payment.tiki_transaction_id, Status::Success).await;
+        assert!(found.vip_granted, "granted once the check found the payment");
+
+        let failed = checkout(&app, "W-3", &plans[0]).await;
+        decide(&app, &failed.open_url, "fail").await;
+        let cancelled = checkout(&app, "W-4", &plans[0]).await;
+        decide(&app, &cancelled.open_url, "cancel").await;
+        for id in [&failed.payment.tiki_transaction_id, &cancelled.payment.tiki_transaction_id] {
+            let p = wait_for_status(&app, id, Status::Failure).await;
+            assert!(!p.vip_granted);
+        }
+        // the customer may try again: a new payment, since the failed one is closed
+        let again = checkout(&app, "W-3", &plans[0]).await;
+        assert_ne!(again.payment.tiki_transaction_id, failed.payment.tiki_transaction_id);
+        assert!(partners::by_code(app.db(), PARTNER_CODE).await.unwrap().is_some());
+        app.stop().await;
+    }
+}

@@ -111,6 +111,7 @@ pub async fn router(
         .fallback(errors::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), oidc::policy::signin_page_policy))
         .layer(axum::middleware::from_fn_with_state(state.clone(), account::redeem_page_policy))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), tikivip::webview_page_policy))
         .layer(axum::middleware::from_fn_with_state(own_origin, middleware::same_origin::check))
         .layer(axum::middleware::from_fn(middleware::metrics::record))
         .with_state(state)

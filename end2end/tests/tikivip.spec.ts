@@ -1,0 +1,90 @@
+import { test, expect } from './fixtures';
+import { Page } from '@playwright/test';
+
+// The sandbox payment partner (a super app's wallet) runs two ports above the platform.
+const provider = () => test.info().project.use.baseURL as string;
+const wallet = () => `http://localhost:${Number(process.env.E2E_PORT ?? 3107) + 2}`;
+
+/** The wallet opens Tiki VIP for a new customer of its own (signed webview API call). */
+async function openVip(page: Page, lang = 'en'): Promise<string> {
+  const code = 'E2E-' + Math.random().toString(36).slice(2, 10);
+  await page.goto(`${wallet()}/`);
+  const form = page.getByTestId('open-vip-form');
+  await form.locator('input[name=identify_code]').fill(code);
+  await form.locator('select[name=lang]').selectOption(lang);
+  await form.locator('button').click();
+  await expect(page).toHaveURL(new RegExp(`^${provider()}/apps/vn\\.tiki\\.vip`));
+  await expect(page.getByTestId('vip-plan')).toHaveCount(3);
+  return code;
+}
+
+async function buy(page: Page, plan: string) {
+  await page.locator(`[data-testid=vip-plan][data-plan=${plan}]`).getByTestId('vip-buy').click();
+  await expect(page).toHaveURL(new RegExp(`^${wallet()}/pay/`));
+}
+
+async function result(page: Page, status: string | RegExp) {
+  await expect(page).toHaveURL(new RegExp(`^${provider()}/apps/vn\\.tiki\\.vip/callback/index\\?`));
+  await expect(page.getByTestId('vip-result')).toHaveAttribute('data-status', status, { timeout: 15_000 });
+}
+
+test('a customer buys VIP in the webview, pays in the wallet and comes back VIP', async ({ page, consoleErrors }) => {
+  await openVip(page);
+  await expect(page.getByTestId('vip-inactive')).toBeVisible();
+  await page.waitForFunction(() => document.body.dataset.hydrated === '1');
+  await buy(page, 'VIP1M');
+  await expect(page.getByTestId('pay-amount')).toHaveText('99.000 ₫');
+  await page.getByTestId('pay-success').click();
+  await result(page, 'SUCCESS');
+  await expect(page.getByTestId('vip-active')).toBeVisible();
+  await page.getByTestId('vip-back').click();
+  await expect(page.getByTestId('vip-active')).toBeVisible();
+});
+
+test('a failed or cancelled payment grants nothing and the customer may try again', async ({ page }) => {
+  await openVip(page);
+  await buy(page, 'VIP3M');
+  await expect(page.getByTestId('pay-amount')).toHaveText('269.000 ₫');
+  await page.getByTestId('pay-fail').click();
+  await result(page, 'FAILURE');
+  await expect(page.getByTestId('vip-active')).toHaveCount(0);
+
+  await page.getByTestId('vip-back').click();
+  await buy(page, 'VIP3M'); // a new payment: the failed one is closed
+  await page.getByTestId('pay-cancel').click();
+  // the wallet's IPN says FAILURE; had the result page asked the wallet first, it says CANCELLED
+  await result(page, /^(FAILURE|CANCELLED)$/);
+  await expect(page.getByTestId('vip-active')).toHaveCount(0);
+});
+
+test('a lost IPN: the result page finds the payment at the wallet, also after a reload', async ({ page }) => {
+  await openVip(page, 'vi');
+  await buy(page, 'VIP1M');
+  await page.getByTestId('pay-drop-ipn').click();
+  await result(page, 'SUCCESS');
+  await page.reload();
+  await expect(page.getByTestId('vip-result')).toHaveAttribute('data-status', 'SUCCESS');
+  await expect(page.getByTestId('vip-active')).toContainText('Bạn là VIP đến hết ngày');
+});
+
+test('without scripts, a double tap and the back button never make a second payment', async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  const code = await openVip(page);
+  await buy(page, 'VIP12M');
+  const first = page.url();
+  await page.goBack();
+  await expect(page).toHaveURL(new RegExp(`^${provider()}/apps/vn\\.tiki\\.vip`));
+  await buy(page, 'VIP12M');
+  expect(page.url()).toBe(first);
+  await page.goto(`${wallet()}/`);
+  await expect(page.locator('tr', { hasText: code })).toHaveCount(1);
+  await context.close();
+});
+
+test('a stale or reused webview link opens nothing', async ({ page }) => {
+  await page.goto(`${provider()}/apps/vn.tiki.vip/open?t=not-a-link`);
+  await expect(page.locator('body')).toContainText('expired or was already used');
+  await page.goto(`${provider()}/apps/vn.tiki.vip`);
+  await expect(page.getByTestId('vip-not-opened')).toBeVisible();
+});

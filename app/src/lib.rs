@@ -18,6 +18,7 @@ use crate::pages::{
     account::{AccountPage, RedeemPage},
     home::HomePage,
     not_found::NotFound,
+    ops::OpsTikiVipPage,
     signin::SignInPage,
     tikivip::{PlansPage, ResultPage},
 };
@@ -90,6 +91,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
                 <Route path=path!("/account/redeem") view=RedeemPage ssr=SsrMode::Async/>
                 <Route path=path!("/apps/vn.tiki.vip") view=PlansPage ssr=SsrMode::Async/>
+                <Route path=path!("/ops/tikivip") view=OpsTikiVipPage ssr=SsrMode::Async/>
                 <Route path=path!("/apps/vn.tiki.vip/callback/index") view=ResultPage ssr=SsrMode::Async/>
             </Routes>
         </Router>

@@ -88,3 +88,43 @@ test('a stale or reused webview link opens nothing', async ({ page }) => {
   await page.goto(`${provider()}/apps/vn.tiki.vip`);
   await expect(page.getByTestId('vip-not-opened')).toBeVisible();
 });
+
+test('an operator refunds a payment in two parts; the full refund takes the VIP back', async ({ page }) => {
+  await openVip(page);
+  await buy(page, 'VIP1M');
+  await page.getByTestId('pay-success').click();
+  await result(page, 'SUCCESS');
+  const tikiId = new URL(page.url()).searchParams.get('tiki_transaction_id')!;
+
+  await page.goto(`${provider()}/ops/tikivip?tiki_transaction_id=${tikiId}`);
+  await page.locator('#token').fill('wrong');
+  await page.getByTestId('ops-sign-in').locator('button').click();
+  await expect(page.getByRole('alert')).toHaveText('Refused.');
+  await page.locator('#token').fill('e2e-operator-token');
+  await page.getByTestId('ops-sign-in').locator('button').click();
+  await page.goto(`${provider()}/ops/tikivip?tiki_transaction_id=${tikiId}`);
+  await expect(page.getByTestId('ops-payment')).toHaveAttribute('data-status', 'SUCCESS');
+
+  const refund = async (amount: string) => {
+    const form = page.getByTestId('ops-refund-form');
+    await form.locator('#amount').fill(amount);
+    await form.locator('#reason').fill('customer asked');
+    await form.locator('button').click();
+  };
+  await refund('100000');
+  await expect(page.getByTestId('ops-error')).toContainText('more than what was paid');
+  await refund('40000');
+  // sent to the wallet by the outbox: reload until it is settled
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByTestId('ops-refunded')).toHaveText('40.000 ₫', { timeout: 500 });
+  }).toPass({ timeout: 15_000 });
+  await expect(page.getByTestId('ops-vip')).not.toHaveText('—');
+  await refund('59000');
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByTestId('ops-refunded')).toHaveText('99.000 ₫', { timeout: 500 });
+  }).toPass({ timeout: 15_000 });
+  await expect(page.getByTestId('ops-vip')).toHaveText('—');
+  await expect(page.getByTestId('ops-refund-form')).toHaveCount(0);
+});

@@ -45,6 +45,15 @@ pub enum Command {
     /// Tiki VIP payments: look up, refund, reconcile.
     #[command(subcommand)]
     Tikivip(TikivipCommand),
+    /// Operator access to the operator pages (`/ops/…`).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Makes a new operator token; prints it once and the `token_sha256` for `[operator]`.
+    Token,
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +203,12 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger(cmd) => ledger(config, cmd).await,
         Command::Webhooks(cmd) => webhooks(config, cmd).await,
         Command::Tikivip(cmd) => tikivip(config, cmd).await,
+        Command::Operator(OperatorCommand::Token) => {
+            let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+            println!("operator token: {token}\n(shown once; sign in at /ops/tikivip with it)");
+            println!("[operator]\ntoken_sha256 = \"{}\"", domain::identity::clients::secret_sha256(&token));
+            Ok(())
+        }
     }
 }
 

@@ -69,6 +69,16 @@ pub struct Config {
     pub tikivip: TikiVipSettings,
     /// The sandbox payment partner (sandbox mode only), on its own port.
     pub payment_partner: PaymentPartnerSettings,
+    /// Who may use the operator pages.
+    pub operator: OperatorSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OperatorSettings {
+    /// Hex SHA-256 of the operator token (`joygate operator token` makes one); unset, the
+    /// operator pages refuse everyone.
+    pub token_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -312,6 +322,7 @@ impl Default for Config {
             batch: BatchSettings::default(),
             tikivip: TikiVipSettings::default(),
             payment_partner: PaymentPartnerSettings::default(),
+            operator: OperatorSettings::default(),
         }
     }
 }
@@ -347,7 +358,7 @@ impl Config {
     }
 
     /// The top-level keys, as they appear after `JOYGATE_` (lower-cased).
-    const KEYS: [&'static str; 18] = [
+    const KEYS: [&'static str; 19] = [
         "listen",
         "public_url",
         "database_url",
@@ -366,6 +377,7 @@ impl Config {
         "payment_partner",
         "earning",
         "earning_by_partner",
+        "operator",
     ];
 
     /// The externally visible base URL, without a trailing slash.

@@ -3,5 +3,6 @@
 pub mod account;
 pub mod home;
 pub mod not_found;
+pub mod ops;
 pub mod signin;
 pub mod tikivip;

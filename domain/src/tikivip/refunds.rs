@@ -36,6 +36,11 @@ fn from_row((request_id, tiki_transaction_id, amount, reason, status, created_at
     Refund { request_id, tiki_transaction_id, amount, reason, status, created_at_ms }
 }
 
+/// A fresh idempotency key for a refund form or command.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 pub async fn find(db: &Db, request_id: &str) -> Result<Option<Refund>, TikiError> {
     let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tikivip_refunds WHERE request_id = $1")).bind(request_id).fetch_optional(db.pool()).await?;
     Ok(row.map(from_row))

@@ -62,6 +62,7 @@ pub async fn router(
         .build();
     let discovery = oidc::discovery::metadata_json(&idp.issuer)?;
     let own_origin = middleware::same_origin::OwnOrigin(config.public_url(bound));
+    let operator = app::pages::ops::OperatorToken(config.operator.token_sha256.clone());
     let earning = std::sync::Arc::new(domain::ledger::EarningRules { default: config.earning, partners: config.earning_by_partner.clone() });
     let state = AppState { leptos_options: leptos_options.clone(), db: db.clone(), idp: idp.clone(), discovery, earning, worker, tikivip: tikivip.clone() };
 
@@ -102,6 +103,7 @@ pub async fn router(
             move || {
                 leptos::prelude::provide_context(idp.clone());
                 leptos::prelude::provide_context(tikivip.clone());
+                leptos::prelude::provide_context(operator.clone());
             },
             {
                 let options = leptos_options.clone();

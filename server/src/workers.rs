@@ -104,7 +104,8 @@ async fn expire_points(db: Db, settings: PointsExpirySettings, mut shutdown: wat
     }
 }
 
-/// Once a minute: ends expired point locks, queues member notifications still waiting, deletes replay-protection records past their
+/// Once a minute: ends expired point locks, queues member notifications still waiting, deletes
+/// webhook events older than 30 days and used webview links, replay-protection records past their
 /// retention, expired sign-in flows and expired link tokens.
 async fn housekeeping(db: Db, mut shutdown: watch::Receiver<bool>) {
     let seen = SeenNonces::new(db.clone());
@@ -116,6 +117,12 @@ async fn housekeeping(db: Db, mut shutdown: watch::Receiver<bool>) {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(locks = n, "expired point locks released"),
                     Err(e) => tracing::warn!(error = %e, "housekeeping: expiring point locks failed"),
+                }
+                if let Err(e) = domain::events::webhooks::purge_old(&db, domain::now_ms()).await {
+                    tracing::warn!(error = %e, "housekeeping: purging old webhook events failed");
+                }
+                if let Err(e) = domain::tikivip::customers::purge_expired_links(&db, domain::now_ms()).await {
+                    tracing::warn!(error = %e, "housekeeping: purging webview links failed");
                 }
                 if let Err(e) = domain::events::push::sweep(&db, domain::now_ms()).await {
                     tracing::warn!(error = %e, "housekeeping: queueing waiting notifications failed");

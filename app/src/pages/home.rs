@@ -22,7 +22,12 @@ const ENDPOINTS: [&[(&str, bool, bool)]; 4] = [
         ("/api-point/partner/v1/lookup-transaction-id", true, false),
         ("/account", true, true),
     ],
-    &[("/miniapp/tikivip/webview", false, false), ("/miniapp/tikivip/payment/ipn", false, false), ("/miniapp/tikivip/transaction", false, false)],
+    &[
+        ("/miniapp/tikivip/webview", true, false),
+        ("/miniapp/tikivip/payment/ipn", true, false),
+        ("/miniapp/tikivip/transaction", true, false),
+        ("/apps/vn.tiki.vip", true, true),
+    ],
     &[("/v1/marketing/benefit/sync", false, false), ("/v1/marketing/benefit/used/sync", false, false), ("/saas/requestin", false, false)],
 ];
 

@@ -206,6 +206,24 @@ pub async fn delivery_log(db: &Db, event_id: &str) -> Result<Vec<LogLine>, Store
         .collect())
 }
 
+/// How long an event's body is kept for replays and the delivery log.
+pub const KEEP_EVENTS_MS: i64 = 30 * 86_400_000;
+
+/// Deletes events older than [`KEEP_EVENTS_MS`] whose deliveries are all finished (done or dead
+/// long ago); returns how many.
+pub async fn purge_old(db: &Db, now_ms: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM webhook_events WHERE created_at < $1
+           AND NOT EXISTS (SELECT 1 FROM outbox_jobs j WHERE j.kind = $2 AND j.state IN ('pending', 'running')
+                           AND j.dedupe_key LIKE 'webhook:' || webhook_events.event_id || ':%')",
+    )
+    .bind(now_ms - KEEP_EVENTS_MS)
+    .bind(DELIVER)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Recent events about a member (newest first): `(event_id, event_type, created_at_ms)`.
 pub async fn events_of_member(db: &Db, member_id: &str, limit: i64) -> Result<Vec<(String, String, i64)>, StoreError> {
     Ok(sqlx::query_as("SELECT event_id, event_type, created_at FROM webhook_events WHERE member_id = $1 ORDER BY created_at DESC, event_id LIMIT $2")

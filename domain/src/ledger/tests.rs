@@ -216,3 +216,15 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn old_events_are_purged_once_their_deliveries_are_over() {
+    let (_d, db) = temp_db().await;
+    let m = member(&db, "0966666666").await;
+    crate::events::webhooks::register(&db, "shop", "http://127.0.0.1:9/hook", &[], false, T0).await.unwrap();
+    post(&db, &posting(&m, "A1", Kind::Accrual, 10), T0).await.unwrap();
+    let later = T0 + crate::events::webhooks::KEEP_EVENTS_MS + 1;
+    assert_eq!(crate::events::webhooks::purge_old(&db, later).await.unwrap(), 1, "user.created (no delivery) goes");
+    sqlx::query("UPDATE outbox_jobs SET state = 'done' WHERE kind = 'webhook.deliver'").execute(db.pool()).await.unwrap();
+    assert_eq!(crate::events::webhooks::purge_old(&db, later).await.unwrap(), 1, "the delivered one goes once its delivery is over");
+}

@@ -257,16 +257,6 @@ pub(super) async fn revoke_vip(tx: &mut Tx<'_>, p: &Payment, plan_months: u32, n
     Ok(())
 }
 
-/// A customer's payments, newest first.
-pub async fn of_customer(db: &Db, customer_id: &str, limit: i64) -> Result<Vec<Payment>, TikiError> {
-    let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tikivip_transactions WHERE customer_id = $1 ORDER BY created_at DESC LIMIT $2"))
-        .bind(customer_id)
-        .bind(limit)
-        .fetch_all(db.pool())
-        .await?;
-    Ok(rows.into_iter().map(from_row).collect())
-}
-
 /// PENDING payments older than `min_age_ms` not checked in the last `every_ms`: the pending
 /// check's work list. Marks them checked now, so two checkers do not take the same ones.
 pub async fn take_due_for_check(db: &Db, min_age_ms: i64, every_ms: i64, limit: i64, now_ms: i64) -> Result<Vec<Payment>, TikiError> {

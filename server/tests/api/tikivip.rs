@@ -353,7 +353,7 @@ mod reconciliation {
     }
 
     async fn wait_for(path: &Path) -> String {
-        for _ in 0..100 {
+        for _ in 0..200 {
             if let Ok(text) = std::fs::read_to_string(path) {
                 return text;
             }
@@ -496,7 +496,7 @@ mod reconciliation {
 
         // the same file sent again: compared again, the first archived copy kept aside
         std::fs::write(inbound.join(&name), format!("{HEADER}\n")).unwrap();
-        for _ in 0..100 {
+        for _ in 0..200 {
             if !inbound.join(&name).exists() {
                 break;
             }

@@ -73,6 +73,16 @@ pub enum TikivipCommand {
         #[arg(long)]
         request_id: Option<String>,
     },
+    /// Reconciliation of a past day: write our files to OUTBOUND now (replacing none) and compare
+    /// the partner files of that day waiting in INBOUND.
+    Reconcile {
+        /// The day, YYYYMMDD in Vietnam time; it must be over (T+1).
+        #[arg(long)]
+        date: String,
+        /// Only this partner (default: every partner).
+        #[arg(long)]
+        partner: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,6 +241,42 @@ async fn tikivip(config: Config, cmd: TikivipCommand) -> anyhow::Result<()> {
             let (r, existed) = refunds::request(&db, &tiki_transaction_id, amount, &reason, &request_id, domain::now_ms()).await?;
             println!("{}", serde_json::to_string_pretty(&r)?);
             println!("{}", if existed { "this refund was already requested" } else { "queued: the running server sends it to the partner" });
+        }
+        TikivipCommand::Reconcile { date, partner } => reconcile(&db, &config, &date, partner.as_deref()).await?,
+    }
+    Ok(())
+}
+
+/// `joygate tikivip reconcile`: what the background task does for one day, now, for every partner
+/// (or one), with partner files taken as they are (no wait for one unchanged scan).
+async fn reconcile(db: &domain::Db, config: &Config, date: &str, only: Option<&str>) -> anyhow::Result<()> {
+    use crate::workers::reconcile_files::{Folders, Taken, Written};
+    use domain::tikivip::{partners, reconcile::Day};
+    let day = Day::parse(date)?;
+    anyhow::ensure!(day.is_over(domain::now_ms()), "{day} is not over in Vietnam yet: its files are made the day after (T+1)");
+    let mut list = partners::list(db).await?;
+    if let Some(code) = only {
+        list.retain(|p| p.partner_code == code);
+        anyhow::ensure!(!list.is_empty(), "no partner {code}");
+    }
+    let folders = Folders::new(db, config);
+    for p in &list {
+        match folders.write_day(&p.partner_code, day).await? {
+            Written::New(files) => files.iter().for_each(|(path, rows)| println!("wrote {} ({rows} rows)", path.display())),
+            Written::Kept(files) => files.iter().for_each(|path| println!("already there, kept: {}", path.display())),
+        }
+        for (name, path) in folders.inbound(&p.partner_code, day).await? {
+            match folders.compare_file(&name, &path).await? {
+                Taken::Compared { summary: s, mismatches } => println!(
+                    "compared {name}: {} compared, {} matched, {} mismatched, {} invalid lines; mismatches: {}",
+                    s.compared,
+                    s.matched,
+                    s.mismatched,
+                    s.invalid,
+                    mismatches.display()
+                ),
+                Taken::Waiting(parts) => println!("{name} is the day's last part and waits for part(s) {parts:?} in ARCHIVED"),
+            }
         }
     }
     Ok(())

@@ -100,6 +100,8 @@ pub struct TikiVipSettings {
     /// Reconciliation files: `{dir}/OUTBOUND/{partner}/tikivip_{Partner}_{YYYYMMDD}_{n}.csv`,
     /// partner files in `{dir}/INBOUND/{partner}/`.
     pub reconcile_dir: PathBuf,
+    /// Seconds between reconciliation scans; a partner file is taken once unchanged for one.
+    pub reconcile_poll_s: u64,
 }
 
 impl Default for TikiVipSettings {
@@ -113,6 +115,7 @@ impl Default for TikiVipSettings {
             unknown_cancel_after_min: 30,
             pending_cancel_after_h: 24,
             reconcile_dir: PathBuf::from("data/tikivip"),
+            reconcile_poll_s: 60,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! Each stops when the shutdown signal turns true.
 
 mod batch_files;
+pub(crate) mod reconcile_files;
 
 use std::{sync::Arc, time::Duration};
 
@@ -40,6 +41,7 @@ pub fn spawn(db: &Db, idp: &Idp, config: &Config, tikivip: &TikiVip, shutdown: w
     let tasks = vec![
         tokio::spawn(worker.clone().run(shutdown.clone())),
         batch_files::spawn(db, config, worker.clone(), shutdown.clone()),
+        reconcile_files::spawn(db, config, shutdown.clone()),
         tokio::spawn(housekeeping(db.clone(), shutdown.clone())),
         tokio::spawn(expire_points(db.clone(), config.points_expiry.clone(), shutdown.clone())),
         tokio::spawn(check_pending_payments(tikivip.clone(), shutdown.clone())),

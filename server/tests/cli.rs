@@ -128,3 +128,57 @@ async fn webhook_endpoints_delivery_log_and_points_expiry_from_the_command_line(
     assert!(cli.ok(&["ledger", "expire"]).contains("0 member(s)"), "idempotent");
     assert!(cli.ok(&["ledger", "check"]).contains("ledger consistent"));
 }
+
+#[tokio::test]
+async fn tikivip_reconcile_writes_a_past_days_files_once_and_compares_the_waiting_partner_file() {
+    use domain::tikivip::{
+        customers::{self, CustomerRequest},
+        partners::{self, OpenMode, Partner},
+        payments,
+        reconcile::{Day, HEADER},
+        Plan,
+    };
+    let cli = Cli::new();
+    let db = domain::Db::connect(&format!("sqlite://{}/j.db", cli.dir.path().display())).await.unwrap();
+    db.migrate().await.unwrap();
+    let partner = Partner {
+        partner_code: "walletx".into(),
+        name: "Wallet X".into(),
+        client_id: "walletx-client".into(),
+        client_secret: "0123456789abcdef0123".into(),
+        api_base_url: "http://127.0.0.1:9/partner/v1".into(),
+        open_mode: OpenMode::Url,
+    };
+    partners::register(&db, &partner, 1).await.unwrap();
+    let day = Day::of(domain::now_ms()).previous();
+    let mut ids = Vec::new();
+    for (i, code) in ["C-1", "C-2"].into_iter().enumerate() {
+        let req = CustomerRequest { identify_code: code.into(), phone: "0912345678".into(), full_name: None };
+        let c = customers::open_link(&db, "walletx", &req, 60_000, day.start_ms()).await.unwrap().customer;
+        ids.push(payments::open_payment(&db, &c, &Plan::defaults()[0], day.start_ms() + i as i64).await.unwrap().0.tiki_transaction_id);
+    }
+    let root = cli.dir.path().join("data/tikivip"); // the default reconcile_dir, from the working directory
+    let name = format!("tikivip_walletx_{day}_1.csv");
+    std::fs::create_dir_all(root.join("INBOUND/walletx")).unwrap();
+    std::fs::write(root.join("INBOUND/walletx").join(&name), format!("{HEADER}\n{},,99000,PENDING,,\n", ids[0])).unwrap();
+
+    let out = cli.ok(&["tikivip", "reconcile", "--date", &day.to_string()]);
+    assert!(out.contains(&format!("wrote data/tikivip/OUTBOUND/walletx/{name} (2 rows)")), "{out}");
+    assert!(out.contains(&format!("compared {name}: 2 compared, 1 matched, 1 mismatched, 0 invalid lines")), "{out}");
+    let ours = std::fs::read_to_string(root.join("OUTBOUND/walletx").join(&name)).unwrap();
+    assert_eq!(ours.lines().count(), 3);
+    let mismatches = std::fs::read_to_string(root.join(format!("OUTBOUND/walletx/{name}.mismatches.csv"))).unwrap();
+    assert!(mismatches.contains(&format!("\r\n{},MISSING_AT_PARTNER,PENDING,,\r\n", ids[1])), "{mismatches}");
+    assert!(root.join("ARCHIVED/walletx").join(&name).is_file() && !root.join("INBOUND/walletx").join(&name).exists());
+
+    // again: the day's files are there, so nothing is replaced
+    std::fs::write(root.join("OUTBOUND/walletx").join(&name), "kept\n").unwrap();
+    let out = cli.ok(&["tikivip", "reconcile", "--date", &day.to_string(), "--partner", "walletx"]);
+    assert!(out.contains(&format!("already there, kept: data/tikivip/OUTBOUND/walletx/{name}")), "{out}");
+    assert_eq!(std::fs::read_to_string(root.join("OUTBOUND/walletx").join(&name)).unwrap(), "kept\n");
+
+    let today = cli.run(&["tikivip", "reconcile", "--date", &Day::of(domain::now_ms()).to_string()]);
+    assert!(!today.status.success() && String::from_utf8_lossy(&today.stderr).contains("T+1"));
+    assert!(!cli.run(&["tikivip", "reconcile", "--date", &day.to_string(), "--partner", "nobody"]).status.success());
+    assert!(!cli.run(&["tikivip", "reconcile", "--date", "2026-11-23"]).status.success());
+}

@@ -9,12 +9,14 @@
 //! - a payment's life (one open payment per customer and plan, PENDING → SUCCESS / FAILURE /
 //!   CANCELLED once, VIP granted once per successful payment, IPN codes 0–6): [`payments`];
 //! - refunds (never above what was paid, full refund revokes the VIP time): [`refunds`];
+//! - reconciliation (daily files per partner, T+1; comparing the partner's file): [`reconcile`];
 //! - Tiki transaction ids (`YYMMDD` + `TIKIVIP-` + number + `-` + unix seconds): [`TikiTransactionId`].
 
 pub mod customers;
 pub mod gateway;
 pub mod partners;
 pub mod payments;
+pub mod reconcile;
 pub mod refunds;
 
 use rand::Rng;

@@ -1,5 +1,5 @@
 use joygate::{
-    config::{BatchSettings, DemoPartnerSettings, PaymentPartnerSettings, Secret},
+    config::{BatchSettings, DemoPartnerSettings, PaymentPartnerSettings, Secret, TikiVipSettings},
     Config, Running,
 };
 use reqwest::{header, Client, Response};
@@ -27,6 +27,7 @@ impl TestApp {
             demo_partner: DemoPartnerSettings { listen: "127.0.0.1:0".parse().unwrap(), ..DemoPartnerSettings::default() },
             payment_partner: PaymentPartnerSettings { listen: "127.0.0.1:0".parse().unwrap(), ipn_retry_ms: vec![100, 200, 400], ..PaymentPartnerSettings::default() },
             batch: BatchSettings { dir: dir.path().join("batch"), poll_s: 1 },
+            tikivip: TikiVipSettings { reconcile_dir: dir.path().join("tikivip"), ..TikiVipSettings::default() },
             ..Config::default()
         };
         change(&mut config);

@@ -270,3 +270,242 @@ mod with_the_sandbox_partner {
         app.stop().await;
     }
 }
+
+/// Reconciliation (issue 5): our daily file through the signed API and in OUTBOUND, T+1 only, and
+/// a partner file dropped in INBOUND compared, answered with its mismatches and archived.
+mod reconciliation {
+    use std::{path::Path, time::Duration};
+
+    use domain::tikivip::{
+        customers::{self, CustomerRequest},
+        partners::{self, OpenMode, Partner},
+        payments::{self, Report, Status},
+        reconcile::{Day, HEADER, MISMATCH_HEADER},
+        Plan,
+    };
+    use reqwest::StatusCode;
+
+    use super::{signed, CLIENT_ID, SECRET};
+    use crate::helpers::TestApp;
+
+    /// A payment of `partner` created at `at`, settled `status` a minute later at the partner's
+    /// transaction `partner_id` (when given).
+    async fn payment(db: &domain::Db, partner: &str, customer: &str, at: i64, status: Status, partner_id: Option<&str>) -> payments::Payment {
+        let req = CustomerRequest { identify_code: customer.into(), phone: "0912345678".into(), full_name: None };
+        let c = customers::open_link(db, partner, &req, 60_000, at).await.unwrap().customer;
+        let (p, _) = payments::open_payment(db, &c, &Plan::defaults()[0], at).await.unwrap();
+        if let Some(id) = partner_id {
+            payments::attach_partner_transaction(db, &p.tiki_transaction_id, id, "http://pay", at).await.unwrap();
+        }
+        if status != Status::Pending {
+            let report = Report {
+                partner_code: partner.into(),
+                tiki_transaction_id: p.tiki_transaction_id.clone(),
+                partner_transaction_id: None,
+                amount: None,
+                status,
+                banking_method: None,
+            };
+            payments::apply_report(db, &Plan::defaults(), &report, at + 60_000).await.unwrap();
+        }
+        payments::find(db, &p.tiki_transaction_id).await.unwrap().unwrap()
+    }
+
+    /// A database with partners `walletx` (our signer) and `othery`, and payments made yesterday
+    /// (Vietnam time) before the server starts, so its first scan writes yesterday's files whole.
+    async fn database(dir: &Path) -> (joygate::config::Secret, Day, Vec<payments::Payment>, payments::Payment) {
+        let url = format!("sqlite://{}", dir.join("joygate.db").display());
+        let db = domain::Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        for (code, client_id) in [("walletx", CLIENT_ID), ("othery", "other-client")] {
+            let p = Partner {
+                partner_code: code.into(),
+                name: code.into(),
+                client_id: client_id.into(),
+                client_secret: SECRET.into(),
+                api_base_url: "http://127.0.0.1:9/partner/v1".into(),
+                open_mode: OpenMode::Url,
+            };
+            partners::register(&db, &p, domain::now_ms()).await.unwrap();
+        }
+        let day = Day::of(domain::now_ms()).previous();
+        let at = day.start_ms() + 9 * 3_600_000;
+        let ours = vec![
+            payment(&db, "walletx", "A", at, Status::Success, Some("P-A")).await,
+            payment(&db, "walletx", "B", at + 1_000, Status::Success, Some("P,\"B\"")).await,
+            payment(&db, "walletx", "C", at + 2_000, Status::Success, Some("P-C")).await,
+            payment(&db, "walletx", "E", at + 3_000, Status::Success, Some("P-E")).await,
+            payment(&db, "walletx", "F", at + 4_000, Status::Pending, None).await,
+        ];
+        payment(&db, "othery", "O", at, Status::Success, Some("P-O")).await;
+        let day_before = payment(&db, "walletx", "before", day.start_ms() - 1, Status::Success, Some("P-0")).await;
+        db.close().await;
+        (joygate::config::Secret::new(url), day, ours, day_before)
+    }
+
+    async fn spawn(dir: &Path, url: &joygate::config::Secret) -> TestApp {
+        TestApp::spawn_with(|c| {
+            c.database_url = url.clone();
+            c.tikivip.reconcile_dir = dir.join("reconcile");
+            c.tikivip.reconcile_poll_s = 1;
+        })
+        .await
+    }
+
+    async fn wait_for(path: &Path) -> String {
+        for _ in 0..200 {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{} never appeared", path.display());
+    }
+
+    async fn get(app: &TestApp, query: &str) -> reqwest::Response {
+        let ts = domain::now_ms();
+        app.client
+            .get(format!("{}/miniapp/tikivip/reconciliation?{query}", app.url))
+            .header(domain::signing::tikivip::HEADER_TIMESTAMP, ts.to_string())
+            .header(domain::signing::tikivip::HEADER_CLIENT_ID, CLIENT_ID)
+            .header(domain::signing::tikivip::HEADER_SIGNATURE, domain::signing::tikivip::sign(SECRET.as_bytes(), ts, CLIENT_ID, b""))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn yesterdays_file_is_served_signed_and_written_to_outbound_and_today_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, day, ours, _) = database(dir.path()).await;
+        let app = spawn(dir.path(), &url).await;
+
+        let res = get(&app, &format!("date={day}&part=1")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+        let name = format!("tikivip_walletx_{day}_1.csv");
+        assert_eq!(res.headers()["content-disposition"].to_str().unwrap(), format!("attachment; filename=\"{name}\""));
+        let csv = res.text().await.unwrap();
+        let t = |ms: i64| domain::clock::vietnam_rfc3339(ms);
+        let row = |p: &payments::Payment, transaction_id: &str| {
+            format!("{},{transaction_id},99000,{},{},{}", p.tiki_transaction_id, p.status.as_str(), t(p.created_at_ms), t(p.updated_at_ms))
+        };
+        let expected = [
+            HEADER.to_string(),
+            row(&ours[0], "P-A"),
+            row(&ours[1], "\"P,\"\"B\"\"\""),
+            row(&ours[2], "P-C"),
+            row(&ours[3], "P-E"),
+            row(&ours[4], ""),
+            String::new(),
+        ];
+        assert_eq!(csv.split("\r\n").collect::<Vec<_>>(), expected, "walletx's payments of that day only, CRLF");
+        assert!(csv.contains(",SUCCESS,") && csv.contains(&format!("{}T09:00:01+07:00", &t(day.start_ms())[..10])), "{csv}");
+
+        // the background task wrote the same file to OUTBOUND, and othery's own
+        let outbound = dir.path().join("reconcile/OUTBOUND");
+        assert_eq!(wait_for(&outbound.join("walletx").join(&name)).await, csv);
+        assert_eq!(wait_for(&outbound.join(format!("othery/tikivip_othery_{day}_1.csv"))).await.lines().count(), 2);
+        let before = wait_for(&outbound.join(format!("walletx/tikivip_walletx_{}_1.csv", day.previous()))).await;
+        assert_eq!(before.lines().count(), 2, "the days before are caught up");
+
+        let code = |res: serde_json::Value| res["code"].as_i64();
+        let today = Day::of(domain::now_ms());
+        for (query, want) in [
+            (format!("date={day}&part=2"), Some(3)),
+            (format!("date={today}"), Some(1)),
+            (format!("date={}", Day::of(domain::now_ms() + 86_400_000)), Some(1)),
+            ("date=2026-11-23".to_string(), Some(1)),
+            (format!("date={day}&part=0"), Some(1)),
+            ("part=1".to_string(), Some(1)),
+        ] {
+            let res = get(&app, &query).await;
+            assert_eq!(res.status(), StatusCode::OK, "{query}");
+            assert_eq!(code(res.json().await.unwrap()), want, "{query}");
+        }
+        let path = format!("/miniapp/tikivip/reconciliation?date={day}");
+        let (status, body) = signed(&app, reqwest::Method::GET, &path, None, CLIENT_ID, "not-the-secret", domain::now_ms()).await;
+        assert_eq!((status, body["code"].as_i64()), (StatusCode::UNAUTHORIZED, Some(1)));
+        let res = get(&app, &format!("date={day}")).await;
+        assert_eq!(res.text().await.unwrap(), csv, "part 1 is the default");
+        app.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_partner_file_in_inbound_is_compared_answered_with_its_mismatches_and_archived() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, day, ours, day_before) = database(dir.path()).await;
+        let root = dir.path().join("reconcile");
+        let (inbound, outbound, archived) = (root.join("INBOUND/walletx"), root.join("OUTBOUND/walletx"), root.join("ARCHIVED/walletx"));
+        std::fs::create_dir_all(&inbound).unwrap();
+        std::fs::create_dir_all(root.join("INBOUND/nobody")).unwrap();
+        let name = format!("tikivip_walletx_{day}_1.csv");
+        let id = |i: usize| ours[i].tiki_transaction_id.as_str();
+        // their columns in another order, LF line ends: A matches, then one mismatch of each kind
+        let theirs = format!(
+            "status,tiki_transaction_id,transaction_amount,transaction_id,created_at,updated_at\n\
+             SUCCESS,{a},99000,P-A,,\n\
+             FAILURE,{b},99000,\"P,\"\"B\"\"\",,\n\
+             SUCCESS,{c},98000,P-C,,\n\
+             SUCCESS,{e},99000,P-X,,\n\
+             SUCCESS,{day_}TIKIVIP-1-1,99000,P-G,,\n\
+             SUCCESS,oops,99 000,P-H,,\n",
+            a = id(0),
+            b = id(1),
+            c = id(2),
+            e = id(3),
+            day_ = &day.to_string()[2..],
+        );
+        std::fs::write(root.join("INBOUND/nobody").join(&name), &theirs).unwrap();
+        std::fs::write(inbound.join("notes.txt"), "not a reconciliation file").unwrap();
+        let today = format!("tikivip_walletx_{}_1.csv", Day::of(domain::now_ms()));
+        std::fs::write(inbound.join(&today), format!("{HEADER}\n")).unwrap();
+        // a day's second and last part waits for the first
+        let earlier_day = day.previous();
+        let part2 = format!("tikivip_walletx_{earlier_day}_2.csv");
+        std::fs::write(inbound.join(&part2), format!("{HEADER}\n")).unwrap();
+        std::fs::write(inbound.join(format!("{name}.tmp")), &theirs).unwrap();
+        std::fs::rename(inbound.join(format!("{name}.tmp")), inbound.join(&name)).unwrap();
+
+        let app = spawn(dir.path(), &url).await;
+        let result = wait_for(&outbound.join(format!("{name}.mismatches.csv"))).await;
+        assert_eq!(
+            result.split("\r\n").collect::<Vec<_>>(),
+            [
+                MISMATCH_HEADER.to_string(),
+                format!("{},STATUS,SUCCESS,FAILURE,3", id(1)),
+                format!("{},AMOUNT,99000,98000,4", id(2)),
+                format!("{},TRANSACTION_ID,P-E,P-X,5", id(3)),
+                format!("{}TIKIVIP-1-1,MISSING_AT_TIKI,,SUCCESS,6", &day.to_string()[2..]),
+                "oops,INVALID_ROW,,\"transaction_amount must be a whole number of VND, not \"\"99 000\"\"\",7".to_string(),
+                format!("{},MISSING_AT_PARTNER,PENDING,,", id(4)),
+                String::new(),
+            ]
+        );
+        assert_eq!(std::fs::read_to_string(archived.join(&name)).unwrap(), theirs, "archived as it came");
+        assert!(!inbound.join(&name).exists());
+        assert!(inbound.join("notes.txt").is_file() && inbound.join(&today).is_file(), "a stranger and a day not over are left alone");
+        assert!(root.join("INBOUND/nobody").join(&name).is_file() && !root.join("OUTBOUND/nobody").exists(), "not a partner's folder");
+        assert!(inbound.join(&part2).is_file() && !outbound.join(format!("{part2}.mismatches.csv")).exists(), "waits for part 1");
+
+        // part 1 comes (full, as far as the rule goes, only once it holds 500,000 rows): part 2 follows it
+        std::fs::write(inbound.join(format!("tikivip_walletx_{earlier_day}_1.csv")), format!("{HEADER}\n")).unwrap();
+        let second = wait_for(&outbound.join(format!("{part2}.mismatches.csv"))).await;
+        assert_eq!(second, format!("{MISMATCH_HEADER}\r\n{},MISSING_AT_PARTNER,SUCCESS,,\r\n", day_before.tiki_transaction_id), "in neither part");
+        assert!(archived.join(&part2).is_file() && archived.join(format!("tikivip_walletx_{earlier_day}_1.csv")).is_file());
+
+        // the same file sent again: compared again, the first archived copy kept aside
+        std::fs::write(inbound.join(&name), format!("{HEADER}\n")).unwrap();
+        for _ in 0..200 {
+            if !inbound.join(&name).exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let again = wait_for(&outbound.join(format!("{name}.mismatches.csv"))).await;
+        assert_eq!(again.lines().filter(|l| l.contains("MISSING_AT_PARTNER")).count(), 5, "{again}");
+        assert_eq!(std::fs::read_to_string(archived.join(&name)).unwrap(), format!("{HEADER}\n"));
+        assert_eq!(std::fs::read_dir(&archived).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(&name)).count(), 2);
+        app.stop().await;
+    }
+}

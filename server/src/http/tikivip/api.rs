@@ -43,6 +43,11 @@ impl TikiAnswer {
         TikiAnswer(StatusCode::OK, json!({ "code": e.code(), "message": e.to_string() }))
     }
 
+    /// `{"code":N,"message":…}` for a refusal no [`TikiError`] names (reconciliation: no such part).
+    pub(super) fn failure(code: u8, message: impl Into<String>) -> Self {
+        TikiAnswer(StatusCode::OK, json!({ "code": code, "message": message.into() }))
+    }
+
     fn unsigned(message: impl Into<String>) -> Self {
         TikiAnswer(StatusCode::UNAUTHORIZED, json!({ "code": 1, "message": message.into() }))
     }
@@ -61,7 +66,7 @@ impl From<TikiError> for TikiAnswer {
 }
 
 /// The partner that signed this request, or why it is refused.
-async fn signed_by(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Partner, TikiAnswer> {
+pub(super) async fn signed_by(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Partner, TikiAnswer> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let client_id = header(sig::HEADER_CLIENT_ID);
     if client_id.is_empty() {

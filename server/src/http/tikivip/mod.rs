@@ -10,9 +10,11 @@
 //! | `POST /miniapp/tikivip/webview` | a single-use link into the webview for a customer ([`webview`]) |
 //! | `POST /miniapp/tikivip/payment/ipn` | the partner reports a payment's status ([`ipn`]) |
 //! | `GET /miniapp/tikivip/transaction?tiki_transaction_id=` | a payment as we know it ([`transaction`]) |
+//! | `GET /miniapp/tikivip/reconciliation?date=YYYYMMDD&part=n` | a past day's reconciliation file, CSV ([`reconcile`]) |
 //! | `GET /apps/vn.tiki.vip/open?t=` | `url_open`: spends the link, starts the webview session |
 
 mod api;
+mod reconcile;
 
 use axum::{
     routing::{get, post},
@@ -28,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/miniapp/tikivip/webview", post(api::webview))
         .route("/miniapp/tikivip/payment/ipn", post(api::ipn))
         .route("/miniapp/tikivip/transaction", get(api::transaction))
+        .route("/miniapp/tikivip/reconciliation", get(reconcile::reconciliation))
         .route("/apps/vn.tiki.vip/open", get(api::open))
 }
 

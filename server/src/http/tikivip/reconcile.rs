@@ -1,0 +1,44 @@
+//! `GET /miniapp/tikivip/reconciliation?date=YYYYMMDD&part=n`: the partner's reconciliation file
+//! of a past day, made from the database when asked (the same rows and form as the file written to
+//! OUTBOUND; statuses as they are now). The rules live in `domain::tikivip::reconcile`.
+
+use axum::{
+    extract::{Query, State},
+    http::{header, HeaderMap},
+    response::{IntoResponse, Response},
+};
+use domain::tikivip::{
+    reconcile::{self, Day, MAX_ROWS},
+    TikiError,
+};
+use serde::Deserialize;
+
+use super::api::{signed_by, TikiAnswer};
+use crate::http::AppState;
+
+#[derive(Deserialize)]
+pub struct ReconciliationQuery {
+    date: Option<String>,
+    part: Option<String>,
+}
+
+/// The CSV (`text/csv`, named by `Content-Disposition`), or `{"code":1}` for a bad date or part
+/// and for a day not over yet in Vietnam (T+1), `{"code":3}` for a part beyond the day's last.
+pub async fn reconciliation(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ReconciliationQuery>) -> Result<Response, TikiAnswer> {
+    let partner = signed_by(&state, &headers, b"").await?;
+    let day = Day::parse(q.date.as_deref().unwrap_or_default())?;
+    if !day.is_over(domain::now_ms()) {
+        return Err(TikiError::Invalid(format!("the file of {day} is made once the day is over in Vietnam (T+1)")).into());
+    }
+    let part = match q.part.as_deref() {
+        None => 1,
+        Some(p) => p.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| TikiError::Invalid("part must be a whole number from 1".into()))?,
+    };
+    let payments = reconcile::payments_of_day(&state.db, &partner.partner_code, day).await?;
+    let Some(file) = reconcile::daily_file(&partner.partner_code, day, &payments, MAX_ROWS, part) else {
+        let parts = reconcile::parts(payments.len(), MAX_ROWS);
+        return Err(TikiAnswer::failure(3, format!("no part {part}: the file of {day} has {parts} part(s)")));
+    };
+    let disposition = format!("attachment; filename=\"{}\"", file.name);
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)], file.csv).into_response())
+}

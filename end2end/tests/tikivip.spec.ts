@@ -128,3 +128,24 @@ test('an operator refunds a payment in two parts; the full refund takes the VIP 
   await expect(page.getByTestId('ops-vip')).toHaveText('—');
   await expect(page.getByTestId('ops-refund-form')).toHaveCount(0);
 });
+
+test('the result page shows a pending payment, survives a reload, and turns to success by itself', async ({ page, context }) => {
+  const code = await openVip(page);
+  await buy(page, 'VIP1M'); // the customer is on the wallet's payment screen, not decided yet
+  const watcher = await context.newPage();
+  await watcher.goto(`${wallet()}/`);
+  const tikiId = (await watcher.locator('tr', { hasText: code }).locator('td').first().innerText()).trim();
+  await watcher.goto(`${provider()}/apps/vn.tiki.vip/callback/index?tiki_transaction_id=${tikiId}&status=SUCCESS`);
+  // the query's status is not believed: the payment is still pending at the wallet
+  await expect(watcher.getByTestId('vip-result')).toHaveAttribute('data-status', 'PENDING');
+  await expect(watcher.getByTestId('vip-pending')).toBeVisible();
+  await watcher.reload();
+  await expect(watcher.getByTestId('vip-result')).toHaveAttribute('data-status', 'PENDING');
+  await watcher.waitForFunction(() => document.body.dataset.hydrated === '1');
+
+  await page.getByTestId('pay-success').click();
+  await result(page, 'SUCCESS');
+  // the waiting page polls and updates without a reload
+  await expect(watcher.getByTestId('vip-result')).toHaveAttribute('data-status', 'SUCCESS', { timeout: 15_000 });
+  await expect(watcher.getByTestId('vip-active')).toBeVisible();
+});

@@ -2,6 +2,7 @@
 //! Each stops when the shutdown signal turns true.
 
 mod batch_files;
+mod folders;
 pub(crate) mod reconcile_files;
 
 use std::{sync::Arc, time::Duration};

@@ -30,7 +30,7 @@ use super::{
     payments::{self, Payment, Status},
     TikiError,
 };
-use crate::{clock::vietnam_rfc3339, store::Db};
+use crate::{clock::vietnam_rfc3339, csv::Record, store::Db};
 
 /// Tiki's limit: at most this many rows per file.
 pub const MAX_ROWS: usize = 500_000;
@@ -161,7 +161,7 @@ pub fn daily_file(partner_code: &str, day: Day, payments: &[Payment], max_rows: 
     for p in rows {
         let (amount, created, updated) = (p.amount.to_string(), vietnam_rfc3339(p.created_at_ms), vietnam_rfc3339(p.updated_at_ms));
         let transaction_id = p.partner_transaction_id.as_deref().unwrap_or("");
-        csv_line(&mut csv, &[&p.tiki_transaction_id, transaction_id, &amount, p.status.as_str(), &created, &updated]);
+        crate::csv::line(&mut csv, &[&p.tiki_transaction_id, transaction_id, &amount, p.status.as_str(), &created, &updated]);
     }
     Some(DailyFile { name: FileName::new(partner_code, day, part), rows: rows.len(), csv })
 }
@@ -367,7 +367,7 @@ impl Comparison {
         let mut out = format!("{MISMATCH_HEADER}\r\n");
         for m in &self.mismatches {
             let line = m.line.map(|l| l.to_string()).unwrap_or_default();
-            csv_line(&mut out, &[&m.tiki_transaction_id, m.issue.as_str(), &m.ours, &m.theirs, &line]);
+            crate::csv::line(&mut out, &[&m.tiki_transaction_id, m.issue.as_str(), &m.ours, &m.theirs, &line]);
         }
         out
     }
@@ -446,95 +446,15 @@ pub fn compare(ours: &[Payment], theirs: &PartnerFile, earlier_parts: Option<&Ha
     c
 }
 
-/// Writes one record, CRLF-terminated; a field holding `,`, `"` or a line break is quoted, with
-/// `"` doubled (RFC 4180).
-fn csv_line(out: &mut String, fields: &[&str]) {
-    for (i, value) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if value.contains([',', '"', '\r', '\n']) {
-            out.push('"');
-            out.push_str(&value.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(value);
-        }
-    }
-    out.push_str("\r\n");
-}
-
-/// A CSV record: the line it starts on and its fields, or why it is not one.
-struct Record {
-    line: usize,
-    fields: Result<Vec<String>, &'static str>,
-}
-
 const UNCLOSED: &str = "a quote is never closed: the rest of the file cannot be read";
 
-/// RFC 4180 records (CRLF or LF line ends; blank lines skipped). A stray quote spoils its
-/// record only; a quote never closed spoils the rest of the file (one last record, [`UNCLOSED`]).
+/// The file's records without blank lines; a quote never closed ends them with one last record,
+/// [`UNCLOSED`].
 fn records(text: &str) -> Vec<Record> {
-    let mut out = Vec::new();
-    let mut chars = text.chars().peekable();
-    let mut line = 1;
-    while chars.peek().is_some() {
-        let start = line;
-        let (mut fields, mut field) = (Vec::new(), String::new());
-        let mut problem = None;
-        // `quoted`: the current field was quoted; `open`: its closing quote is not seen yet.
-        let (mut quoted, mut open) = (false, false);
-        loop {
-            let Some(c) = chars.next() else {
-                if open {
-                    problem = Some(UNCLOSED);
-                }
-                break;
-            };
-            if open {
-                match c {
-                    '"' if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        field.push('"');
-                    }
-                    '"' => open = false,
-                    '\n' => {
-                        line += 1;
-                        field.push(c);
-                    }
-                    _ => field.push(c),
-                }
-                continue;
-            }
-            match c {
-                ',' => {
-                    fields.push(std::mem::take(&mut field));
-                    quoted = false;
-                }
-                '\n' => {
-                    line += 1;
-                    break;
-                }
-                '\r' if chars.peek() == Some(&'\n') => {
-                    chars.next();
-                    line += 1;
-                    break;
-                }
-                '"' if field.is_empty() && !quoted => (quoted, open) = (true, true),
-                _ if quoted => {
-                    problem.get_or_insert("a quoted field has characters after its closing quote");
-                }
-                '"' => {
-                    problem.get_or_insert("a field that is not quoted has a quote in it");
-                }
-                _ => field.push(c),
-            }
-        }
-        if fields.is_empty() && !quoted && field.trim().is_empty() {
-            continue;
-        }
-        fields.push(field);
-        out.push(Record { line: start, fields: problem.map_or(Ok(fields), Err) });
+    let (records, unclosed) = crate::csv::records(text);
+    let mut out: Vec<Record> = records.into_iter().filter(|r| !r.blank).collect();
+    if let Some(line) = unclosed {
+        out.push(Record { line, fields: Err(UNCLOSED), blank: false });
     }
     out
 }

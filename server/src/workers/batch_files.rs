@@ -18,7 +18,7 @@
 use std::{
     collections::{HashMap, HashSet},
     path::{Path, PathBuf},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use domain::{
@@ -33,6 +33,7 @@ use domain::outbox::Worker;
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::config::Config;
+use super::folders::{entries, Stamp};
 
 pub fn spawn(db: &Db, config: &Config, worker: Worker, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let files = BatchFiles {
@@ -47,8 +48,6 @@ pub fn spawn(db: &Db, config: &Config, worker: Worker, shutdown: watch::Receiver
     tokio::spawn(files.run(Duration::from_secs(config.batch.poll_s.max(1)), shutdown))
 }
 
-/// A file's size and modification time: the same at two scans in a row means it is complete.
-type Stamp = (u64, Option<SystemTime>);
 
 struct BatchFiles {
     db: Db,
@@ -62,20 +61,6 @@ struct BatchFiles {
     stuck: HashMap<PathBuf, Stamp>,
     /// Folders that name no partner, warned about once.
     warned: HashSet<String>,
-}
-
-/// A folder's entries as (name, path), sorted by name; names that are not UTF-8 and hidden
-/// names (`.…`) are left out.
-async fn entries(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let mut read = tokio::fs::read_dir(dir).await?;
-    let mut found = Vec::new();
-    while let Some(entry) = read.next_entry().await? {
-        if let Some(name) = entry.file_name().to_str().filter(|n| !n.starts_with('.')) {
-            found.push((name.to_string(), entry.path()));
-        }
-    }
-    found.sort();
-    Ok(found)
 }
 
 impl BatchFiles {

@@ -25,7 +25,7 @@
 use std::{
     collections::{HashMap, HashSet},
     path::{Path, PathBuf},
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use domain::{
@@ -39,6 +39,7 @@ use domain::{
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::config::Config;
+use super::folders::{entries as names, Stamp};
 
 /// Our files are written for the days up to this many days back, if missing.
 pub const CATCH_UP_DAYS: u32 = 7;
@@ -205,20 +206,6 @@ async fn read(path: &Path) -> std::io::Result<PartnerFile> {
     Ok(reconcile::read_partner_file(&tokio::fs::read(path).await?))
 }
 
-/// A folder's entries as (name, path), sorted by name; hidden names (`.…`) and names that are
-/// not UTF-8 are left out.
-async fn names(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let mut read = tokio::fs::read_dir(dir).await?;
-    let mut found = Vec::new();
-    while let Some(entry) = read.next_entry().await? {
-        if let Some(name) = entry.file_name().to_str().filter(|n| !n.starts_with('.')) {
-            found.push((name.to_string(), entry.path()));
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
 /// The entries of a partner folder that are reconciliation file names, by day and part.
 async fn entries(dir: &Path) -> std::io::Result<Vec<(FileName, PathBuf)>> {
     let mut found: Vec<(FileName, PathBuf)> =
@@ -227,8 +214,6 @@ async fn entries(dir: &Path) -> std::io::Result<Vec<(FileName, PathBuf)>> {
     Ok(found)
 }
 
-/// A file's size and modification time: the same at two scans in a row means it is complete.
-type Stamp = (u64, Option<SystemTime>);
 
 struct ReconcileFiles {
     folders: Folders,

@@ -11,7 +11,7 @@
 //! [`complete`]d, in the background when it is long and again after a restart; the inbound
 //! folder's files are [`run`] in one go.
 
-mod csv;
+use crate::csv;
 
 use std::collections::HashMap;
 
@@ -156,7 +156,11 @@ pub fn parse(bytes: &[u8], format: Format) -> Result<Vec<Row>, FileError> {
 }
 
 fn csv_rows(text: &str) -> Result<Vec<Row>, FileError> {
-    let mut records = csv::records(text)?.into_iter().filter(|r| !r.blank);
+    let (records, unclosed) = csv::records(text);
+    if let Some(line) = unclosed {
+        return Err(FileError::UnclosedQuote(line));
+    }
+    let mut records = records.into_iter().filter(|r| !r.blank);
     let header = records.next().ok_or(FileError::Empty)?;
     let names = header.fields.map_err(|p| FileError::InvalidHeader(format!("it is not valid CSV: {p}")))?;
     let columns = header_columns(&names)?;

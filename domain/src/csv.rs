@@ -1,11 +1,11 @@
-//! CSV as RFC 4180 has it, both ways: reading an uploaded file into records (with the line
-//! each starts on, for the result file) and writing the result file. Small on purpose: the
-//! files are ours to define, so a full CSV crate is not needed.
-
-use super::FileError;
+//! CSV as RFC 4180 has it, both ways: reading a partner's file into records (with the line each
+//! starts on, for result and mismatch files) and writing our files. Used by batch point files
+//! and Tiki VIP reconciliation. Small on purpose: the files are ours to define, so a full CSV
+//! crate is not needed.
 
 /// A CSV record: the line it starts on and its fields, or why it is malformed.
-pub(super) struct Record {
+#[derive(Debug)]
+pub struct Record {
     pub line: usize,
     pub fields: Result<Vec<String>, &'static str>,
     /// Nothing but spaces: skipped.
@@ -14,8 +14,9 @@ pub(super) struct Record {
 
 /// RFC 4180 records: fields split by `,`; a field holding `,`, `"` or a line break is quoted,
 /// with `"` inside doubled; records end in CRLF or LF. A problem inside one record (a stray
-/// quote) spoils that record only; a quote never closed spoils the rest of the file.
-pub(super) fn records(text: &str) -> Result<Vec<Record>, FileError> {
+/// quote) spoils that record only; a quote never closed spoils the rest of the file: the records
+/// before it, and `Some(line)` of that quote.
+pub fn records(text: &str) -> (Vec<Record>, Option<usize>) {
     let mut records = Vec::new();
     let mut chars = text.chars().peekable();
     let mut line = 1;
@@ -28,7 +29,7 @@ pub(super) fn records(text: &str) -> Result<Vec<Record>, FileError> {
         loop {
             let Some(c) = chars.next() else {
                 if open {
-                    return Err(FileError::UnclosedQuote(quote_line));
+                    return (records, Some(quote_line));
                 }
                 break;
             };
@@ -75,7 +76,7 @@ pub(super) fn records(text: &str) -> Result<Vec<Record>, FileError> {
         fields.push(field);
         records.push(Record { line: start, fields: problem.map_or(Ok(fields), Err), blank });
     }
-    Ok(records)
+    (records, None)
 }
 
 /// One CSV field, quoted when it must be (RFC 4180).
@@ -90,7 +91,7 @@ fn field(out: &mut String, value: &str) {
 }
 
 /// One record, CRLF-terminated.
-pub(super) fn line(out: &mut String, fields: &[&str]) {
+pub fn line(out: &mut String, fields: &[&str]) {
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -126,7 +127,7 @@ mod tests {
         #[test]
         fn what_is_written_reads_back(rows in proptest::collection::vec(proptest::collection::vec("[a-z,\"\r\n ]{0,6}", 2..4), 1..5)) {
             let text = written(&rows);
-            let back: Vec<Vec<String>> = records(&text).unwrap().into_iter().map(|r| r.fields.unwrap()).collect();
+            let back: Vec<Vec<String>> = records(&text).0.into_iter().map(|r| r.fields.unwrap()).collect();
             prop_assert_eq!(back, rows);
         }
 

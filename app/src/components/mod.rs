@@ -13,3 +13,24 @@ pub fn percent_encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// `1234567` → `1.234.567` (Vietnamese digit grouping; negative numbers keep their sign).
+pub fn group_digits(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `99000` → `99.000 ₫`
+pub fn vnd(amount: i64) -> String {
+    format!("{} ₫", group_digits(amount))
+}

@@ -15,7 +15,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_query_map};
 use serde::{Deserialize, Serialize};
 
-use crate::{components::LanguageSwitch, i18n::AccountTexts, prefs::use_language};
+use crate::{components::{group_digits, vnd, LanguageSwitch}, i18n::AccountTexts, prefs::use_language};
 
 /// History lines per page.
 pub const PER_PAGE: u32 = 20;
@@ -248,22 +248,6 @@ pub async fn confirm_redemption(req: RedeemRequest) -> Result<(), ServerFnError>
     Ok(())
 }
 
-fn group_digits(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
 #[component]
 fn SignedOut() -> impl IntoView {
     let lang = use_language();
@@ -428,7 +412,7 @@ fn Confirm(v: RedeemView, req: RedeemRequest, confirm: ServerAction<ConfirmRedem
             {v.description.clone().map(|d| view! { <p class="muted">{d}</p> })}
             <dl class="facts">
                 <dt>{move || t().order}</dt><dd><code>{v.transaction_id.clone()}</code></dd>
-                <dt>{move || t().amount}</dt><dd>{group_digits(v.amount)}" ₫"</dd>
+                <dt>{move || t().amount}</dt><dd>{vnd(v.amount)}</dd>
                 <dt>{move || t().available}</dt><dd data-testid="redeem-available">{group_digits(v.available)}" SkyPoint"</dd>
             </dl>
             {(!enough).then(|| view! { <p class="error" role="alert" data-testid="redeem-insufficient">{move || t().problem("insufficient_balance")}</p> })}

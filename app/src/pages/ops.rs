@@ -8,6 +8,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
+use crate::components::vnd;
+
 /// Session key set once an operator signed in.
 pub const SESSION_OPERATOR: &str = "ops.signed_in";
 
@@ -114,10 +116,6 @@ pub async fn ops_refund(tiki_transaction_id: String, amount: String, reason: Str
         other => ServerFnError::new(other.to_string()),
     })?;
     Ok(())
-}
-
-fn vnd(n: i64) -> String {
-    crate::pages::tikivip::vnd(n)
 }
 
 /// `/ops/tikivip?tiki_transaction_id=…` (English only: an operator tool).

@@ -13,7 +13,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use crate::{components::LanguageSwitch, i18n::{Lang, TikiVipTexts}, prefs::use_language};
+use crate::{components::{vnd, LanguageSwitch}, i18n::{Lang, TikiVipTexts}, prefs::use_language};
 
 /// Session key: the webview's customer (set by the server's `url_open` handler).
 pub const SESSION_CUSTOMER: &str = "tikivip.customer";
@@ -137,19 +137,6 @@ pub async fn get_payment(tiki_transaction_id: String) -> Result<Option<PaymentVi
         status: p.status.as_str().to_string(),
         vip_until: backend::day(c.vip_until_ms, now),
     }))
-}
-
-/// `99.000 ₫`
-pub fn vnd(amount: i64) -> String {
-    let digits = amount.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push('.');
-        }
-        out.push(ch);
-    }
-    format!("{out} ₫")
 }
 
 fn plan_name(p: &PlanView, lang: Lang) -> String {

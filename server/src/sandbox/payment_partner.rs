@@ -41,6 +41,7 @@ use std::{
 };
 
 use anyhow::Context;
+use app::components::vnd;
 use axum::{
     body::{Body, Bytes},
     extract::{Path, Query, Request, State},
@@ -607,19 +608,6 @@ impl Partner {
         ledger.refunds.insert(req.request_id, refund);
         Ok(Json(answer).into_response())
     }
-}
-
-/// `1000000` → `1.000.000 ₫`
-fn vnd(amount: i64) -> String {
-    let digits = amount.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    format!("{}{out} ₫", if amount < 0 { "-" } else { "" })
 }
 
 fn page(title: &str, body: &str) -> Html<String> {

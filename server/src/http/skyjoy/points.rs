@@ -47,6 +47,33 @@ pub(super) fn amount(value: Option<i64>) -> Result<i64, SkyJoyError> {
     value.filter(|a| *a >= 0).ok_or_else(|| SkyJoyError::bad_request("INVALID_TRANSACTION_AMOUNT", "transactionAmount is required and must not be negative"))
 }
 
+/// The fields every point posting carries (accrual, redemption, redemption with token).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionFields {
+    skyjoy_id: Option<String>,
+    transaction_id: Option<String>,
+    transaction_date: Option<serde_json::Value>,
+    transaction_amount: Option<i64>,
+}
+
+/// [`TransactionFields`] checked, in SkyJoy's order and with its codes.
+struct Checked {
+    member: Member,
+    transaction_id: String,
+    amount: i64,
+}
+
+impl TransactionFields {
+    async fn check(&self, state: &AppState) -> Result<Checked, SkyJoyError> {
+        let member = member_of(state, &self.skyjoy_id).await?;
+        let transaction_id = transaction_id(&self.transaction_id)?;
+        transaction_date(&self.transaction_date)?;
+        let amount = amount(self.transaction_amount)?;
+        Ok(Checked { member, transaction_id, amount })
+    }
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct PointResult {
@@ -78,10 +105,8 @@ pub(super) fn result(e: &ledger::Entry, accrual: bool) -> PointResult {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccrualRequest {
-    skyjoy_id: Option<String>,
-    transaction_id: Option<String>,
-    transaction_date: Option<serde_json::Value>,
-    transaction_amount: Option<i64>,
+    #[serde(flatten)]
+    txn: TransactionFields,
     transaction_currency: Option<String>,
     // itemId, transactionDes and extraData are the partner's own records: accepted, not stored.
 }
@@ -90,10 +115,7 @@ pub struct AccrualRequest {
 /// for `transactionAmount` (VND). Idempotent by `transactionId`.
 pub async fn accrual(State(state): State<AppState>, partner: Partner, Body(req): Body<AccrualRequest>) -> Result<Response, SkyJoyError> {
     partner.require("point:earn")?;
-    let member = member_of(&state, &req.skyjoy_id).await?;
-    let transaction_id = transaction_id(&req.transaction_id)?;
-    transaction_date(&req.transaction_date)?;
-    let amount = amount(req.transaction_amount)?;
+    let Checked { member, transaction_id, amount } = req.txn.check(&state).await?;
     let currency = req.transaction_currency.clone().unwrap_or_else(|| "VND".into());
     if currency != "VND" {
         return Err(SkyJoyError::bad_request("INVALID_CURRENCY", "transactionCurrency must be VND"));
@@ -139,10 +161,8 @@ async fn spend(state: &AppState, partner: &Partner, member: &Member, transaction
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RedemptionRequest {
-    skyjoy_id: Option<String>,
-    transaction_id: Option<String>,
-    transaction_date: Option<serde_json::Value>,
-    transaction_amount: Option<i64>,
+    #[serde(flatten)]
+    txn: TransactionFields,
     used_point: Option<i64>,
     // transactionDes, product and config: accepted, not stored.
 }
@@ -151,10 +171,7 @@ pub struct RedemptionRequest {
 /// available balance. Idempotent by `transactionId`.
 pub async fn redemption(State(state): State<AppState>, partner: Partner, Body(req): Body<RedemptionRequest>) -> Result<Response, SkyJoyError> {
     partner.require("point:redeem")?;
-    let member = member_of(&state, &req.skyjoy_id).await?;
-    let transaction_id = transaction_id(&req.transaction_id)?;
-    transaction_date(&req.transaction_date)?;
-    let amount = amount(req.transaction_amount)?;
+    let Checked { member, transaction_id, amount } = req.txn.check(&state).await?;
     let used = used_point(req.used_point)?;
     spend(&state, &partner, &member, transaction_id, amount, used).await
 }
@@ -162,10 +179,8 @@ pub async fn redemption(State(state): State<AppState>, partner: Partner, Body(re
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RedemptionWithTokenRequest {
-    skyjoy_id: Option<String>,
-    transaction_id: Option<String>,
-    transaction_date: Option<serde_json::Value>,
-    transaction_amount: Option<i64>,
+    #[serde(flatten)]
+    txn: TransactionFields,
     used_point: Option<i64>,
     sign: Option<String>,
 }
@@ -179,15 +194,12 @@ pub async fn redemption_with_token(
     Body(req): Body<RedemptionWithTokenRequest>,
 ) -> Result<Response, SkyJoyError> {
     partner.require("point:redeem")?;
-    let member = member_of(&state, &req.skyjoy_id).await?;
-    let transaction_id = transaction_id(&req.transaction_id)?;
-    transaction_date(&req.transaction_date)?;
-    let amount = amount(req.transaction_amount)?;
+    let Checked { member, transaction_id, amount } = req.txn.check(&state).await?;
     let used = used_point(req.used_point)?;
     let sign = req.sign.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| SkyJoyError::bad_request("INVALID_SIGN", "sign is required"))?;
     let confirmed = sign::TxnData {
         transaction_amount: amount,
-        transaction_date: req.transaction_date.clone().unwrap_or_default(),
+        transaction_date: req.txn.transaction_date.clone().unwrap_or_default(),
         transaction_id: transaction_id.clone(),
         used_point: used,
         skyjoy_id: member.skyjoy_id.as_str().to_string(),

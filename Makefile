@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(CACHE)/target
 WITH_TOOLS := source $(CACHE)/env.sh &&
 E2E_PORT ?= 3107
 
-.PHONY: setup build run test test-rust test-e2e bench clean-site
+.PHONY: setup build run test test-rust test-rust-sqlite test-rust-postgres test-e2e bench clean-site
 
 setup:
 	@scripts/setup
@@ -27,8 +27,15 @@ run: setup
 test: build
 	$(MAKE) --no-print-directory test-rust test-e2e
 
-test-rust:
-	$(WITH_TOOLS) cargo test --workspace --no-fail-fast
+## The Rust suite twice: on SQLite, then on PostgreSQL (a throwaway cluster from Debian's
+## packages, or the server in JOYGATE_TEST_POSTGRES_URL).
+test-rust: test-rust-sqlite test-rust-postgres
+
+test-rust-sqlite:
+	$(WITH_TOOLS) env -u JOYGATE_TEST_POSTGRES_URL cargo test --workspace --no-fail-fast
+
+test-rust-postgres:
+	$(WITH_TOOLS) scripts/with-postgres cargo test --workspace --no-fail-fast
 
 ## Load figures for the release build (README, "Benchmarks").
 bench: setup

@@ -72,8 +72,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .context("registering the member pages' own sign-in client")?;
     let tikivip = tikivip(&config, &db, &idp.issuer).await?;
     let (worker, mut tasks) = workers::spawn(&db, &idp, &config, &tikivip, shutdown_rx.clone())?;
-    let (router, session_cleanup) = http::router(&config, db.clone(), idp.clone(), worker, tikivip, addr, shutdown_rx.clone()).await?;
-    tasks.push(session_cleanup);
+    let router = http::router(&config, db.clone(), idp.clone(), worker, tikivip, addr).await?;
     tasks.push(tokio::spawn(http::serve(listener, router, shutdown_rx.clone())));
     tracing::info!(%addr, "joygate listening");
 

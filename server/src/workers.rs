@@ -139,6 +139,9 @@ async fn housekeeping(db: Db, mut shutdown: watch::Receiver<bool>) {
                 if let Err(e) = domain::identity::link_requests::purge_expired(&db, domain::now_ms()).await {
                     tracing::warn!(error = %e, "housekeeping: purging link tokens failed");
                 }
+                if let Err(e) = domain::store::sessions::purge_expired(&db, domain::now_ms()).await {
+                    tracing::warn!(error = %e, "housekeeping: purging expired sessions failed");
+                }
             }
             _ = shutdown.changed() => return,
         }

@@ -4,18 +4,31 @@ use std::process::{Command, Output};
 
 struct Cli {
     dir: tempfile::TempDir,
+    /// The database the commands run on: SQLite in `dir`, or a fresh PostgreSQL database when
+    /// `JOYGATE_TEST_POSTGRES_URL` is set.
+    url: String,
+    _db: domain::store::testing::TestDb,
 }
 
 impl Cli {
     fn new() -> Cli {
-        Cli { dir: tempfile::tempdir().unwrap() }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        // its own runtime on its own thread: called from sync and async tests alike
+        let (url, db) = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(domain::store::testing::fresh_url(&path))
+        })
+        .join()
+        .unwrap();
+        Cli { dir, url, _db: db }
     }
 
     fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_joygate"))
             .args(args)
             .current_dir(self.dir.path())
-            .env("JOYGATE_DATABASE_URL", format!("sqlite://{}/j.db", self.dir.path().display()))
+            .env("JOYGATE_DATABASE_URL", &self.url)
             .output()
             .expect("runs")
     }
@@ -78,7 +91,7 @@ fn jobs_list_and_replay_of_a_missing_job() {
 async fn ledger_check_passes_on_a_consistent_ledger_and_names_a_corrupted_account() {
     use domain::{identity::{members, FullName, PhoneNumber}, ledger};
     let cli = Cli::new();
-    let db = domain::Db::connect(&format!("sqlite://{}/j.db", cli.dir.path().display())).await.unwrap();
+    let db = domain::Db::connect(&cli.url).await.unwrap();
     db.migrate().await.unwrap();
     let new = members::NewMember { phone: PhoneNumber::parse("0912345678").unwrap(), full_name: FullName::parse("A").unwrap(), date_of_birth: None, email: None };
     let m = members::create(&db, new, None, 1).await.unwrap();
@@ -112,7 +125,7 @@ async fn webhook_endpoints_delivery_log_and_points_expiry_from_the_command_line(
     let list = cli.ok(&["webhooks", "list"]);
     assert!(list.contains("https://shop.example/skyjoy") && !list.contains(&secret), "{list}");
 
-    let db = domain::Db::connect(&format!("sqlite://{}/j.db", cli.dir.path().display())).await.unwrap();
+    let db = domain::Db::connect(&cli.url).await.unwrap();
     let new = members::NewMember { phone: PhoneNumber::parse("0912345679").unwrap(), full_name: FullName::parse("B").unwrap(), date_of_birth: None, email: None };
     let m = members::create(&db, new, None, 1).await.unwrap();
     let p = ledger::Posting { client_id: "shop".into(), transaction_id: "OLD".into(), member_id: m.id.clone(), kind: ledger::Kind::Accrual, points: 40, amount: None, currency: None };
@@ -139,7 +152,7 @@ async fn tikivip_reconcile_writes_a_past_days_files_once_and_compares_the_waitin
         Plan,
     };
     let cli = Cli::new();
-    let db = domain::Db::connect(&format!("sqlite://{}/j.db", cli.dir.path().display())).await.unwrap();
+    let db = domain::Db::connect(&cli.url).await.unwrap();
     db.migrate().await.unwrap();
     let partner = Partner {
         partner_code: "walletx".into(),

@@ -68,7 +68,7 @@ pub async fn sweep(db: &Db, now_ms: i64) -> Result<bool, StoreError> {
     if waiting.is_none() {
         return Ok(false);
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     queue_flush(&mut tx, now_ms).await?;
     tx.commit().await?;
     Ok(true)
@@ -105,7 +105,7 @@ pub async fn of_member(db: &Db, member_id: &str, limit: i64) -> Result<Vec<Notif
 
 /// Marks notifications sent, in one transaction.
 pub async fn mark_sent(db: &Db, ids: &[String], now_ms: i64) -> Result<(), StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     for id in ids {
         sqlx::query("UPDATE member_notifications SET sent_at = $2 WHERE id = $1 AND sent_at IS NULL").bind(id).bind(now_ms).execute(&mut *tx).await?;
     }
@@ -162,7 +162,7 @@ mod tests {
         let m = members::create(&db, new, None, 0).await.unwrap();
         let t0 = 1_763_800_000_000;
         for at in [t0, t0 + 300, t0 + 999, t0 + 1_000] {
-            let mut tx = db.pool().begin().await.unwrap();
+            let mut tx = db.begin().await.unwrap();
             notify(&mut tx, &m.id, "points.accrued", "+1", "…", at).await.unwrap();
             tx.commit().await.unwrap();
         }

@@ -78,8 +78,8 @@ pub async fn register(db: &Db, client_id: &str, url: &str, event_types: &[String
     let id = format!("we_{}", uuid::Uuid::new_v4().simple());
     let (id, secret): (String, String) = sqlx::query_as(
         "INSERT INTO webhook_endpoints (id, client_id, url, secret, event_types, enabled, created_at)
-         VALUES ($1, $2, $3, $4, $5, 1, $6)
-         ON CONFLICT (client_id, url) DO UPDATE SET event_types = excluded.event_types, enabled = 1,
+         VALUES ($1, $2, $3, $4, $5, TRUE, $6)
+         ON CONFLICT (client_id, url) DO UPDATE SET event_types = excluded.event_types, enabled = TRUE,
              secret = CASE WHEN $7 THEN webhook_endpoints.secret ELSE excluded.secret END
          RETURNING id, secret",
     )
@@ -102,10 +102,10 @@ pub async fn set_enabled(db: &Db, id: &str, enabled: bool) -> Result<bool, Store
     Ok(r.rows_affected() == 1)
 }
 
-type EndpointRow = (String, String, String, String, bool, i64);
+type EndpointRow = (String, String, String, String, crate::store::Flag, i64);
 
 fn endpoint((id, client_id, url, event_types, enabled, created_at_ms): EndpointRow) -> Endpoint {
-    Endpoint { id, client_id, url, event_types, enabled, created_at_ms }
+    Endpoint { id, client_id, url, event_types, enabled: enabled.0, created_at_ms }
 }
 
 /// Endpoints, of one partner or all.
@@ -125,7 +125,7 @@ pub async fn list(db: &Db, client_id: Option<&str>) -> Result<Vec<Endpoint>, Sto
 pub(super) async fn subscribers(tx: &mut Tx<'_>, event: &Event) -> Result<Vec<Endpoint>, StoreError> {
     let rows: Vec<EndpointRow> = sqlx::query_as(
         "SELECT id, client_id, url, event_types, enabled, created_at FROM webhook_endpoints
-         WHERE enabled = 1
+         WHERE enabled = TRUE
            AND (client_id = $1 OR client_id IN (SELECT client_id FROM partner_links WHERE member_id = $2))",
     )
     .bind(&event.actor_client_id)
@@ -158,14 +158,14 @@ pub async fn delivery(db: &Db, payload: &serde_json::Value) -> Result<Option<Del
     let (Some(event_id), Some(endpoint_id)) = (payload["event_id"].as_str(), payload["endpoint_id"].as_str()) else {
         return Ok(None);
     };
-    let row: Option<(String, String, bool, String)> = sqlx::query_as(
+    let row: Option<(String, String, crate::store::Flag, String)> = sqlx::query_as(
         "SELECT e.url, e.secret, e.enabled, ev.body FROM webhook_endpoints e, webhook_events ev WHERE e.id = $1 AND ev.event_id = $2",
     )
     .bind(endpoint_id)
     .bind(event_id)
     .fetch_optional(db.pool())
     .await?;
-    Ok(row.map(|(url, secret, enabled, body)| Delivery { event_id: event_id.to_string(), url, secret, enabled, body }))
+    Ok(row.map(|(url, secret, enabled, body)| Delivery { event_id: event_id.to_string(), url, secret, enabled: enabled.0, body }))
 }
 
 /// One line of an event's delivery log.

@@ -523,7 +523,7 @@ mod tests {
 
     const T0: i64 = 1_763_800_000_000;
 
-    async fn setup() -> (tempfile::TempDir, Db, Flow) {
+    async fn setup() -> (crate::store::testing::TestDb, Db, Flow) {
         let (dir, db) = temp_db().await;
         let spec = clients::ClientSpec {
             client_id: "shop".into(),

@@ -108,7 +108,7 @@ pub struct CodeRequest<'a> {
 pub async fn issue_code(db: &Db, policy: &GrantPolicy, req: &CodeRequest<'_>, now_ms: i64) -> Result<String, GrantError> {
     let grant_id = uuid::Uuid::new_v4().simple().to_string();
     let code = new_token();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO oidc_grants (id, client_id, member_id, scope, nonce, auth_time, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -301,7 +301,7 @@ mod tests {
     const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9BuqNA4QYOx5fB4dJvUhSY3LI";
     const CHALLENGE: &str = "Lwx_yackzt-ZbubzOC00wj4w4esJ07lfGHCrOJVfE6Q";
 
-    async fn setup() -> (tempfile::TempDir, Db, String) {
+    async fn setup() -> (crate::store::testing::TestDb, Db, String) {
         let (dir, db) = temp_db().await;
         let spec = clients::ClientSpec {
             client_id: "shop".into(),

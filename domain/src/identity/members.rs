@@ -103,7 +103,7 @@ pub async fn create(db: &Db, new: NewMember, via: Option<&str>, now_ms: i64) -> 
     let id = uuid::Uuid::new_v4().to_string();
     for _ in 0..8 {
         let skyjoy_id = SkyJoyId::random(&mut rand::thread_rng());
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO members (id, skyjoy_id, phone, full_name, date_of_birth, email, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7)

@@ -249,7 +249,7 @@ mod tests {
     const T0: i64 = 1_763_800_000_000;
     const ISS: &str = "http://127.0.0.1:3000";
 
-    async fn fixture() -> (tempfile::TempDir, KeyRing, Member) {
+    async fn fixture() -> (crate::store::testing::TestDb, KeyRing, Member) {
         let (dir, db) = temp_db().await;
         let ring = KeyRing::load_or_create(&db, T0).await.unwrap();
         let new = members::NewMember {

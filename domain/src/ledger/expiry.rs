@@ -28,8 +28,8 @@ pub async fn run(db: &Db, months: u32, now_ms: i64) -> Result<Vec<Entry>, Ledger
     let due: Vec<(String, i64, i64, i64)> = sqlx::query_as(
         "SELECT s.member_id, s.old_credits - s.debits, a.balance, a.locked
          FROM (SELECT member_id,
-                      SUM(CASE WHEN points > 0 AND created_at < $1 THEN points ELSE 0 END) AS old_credits,
-                      SUM(CASE WHEN points < 0 THEN -points ELSE 0 END) AS debits
+                      CAST(SUM(CASE WHEN points > 0 AND created_at < $1 THEN points ELSE 0 END) AS BIGINT) AS old_credits,
+                      CAST(SUM(CASE WHEN points < 0 THEN -points ELSE 0 END) AS BIGINT) AS debits
                FROM ledger_entries GROUP BY member_id) s
          JOIN ledger_accounts a ON a.member_id = s.member_id
          WHERE s.old_credits > s.debits",

@@ -125,7 +125,7 @@ pub async fn lock(db: &Db, req: &NewHold, now_ms: i64) -> Result<HoldResult, Led
     })?;
     let hash = hold_hash(&req.member_id, req.points);
     let reference = BitReference::new(now_ms);
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO ledger_holds (reference, client_id, transaction_id, member_id, points, state, request_hash, expires_at, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, 'HELD', $6, $7, $8, $8)
@@ -188,7 +188,7 @@ pub async fn release(db: &Db, client_id: &str, member_id: &str, transaction_id: 
 
 /// Moves a HELD hold to `state` and unlocks its points, in one transaction.
 async fn end_hold(db: &Db, client_id: &str, member_id: &str, transaction_id: &str, state: &str, label: &str, now_ms: i64) -> Result<HoldResult, LedgerError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let ended: Option<(String, i64)> = sqlx::query_as(
         "UPDATE ledger_holds SET state = $4, updated_at = $5
          WHERE client_id = $1 AND transaction_id = $2 AND member_id = $3 AND state = 'HELD'
@@ -229,7 +229,7 @@ async fn end_hold(db: &Db, client_id: &str, member_id: &str, transaction_id: &st
 /// hold's transactionId, and releases the rest — one transaction. A second capture returns the
 /// first entry; a released or expired hold is [`LedgerError::HoldNotActive`].
 pub async fn capture(db: &Db, client_id: &str, member_id: &str, transaction_id: &str, used: Option<i64>, amount: Option<i64>, now_ms: i64) -> Result<(Entry, bool), LedgerError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let held: Option<(String, i64)> = sqlx::query_as(
         "UPDATE ledger_holds SET state = 'CAPTURED', updated_at = $4
          WHERE client_id = $1 AND transaction_id = $2 AND member_id = $3 AND state = 'HELD' AND expires_at > $4
@@ -305,7 +305,7 @@ pub async fn expire_due(db: &Db, now_ms: i64) -> Result<usize, LedgerError> {
 /// The account's locked points as the sum of its HELD holds (the check's other half).
 pub async fn inconsistent_locks(db: &Db) -> Result<Vec<(String, i64, i64)>, LedgerError> {
     Ok(sqlx::query_as(
-        "SELECT a.member_id, a.locked, COALESCE(SUM(h.points), 0) AS held
+        "SELECT a.member_id, a.locked, CAST(COALESCE(SUM(h.points), 0) AS BIGINT) AS held
          FROM ledger_accounts a LEFT JOIN ledger_holds h ON h.member_id = a.member_id AND h.state = 'HELD'
          GROUP BY a.member_id, a.locked
          HAVING a.locked <> COALESCE(SUM(h.points), 0)",

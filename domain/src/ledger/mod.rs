@@ -208,7 +208,7 @@ pub async fn lookup(db: &Db, client_id: &str, member_id: &str, by: Reference<'_>
 pub async fn post(db: &Db, p: &Posting, now_ms: i64) -> Result<Posted, LedgerError> {
     check(p)?;
     let hash = request_hash(p);
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let Some(entry) = write_entry(&mut tx, p, &hash, 0, now_ms).await? else {
         tx.rollback().await?;
         let (entry, stored) = find(db, &p.client_id, &p.transaction_id).await?.ok_or(LedgerError::DuplicateTransaction)?;
@@ -401,7 +401,7 @@ pub async fn history(db: &Db, member_id: &str, page: u32, per_page: u32) -> Resu
 /// Empty on a healthy ledger.
 pub async fn inconsistent_accounts(db: &Db) -> Result<Vec<(String, i64, i64)>, LedgerError> {
     Ok(sqlx::query_as(
-        "SELECT a.member_id, a.balance, COALESCE(SUM(e.points), 0) AS total
+        "SELECT a.member_id, a.balance, CAST(COALESCE(SUM(e.points), 0) AS BIGINT) AS total
          FROM ledger_accounts a LEFT JOIN ledger_entries e ON e.member_id = a.member_id
          GROUP BY a.member_id, a.balance
          HAVING a.balance <> COALESCE(SUM(e.points), 0)",

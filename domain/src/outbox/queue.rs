@@ -154,7 +154,7 @@ pub(crate) async fn finish(db: &Db, job: &Job, started_ms: i64, outcome: Outcome
         Outcome::Retry { at_ms, error } => (JobState::Pending, Some(at_ms), Some(error), "retry"),
         Outcome::Dead { error } => (JobState::Dead, None, Some(error), "dead"),
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO outbox_attempts (job_id, attempt, started_at, finished_at, outcome, error)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id, attempt) DO NOTHING",

@@ -48,7 +48,7 @@ fn worker(db: &Db, handlers: Vec<Arc<dyn JobHandler>>) -> Worker {
 }
 
 async fn add(db: &Db, job: NewJob) -> Option<i64> {
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
     let id = enqueue(&mut tx, job, now_ms()).await.unwrap();
     tx.commit().await.unwrap();
     id
@@ -73,7 +73,7 @@ async fn attempts_log(db: &Db, id: i64) -> Vec<(i64, String)> {
 #[tokio::test]
 async fn a_rolled_back_transaction_leaves_no_job() {
     let (_d, db) = temp_db().await;
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
     enqueue(&mut tx, NewJob::new("webhook", json!({"a": 1})), now_ms()).await.unwrap();
     tx.rollback().await.unwrap();
     assert!(list(&db, None, 10).await.unwrap().is_empty());

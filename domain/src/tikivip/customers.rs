@@ -71,7 +71,7 @@ pub async fn open_link(db: &Db, partner_code: &str, req: &CustomerRequest, ttl_m
     }
     let phone = PhoneNumber::parse(&req.phone).map_err(|_| TikiError::Invalid("identify_phone is not a valid Vietnamese phone number".into()))?;
     let full_name = req.full_name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(|n| n.chars().take(100).collect::<String>());
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let id: String = sqlx::query_scalar(
         "INSERT INTO tikivip_customers (id, partner_code, identify_code, phone, full_name, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $6)

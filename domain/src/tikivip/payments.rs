@@ -60,7 +60,7 @@ pub struct Payment {
     pub updated_at_ms: i64,
 }
 
-type Row = (String, String, String, String, i64, String, Option<String>, Option<String>, Option<String>, i64, bool, i64, i64);
+type Row = (String, String, String, String, i64, String, Option<String>, Option<String>, Option<String>, i64, crate::store::Flag, i64, i64);
 const COLUMNS: &str = "tiki_transaction_id, partner_code, customer_id, plan_code, amount, status, partner_transaction_id, payment_url,
     partner_banking_method, refunded_amount, vip_granted, created_at, updated_at";
 
@@ -77,7 +77,7 @@ fn from_row(r: Row) -> Payment {
         payment_url,
         partner_banking_method: method,
         refunded_amount: refunded,
-        vip_granted: vip,
+        vip_granted: vip.0,
         created_at_ms: created,
         updated_at_ms: updated,
     }
@@ -181,7 +181,7 @@ fn next(current: Status, reported: Status) -> Result<Option<Status>, TikiError> 
 /// Applies `r` once. Errors carry Tiki's IPN codes: 3 unknown, 4 another partner's, 5 wrong
 /// amount, 6 cancelled, 1 the partner transaction id does not match.
 pub async fn apply_report(db: &Db, plans: &[Plan], r: &Report, now_ms: i64) -> Result<Applied, TikiError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     // A write first, so this transaction holds SQLite's write lock from the start (no upgrade).
     sqlx::query("UPDATE tikivip_transactions SET checked_at = checked_at WHERE tiki_transaction_id = $1").bind(&r.tiki_transaction_id).execute(&mut *tx).await?;
     let p = find_in(&mut tx, &r.tiki_transaction_id).await?.ok_or(TikiError::NotFound)?;
@@ -239,7 +239,7 @@ async fn grant_vip(tx: &mut Tx<'_>, p: &Payment, plan: &Plan, now_ms: i64) -> Re
         .bind(now_ms)
         .execute(&mut **tx)
         .await?;
-    sqlx::query("UPDATE tikivip_transactions SET vip_granted = 1 WHERE tiki_transaction_id = $1").bind(&p.tiki_transaction_id).execute(&mut **tx).await?;
+    sqlx::query("UPDATE tikivip_transactions SET vip_granted = TRUE WHERE tiki_transaction_id = $1").bind(&p.tiki_transaction_id).execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -253,7 +253,7 @@ pub(super) async fn revoke_vip(tx: &mut Tx<'_>, p: &Payment, plan_months: u32, n
         .bind(now_ms)
         .execute(&mut **tx)
         .await?;
-    sqlx::query("UPDATE tikivip_transactions SET vip_granted = 0 WHERE tiki_transaction_id = $1").bind(&p.tiki_transaction_id).execute(&mut **tx).await?;
+    sqlx::query("UPDATE tikivip_transactions SET vip_granted = FALSE WHERE tiki_transaction_id = $1").bind(&p.tiki_transaction_id).execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -71,7 +71,12 @@ pub async fn request(db: &Db, tiki_transaction_id: &str, amount: i64, reason: &s
     if payment.status != payments::Status::Success {
         return Err(TikiError::Invalid(format!("only a successful payment can be refunded; this one is {}", payment.status.as_str())));
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
+    // Refund requests of one payment take turns (the row lock), so two cannot both fit.
+    sqlx::query(&format!("SELECT 1 FROM tikivip_transactions WHERE tiki_transaction_id = $1{}", db.for_update()))
+        .bind(tiki_transaction_id)
+        .fetch_optional(&mut *tx)
+        .await?;
     let inserted = sqlx::query(
         "INSERT INTO tikivip_refunds (request_id, tiki_transaction_id, amount, reason, status, created_at, updated_at)
          SELECT $1, $2, $3, $4, 'PENDING', $5, $5
@@ -98,7 +103,7 @@ pub async fn request(db: &Db, tiki_transaction_id: &str, amount: i64, reason: &s
 /// The partner's final answer to a refund: applied once. Success adds it to the payment's
 /// refunded amount (and, when that reaches the full amount, takes the VIP time back).
 pub async fn settle(db: &Db, plans: &[Plan], request_id: &str, succeeded: bool, now_ms: i64) -> Result<(), TikiError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let done: Option<(String, i64)> = sqlx::query_as(
         "UPDATE tikivip_refunds SET status = $2, updated_at = $3 WHERE request_id = $1 AND status = 'PENDING' RETURNING tiki_transaction_id, amount",
     )
@@ -111,7 +116,7 @@ pub async fn settle(db: &Db, plans: &[Plan], request_id: &str, succeeded: bool, 
         return Ok(()); // settled before
     };
     if succeeded {
-        let full: bool = sqlx::query_scalar(
+        let full: crate::store::Flag = sqlx::query_scalar(
             "UPDATE tikivip_transactions SET refunded_amount = refunded_amount + $2, updated_at = $3
              WHERE tiki_transaction_id = $1 RETURNING refunded_amount = amount",
         )
@@ -120,7 +125,7 @@ pub async fn settle(db: &Db, plans: &[Plan], request_id: &str, succeeded: bool, 
         .bind(now_ms)
         .fetch_one(&mut *tx)
         .await?;
-        if full {
+        if full.0 {
             let payment = payments::find(db, &tiki_transaction_id).await?.ok_or(TikiError::NotFound)?;
             if payment.vip_granted {
                 let months = plans.iter().find(|p| p.code == payment.plan_code).map(|p| p.months).unwrap_or(0);

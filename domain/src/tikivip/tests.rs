@@ -12,7 +12,7 @@ use crate::store::{testing::temp_db, Db};
 const T0: i64 = 1_763_800_000_000;
 const MONTH: i64 = 28 * 86_400_000;
 
-async fn setup() -> (tempfile::TempDir, Db, customers::Customer) {
+async fn setup() -> (crate::store::testing::TestDb, Db, customers::Customer) {
     let (d, db) = temp_db().await;
     for code in ["walletx", "othery"] {
         let p = Partner {

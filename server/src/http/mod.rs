@@ -6,22 +6,22 @@ pub mod middleware;
 pub mod oidc;
 pub mod ops;
 pub mod sandbox;
+pub mod sessions;
 pub mod skyjoy;
 pub mod tikivip;
 
-use std::{net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
 use axum::{body::Bytes, extract::FromRef, routing::get, Router};
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::sync::watch;
 use tower::ServiceBuilder;
 use tower_http::{
     compression::CompressionLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
 };
-use tower_sessions::{cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::SqliteStore;
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 use crate::config::Config;
 
@@ -66,7 +66,7 @@ pub struct Shared {
 
 pub const SESSION_COOKIE: &str = "joygate_session";
 
-/// Builds the whole router. Also returns the task that deletes expired sessions until shutdown.
+/// Builds the whole router.
 pub async fn router(
     config: &Config,
     db: domain::Db,
@@ -74,8 +74,7 @@ pub async fn router(
     worker: domain::outbox::Worker,
     tikivip: domain::tikivip::TikiVip,
     bound: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<(Router, JoinHandle<()>)> {
+) -> anyhow::Result<Router> {
     let leptos_options = LeptosOptions::builder()
         .output_name("joygate")
         .site_root(config.site_root.to_string_lossy().to_string())
@@ -96,18 +95,7 @@ pub async fn router(
         tikivip: tikivip.clone(),
     }));
 
-    let session_store = SqliteStore::new(db.pool().clone());
-    session_store.migrate().await?;
-    let session_cleanup = tokio::spawn({
-        let store = session_store.clone();
-        async move {
-            let delete = ExpiredDeletion::continuously_delete_expired(store, Duration::from_secs(3600));
-            tokio::select! {
-                _ = delete => {}
-                _ = shutdown.wait_for(|stop| *stop) => {}
-            }
-        }
-    });
+    let session_store = sessions::DbSessionStore::new(db.clone());
     let sessions = SessionManagerLayer::new(session_store)
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
@@ -158,7 +146,7 @@ pub async fn router(
                 .layer(sessions)
                 .layer(axum::middleware::from_fn(middleware::language::negotiate)),
         );
-    Ok((router, session_cleanup))
+    Ok(router)
 }
 
 /// Serves until `shutdown` turns true, then lets in-flight requests finish.

@@ -226,7 +226,7 @@ async fn wait_until_done(app: &TestApp, token: &str, batch_id: &str) -> Value {
 #[tokio::test]
 async fn a_long_upload_is_answered_at_once_and_one_cut_short_by_a_restart_is_finished_at_the_next_start() {
     let shared = tempfile::tempdir().unwrap();
-    let database_url = joygate::config::Secret::new(format!("sqlite://{}", shared.path().join("joygate.db").display()));
+    let (database_url, _db) = crate::helpers::fresh_database(shared.path()).await;
     let app = TestApp::spawn_with(|c| c.database_url = database_url.clone()).await;
     let secret = register(&app, "shop", true).await.unwrap();
     let t = partner_token(&app, "shop", &secret).await;

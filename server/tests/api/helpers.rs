@@ -2,6 +2,7 @@ use joygate::{
     config::{BatchSettings, DemoPartnerSettings, PaymentPartnerSettings, Secret, TikiVipSettings},
     Config, Running,
 };
+use domain::store::testing::TestDb;
 use reqwest::{header, Client, Response};
 
 /// A running server with its own database in a temp folder.
@@ -10,6 +11,14 @@ pub struct TestApp {
     pub url: String,
     pub client: Client,
     _dir: tempfile::TempDir,
+    _db: TestDb,
+}
+
+/// A fresh database for a test that restarts the server on it: SQLite in `dir`, or a new
+/// database on `JOYGATE_TEST_POSTGRES_URL`'s server (dropped with the guard).
+pub async fn fresh_database(dir: &std::path::Path) -> (Secret, TestDb) {
+    let (url, guard) = domain::store::testing::fresh_url(dir).await;
+    (Secret::new(url), guard)
 }
 
 impl TestApp {
@@ -20,9 +29,10 @@ impl TestApp {
     /// Like [`TestApp::spawn`], with changes to the configuration.
     pub async fn spawn_with(change: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
+        let (database_url, db_guard) = fresh_database(dir.path()).await;
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: Secret::new(format!("sqlite://{}", dir.path().join("joygate.db").display())),
+            database_url,
             site_root: dir.path().join("site"),
             demo_partner: DemoPartnerSettings { listen: "127.0.0.1:0".parse().unwrap(), ..DemoPartnerSettings::default() },
             payment_partner: PaymentPartnerSettings { listen: "127.0.0.1:0".parse().unwrap(), ipn_retry_ms: vec![100, 200, 400], ..PaymentPartnerSettings::default() },
@@ -34,7 +44,7 @@ impl TestApp {
         let server = joygate::start(config).await.expect("server starts");
         let url = server.url();
         let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        TestApp { server: Some(server), url, client, _dir: dir }
+        TestApp { server: Some(server), url, client, _dir: dir, _db: db_guard }
     }
 
     pub async fn get(&self, path: &str, accept: &str) -> Response {

@@ -313,9 +313,9 @@ mod reconciliation {
 
     /// A database with partners `walletx` (our signer) and `othery`, and payments made yesterday
     /// (Vietnam time) before the server starts, so its first scan writes yesterday's files whole.
-    async fn database(dir: &Path) -> (joygate::config::Secret, Day, Vec<payments::Payment>, payments::Payment) {
-        let url = format!("sqlite://{}", dir.join("joygate.db").display());
-        let db = domain::Db::connect(&url).await.unwrap();
+    async fn database(dir: &Path) -> (joygate::config::Secret, domain::store::testing::TestDb, Day, Vec<payments::Payment>, payments::Payment) {
+        let (url, guard) = crate::helpers::fresh_database(dir).await;
+        let db = domain::Db::connect(url.expose()).await.unwrap();
         db.migrate().await.unwrap();
         for (code, client_id) in [("walletx", CLIENT_ID), ("othery", "other-client")] {
             let p = Partner {
@@ -340,7 +340,7 @@ mod reconciliation {
         payment(&db, "othery", "O", at, Status::Success, Some("P-O")).await;
         let day_before = payment(&db, "walletx", "before", day.start_ms() - 1, Status::Success, Some("P-0")).await;
         db.close().await;
-        (joygate::config::Secret::new(url), day, ours, day_before)
+        (url, guard, day, ours, day_before)
     }
 
     async fn spawn(dir: &Path, url: &joygate::config::Secret) -> TestApp {
@@ -377,7 +377,7 @@ mod reconciliation {
     #[tokio::test]
     async fn yesterdays_file_is_served_signed_and_written_to_outbound_and_today_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let (url, day, ours, _) = database(dir.path()).await;
+        let (url, _db, day, ours, _) = database(dir.path()).await;
         let app = spawn(dir.path(), &url).await;
 
         let res = get(&app, &format!("date={day}&part=1")).await;
@@ -434,7 +434,7 @@ mod reconciliation {
     #[tokio::test]
     async fn a_partner_file_in_inbound_is_compared_answered_with_its_mismatches_and_archived() {
         let dir = tempfile::tempdir().unwrap();
-        let (url, day, ours, day_before) = database(dir.path()).await;
+        let (url, _db, day, ours, day_before) = database(dir.path()).await;
         let root = dir.path().join("reconcile");
         let (inbound, outbound, archived) = (root.join("INBOUND/walletx"), root.join("OUTBOUND/walletx"), root.join("ARCHIVED/walletx"));
         std::fs::create_dir_all(&inbound).unwrap();

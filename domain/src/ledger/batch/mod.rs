@@ -723,7 +723,7 @@ fn from_row((id, client_id, file_name, source, status, total, succeeded, failed,
 pub async fn complete(db: &Db, rules: &EarningRules, id: &str, now_ms: i64) -> Result<Processed, BatchError> {
     let row: Option<BatchRow> =
         sqlx::query_as(&format!("SELECT {BATCH_COLUMNS} FROM ledger_batches WHERE id = $1")).bind(id).fetch_optional(db.pool()).await?;
-    let stored: Option<(String, Option<Vec<u8>>, bool)> =
+    let stored: Option<(String, Option<Vec<u8>>, crate::store::Flag)> =
         sqlx::query_as("SELECT format, file, allow_debits FROM ledger_batches WHERE id = $1").bind(id).fetch_optional(db.pool()).await?;
     let (Some(row), Some((format, Some(file), allow_debits))) = (row, stored) else {
         return Err(BatchError::Store(StoreError::Url(format!("batch {id}: no file to process"))));
@@ -731,7 +731,7 @@ pub async fn complete(db: &Db, rules: &EarningRules, id: &str, now_ms: i64) -> R
     let batch = from_row(row);
     let format = if format == format_name(Format::JsonLines) { Format::JsonLines } else { Format::Csv };
     let rows = parse(&file, format)?;
-    let done = finish(batch.clone(), apply(db, rules, &batch.client_id, allow_debits, &rows, now_ms).await?);
+    let done = finish(batch.clone(), apply(db, rules, &batch.client_id, allow_debits.0, &rows, now_ms).await?);
     let b = &done.batch;
     sqlx::query(
         "UPDATE ledger_batches SET status = $2, file = NULL, total = $3, succeeded = $4, failed = $5, replayed = $6, result_csv = $7

@@ -206,19 +206,35 @@ pub async fn lookup(db: &Db, client_id: &str, member_id: &str, by: Reference<'_>
 /// available points is [`LedgerError::InsufficientBalance`] and leaves nothing behind. The
 /// partner webhook and the member notification are written in the same transaction.
 pub async fn post(db: &Db, p: &Posting, now_ms: i64) -> Result<Posted, LedgerError> {
+    let mut tx = db.begin().await?;
+    let posted = post_in(&mut tx, p, now_ms).await?;
+    if posted.replayed {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(posted)
+}
+
+/// [`post`] inside the caller's transaction, for a change that must commit together with the
+/// posting (a reward task's result, say). On an error the caller must drop `tx`.
+pub async fn post_in(tx: &mut Tx<'_>, p: &Posting, now_ms: i64) -> Result<Posted, LedgerError> {
     check(p)?;
     let hash = request_hash(p);
-    let mut tx = db.begin().await?;
-    let Some(entry) = write_entry(&mut tx, p, &hash, 0, now_ms).await? else {
-        tx.rollback().await?;
-        let (entry, stored) = find(db, &p.client_id, &p.transaction_id).await?.ok_or(LedgerError::DuplicateTransaction)?;
-        if stored != hash {
-            return Err(LedgerError::DuplicateTransaction);
-        }
-        return Ok(Posted { entry, replayed: true });
-    };
-    tx.commit().await?;
-    Ok(Posted { entry, replayed: false })
+    if let Some(entry) = write_entry(tx, p, &hash, 0, now_ms).await? {
+        return Ok(Posted { entry, replayed: false });
+    }
+    let row: Option<EntryRow> =
+        sqlx::query_as(&format!("SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE client_id = $1 AND transaction_id = $2"))
+            .bind(&p.client_id)
+            .bind(&p.transaction_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (entry, stored) = row.map(EntryRow::split).ok_or(LedgerError::DuplicateTransaction)?;
+    if stored != hash {
+        return Err(LedgerError::DuplicateTransaction);
+    }
+    Ok(Posted { entry, replayed: true })
 }
 
 /// Inside `tx`: inserts `p`'s entry, moves the balance (releasing `unlock` locked points at the

@@ -3,9 +3,12 @@
 //! Built twice: with `ssr` into the server, with `hydrate` into the browser's wasm.
 
 pub mod components;
+pub mod context;
+pub mod errors;
 pub mod i18n;
 pub mod pages;
 pub mod prefs;
+pub mod session;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Stylesheet, Title};

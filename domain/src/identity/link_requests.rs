@@ -35,7 +35,7 @@ pub async fn create(db: &Db, client_id: &str, hint: &LinkHint, now_ms: i64) -> R
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
     let token = URL_SAFE_NO_PAD.encode(raw);
-    let hint_json = serde_json::to_string(hint).map_err(|e| StoreError::Url(e.to_string()))?;
+    let hint_json = serde_json::to_string(hint).map_err(|e| StoreError::Internal(e.to_string()))?;
     sqlx::query("INSERT INTO link_requests (token_hash, client_id, hint, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(token_hash(&token))
         .bind(client_id)

@@ -83,7 +83,7 @@ pub async fn router(
         .build();
     let discovery = oidc::discovery::metadata_json(&idp.issuer)?;
     let own_origin = middleware::same_origin::OwnOrigin(config.public_url(bound));
-    let operator = app::pages::ops::OperatorToken(config.operator.token_sha256.clone());
+    let operator = app::context::OperatorToken(config.operator.token_sha256.clone());
     let earning = std::sync::Arc::new(domain::ledger::EarningRules { default: config.earning, partners: config.earning_by_partner.clone() });
     let state = AppState(std::sync::Arc::new(Shared {
         leptos_options: leptos_options.clone(),
@@ -119,6 +119,7 @@ pub async fn router(
             &state,
             generate_route_list(app::App),
             move || {
+                leptos::prelude::provide_context(db.clone());
                 leptos::prelude::provide_context(idp.clone());
                 leptos::prelude::provide_context(tikivip.clone());
                 leptos::prelude::provide_context(operator.clone());

@@ -16,9 +16,9 @@ use crate::http::AppState;
 pub async fn signin_page_policy(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let flow_id = req.uri().path().strip_prefix("/signin/").map(|rest| rest.split('/').next().unwrap_or("").to_string());
     if let Some(flow_id) = flow_id.filter(|id| !id.is_empty()) {
-        if let Ok(Some(flow)) = flows::load(&state.idp.db, &flow_id, domain::now_ms()).await {
+        if let Ok(Some(flow)) = flows::load(&state.db, &flow_id, domain::now_ms()).await {
             let embedded = flow.request.response_mode == flows::ResponseMode::WebMessage;
-            let client = clients::find(&state.idp.db, &flow.request.client_id).await.ok().flatten();
+            let client = clients::find(&state.db, &flow.request.client_id).await.ok().flatten();
             let ancestors = client.as_ref().filter(|c| embedded && !c.web_origins.is_empty()).map(|c| c.web_origins.join(" "));
             req.extensions_mut().insert(PagePolicy { frame_ancestors: ancestors, form_targets: flow.message_origin() });
             // the page renders this same flow: hand it over instead of reading it again

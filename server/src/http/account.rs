@@ -4,13 +4,10 @@
 //! `/account/callback` checks `state`, redeems the code with its verifier and returns the member
 //! to where they were. `POST /account/signout` forgets the member on this browser.
 //!
-//! Also the redemption page's policy: its confirmation form may be redirected only to the
-//! requesting partner's registered redirect URI origin (CSP `form-action`).
 
-use app::{session::{self, AccountSignIn}, PagePolicy};
+use app::session::{self, AccountSignIn};
 use axum::{
-    extract::{Query, Request, State},
-    middleware::Next,
+    extract::{Query, State},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Router,
@@ -120,22 +117,4 @@ async fn callback(State(state): State<AppState>, session: Session, Query(q): Que
 async fn signout(session: Session) -> Response {
     let _ = session.flush().await;
     Redirect::to("/").into_response()
-}
-
-/// On `/account/redeem`: the confirmation form may end in a redirect to the requesting
-/// partner's redirect URI, if it is one the partner registered.
-pub async fn redeem_page_policy(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if req.uri().path() == "/account/redeem" {
-        let query = req.uri().query().unwrap_or_default();
-        let pairs: std::collections::HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-        if let (Some(client_id), Some(redirect_uri)) = (pairs.get("client_id"), pairs.get("redirect_uri")) {
-            if let Ok(Some(client)) = clients::find(&state.db, client_id).await {
-                if client.allows_redirect(redirect_uri) {
-                    let origin = url::Url::parse(redirect_uri).map(|u| u.origin().ascii_serialization()).ok();
-                    req.extensions_mut().insert(PagePolicy { frame_ancestors: None, form_targets: origin });
-                }
-            }
-        }
-    }
-    next.run(req).await
 }

@@ -130,9 +130,7 @@ pub async fn router(
             },
         )
         .fallback(errors::fallback)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), oidc::policy::signin_page_policy))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), account::redeem_page_policy))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), tikivip::webview_page_policy))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::page_policy::apply))
         .layer(axum::middleware::from_fn_with_state(own_origin, middleware::same_origin::check))
         .layer(axum::middleware::from_fn(middleware::metrics::record))
         .with_state(state)
@@ -142,7 +140,6 @@ pub async fn router(
                 .layer(middleware::trace::layer())
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(axum::middleware::from_fn(errors::catch_panic))
-                .layer(axum::middleware::from_fn(middleware::security_headers::apply))
                 .layer(CompressionLayer::new())
                 .layer(sessions)
                 .layer(axum::middleware::from_fn(middleware::language::negotiate)),

@@ -69,7 +69,7 @@ pub enum Refusal {
     /// The client or redirect URI cannot be trusted: an error page, no redirect.
     Page { status: StatusCode, message: &'static str },
     /// Reported to the (verified) redirect URI or framing page.
-    ToClient { client: Box<Client>, redirect_uri: String, state: Option<String>, mode: ResponseMode, error: &'static str, description: String },
+    ToClient { redirect_uri: String, state: Option<String>, mode: ResponseMode, error: &'static str, description: String },
 }
 
 const MAX_PARAM: usize = 512;
@@ -99,7 +99,6 @@ pub async fn validate(state: &AppState, p: AuthorizeParams, mode: ResponseMode) 
     }
     let state_param = p.state.clone();
     let to_client = |error: &'static str, description: &str| Refusal::ToClient {
-        client: Box::new(client.clone()),
         redirect_uri: redirect_uri.clone(),
         state: state_param.clone(),
         mode,
@@ -186,13 +185,12 @@ fn see_other(location: &str) -> Response {
 fn refuse(state: &AppState, refusal: Refusal) -> Response {
     match refusal {
         Refusal::Page { status, message } => page::error(status, message, None),
-        Refusal::ToClient { client, redirect_uri, state: st, mode: ResponseMode::Query, error, description } => {
-            let _ = client;
+        Refusal::ToClient { redirect_uri, state: st, mode: ResponseMode::Query, error, description } => {
             error_redirect(&state.idp.issuer, &redirect_uri, st.as_deref(), error, &description)
         }
-        Refusal::ToClient { client, redirect_uri, state: st, mode: ResponseMode::WebMessage, error, description } => {
+        Refusal::ToClient { redirect_uri, state: st, mode: ResponseMode::WebMessage, error, description } => {
             let event = page::EmbedEvent::error(error, &description, st.as_deref());
-            page::error(StatusCode::BAD_REQUEST, "the sign-in request is invalid", Some((&client, &redirect_uri, event)))
+            page::error(StatusCode::BAD_REQUEST, "the sign-in request is invalid", Some((&redirect_uri, event)))
         }
     }
 }

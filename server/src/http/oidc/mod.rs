@@ -15,7 +15,6 @@ pub mod authorize;
 pub mod discovery;
 pub mod logout;
 pub mod page;
-pub mod policy;
 pub mod token;
 pub mod userinfo;
 

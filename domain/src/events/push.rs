@@ -137,19 +137,6 @@ impl PushSender for LogSender {
     }
 }
 
-/// The Vietnamese text of a ledger notification (members read SkyJoy in Vietnamese first):
-/// `(kind, title, body)`; `available` is the available balance after the change.
-pub fn ledger_text(kind: crate::ledger::Kind, points: i64, available: i64, partner: &str) -> (&'static str, String, String) {
-    use crate::ledger::Kind;
-    let (n, balance) = (points.abs(), available);
-    match kind {
-        Kind::Accrual => ("points.accrued", format!("+{n} SkyPoint"), format!("Bạn vừa nhận {n} SkyPoint từ {partner}. Số dư: {balance} SkyPoint.")),
-        Kind::Redemption => ("points.redeemed", format!("-{n} SkyPoint"), format!("Bạn vừa dùng {n} SkyPoint tại {partner}. Số dư: {balance} SkyPoint.")),
-        Kind::Expiry => ("points.expired", format!("-{n} SkyPoint hết hạn"), format!("{n} SkyPoint đã hết hạn. Số dư: {balance} SkyPoint.")),
-        Kind::Reversal | Kind::Adjustment => ("points.adjusted", format!("{points:+} SkyPoint"), format!("Số dư SkyPoint của bạn đã được điều chỉnh: {balance} SkyPoint.")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -133,7 +133,7 @@ pub async fn create(db: &Db, new: NewMember, via: Option<&str>, now_ms: i64) -> 
                 event_type: crate::events::EventType::UserCreated,
                 member_id: id.clone(),
                 actor_client_id: via.map(str::to_string),
-                data: crate::events::member_data(&member, via),
+                data: event_data(&member, via),
             };
             crate::events::publish(&mut tx, &event, now_ms).await?;
             tx.commit().await?;
@@ -245,6 +245,24 @@ pub async fn customer_id_of(db: &Db, client_id: &str, member_id: &str) -> Result
         .fetch_optional(db.pool())
         .await?;
     Ok(c.and_then(|c| CustomerId::parse(&c).ok()))
+}
+
+/// `data` of the user.* events: SkyJoy's member fields (as in its `user.created` sample).
+pub fn event_data(m: &Member, partner: Option<&str>) -> serde_json::Value {
+    let (first, last) = m.full_name.first_and_last();
+    serde_json::json!({
+        "id": m.id,
+        "member_id": m.skyjoy_id.as_str(),
+        "partner": partner,
+        "username": m.phone.as_str(),
+        "phone_number": m.phone.as_str(),
+        "country_code": "+84",
+        "first_name": first,
+        "last_name": last,
+        "email": m.email.as_ref().map(|e| e.as_str()),
+        "date_of_birth": m.date_of_birth, // DD-MM-YYYY
+        "status": m.status,
+    })
 }
 
 #[cfg(test)]

@@ -373,10 +373,22 @@ async fn announce(tx: &mut Tx<'_>, c: &Change<'_>, notify: Option<Kind>, now_ms:
     events::publish(tx, &event, now_ms).await?;
     if let Some(kind) = notify {
         let partner = partner_name.as_deref().unwrap_or(if c.client_id == PLATFORM { "SkyJoy" } else { c.client_id });
-        let (what, title, body) = push::ledger_text(kind, c.points, c.balance - c.locked, partner);
+        let (what, title, body) = notification_text(kind, c.points, c.balance - c.locked, partner);
         push::notify(tx, c.member_id, what, &title, &body, now_ms).await?;
     }
     Ok(())
+}
+
+/// The Vietnamese text of a ledger notification (members read SkyJoy in Vietnamese first):
+/// `(kind, title, body)`; `available` is the available balance after the change.
+fn notification_text(kind: Kind, points: i64, available: i64, partner: &str) -> (&'static str, String, String) {
+    let (n, balance) = (points.abs(), available);
+    match kind {
+        Kind::Accrual => ("points.accrued", format!("+{n} SkyPoint"), format!("Bạn vừa nhận {n} SkyPoint từ {partner}. Số dư: {balance} SkyPoint.")),
+        Kind::Redemption => ("points.redeemed", format!("-{n} SkyPoint"), format!("Bạn vừa dùng {n} SkyPoint tại {partner}. Số dư: {balance} SkyPoint.")),
+        Kind::Expiry => ("points.expired", format!("-{n} SkyPoint hết hạn"), format!("{n} SkyPoint đã hết hạn. Số dư: {balance} SkyPoint.")),
+        Kind::Reversal | Kind::Adjustment => ("points.adjusted", format!("{points:+} SkyPoint"), format!("Số dư SkyPoint của bạn đã được điều chỉnh: {balance} SkyPoint.")),
+    }
 }
 
 /// A member's balance: `(balance, locked)`; zero for a member with no entries.

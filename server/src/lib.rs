@@ -71,8 +71,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .context("registering the member pages' own sign-in client")?;
     let tikivip = tikivip(&config, &db, &idp.issuer).await?;
-    let (worker, mut tasks) = workers::spawn(&db, &idp, &config, &tikivip, shutdown_rx.clone())?;
-    let router = http::router(&config, db.clone(), idp.clone(), worker, tikivip, addr).await?;
+    // This process among the instances sharing the database: named in its leases and /readyz.
+    let instance = format!("instance-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let (worker, mut tasks) = workers::spawn(&db, &idp, &config, &tikivip, &instance, shutdown_rx.clone())?;
+    let router = http::router(&config, db.clone(), idp.clone(), worker, tikivip, addr, instance).await?;
     tasks.push(tokio::spawn(http::serve(listener, router, shutdown_rx.clone())));
     tracing::info!(%addr, "joygate listening");
 

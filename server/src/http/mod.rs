@@ -136,6 +136,10 @@ pub async fn router(
         .fallback(errors::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::page_policy::apply))
         .layer(axum::middleware::from_fn_with_state(own_origin, middleware::same_origin::check))
+        .layer(axum::middleware::from_fn_with_state(
+            middleware::client_ip::TrustedProxies(std::sync::Arc::new(config.trusted_proxies.clone())),
+            middleware::client_ip::resolve,
+        ))
         .layer(axum::middleware::from_fn(middleware::metrics::record))
         .with_state(state)
         .layer(

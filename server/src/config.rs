@@ -214,6 +214,8 @@ pub struct IdentitySettings {
     pub access_token_ttl_s: i64,
     pub id_token_ttl_s: i64,
     pub refresh_token_ttl_days: i64,
+    /// A public client's (single-page app's) refresh tokens: shorter, rotated at each use.
+    pub public_refresh_token_ttl_hours: i64,
     /// Authorization codes.
     pub code_ttl_s: i64,
     /// One-time sign-in codes sent per phone number, and per client address, per hour.
@@ -229,6 +231,7 @@ impl Default for IdentitySettings {
             access_token_ttl_s: 600,
             id_token_ttl_s: 600,
             refresh_token_ttl_days: 30,
+            public_refresh_token_ttl_hours: 24,
             code_ttl_s: 60,
             otp_per_phone_per_hour: 5,
             otp_per_ip_per_hour: 20,

@@ -27,7 +27,7 @@ pub const SEND: &str = "push.member";
 pub struct Notification {
     pub id: String,
     pub member_id: String,
-    /// `points.accrued`, `points.redeemed`, `points.expired`.
+    /// `points.accrued`, `points.rewarded`, `points.redeemed`, `points.expired`, `points.adjusted`.
     pub kind: String,
     pub title: String,
     pub body: String,
@@ -143,6 +143,7 @@ pub fn ledger_text(kind: crate::ledger::Kind, points: i64, available: i64, partn
     use crate::ledger::Kind;
     let (n, balance) = (points.abs(), available);
     match kind {
+        Kind::Reward => ("points.rewarded", format!("+{n} SkyPoint"), format!("Bạn vừa được thưởng {n} SkyPoint từ {partner}. Số dư: {balance} SkyPoint.")),
         Kind::Accrual => ("points.accrued", format!("+{n} SkyPoint"), format!("Bạn vừa nhận {n} SkyPoint từ {partner}. Số dư: {balance} SkyPoint.")),
         Kind::Redemption => ("points.redeemed", format!("-{n} SkyPoint"), format!("Bạn vừa dùng {n} SkyPoint tại {partner}. Số dư: {balance} SkyPoint.")),
         Kind::Expiry => ("points.expired", format!("-{n} SkyPoint hết hạn"), format!("{n} SkyPoint đã hết hạn. Số dư: {balance} SkyPoint.")),

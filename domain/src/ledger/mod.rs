@@ -35,6 +35,8 @@ pub enum Kind {
     Reversal,
     Adjustment,
     Expiry,
+    /// A loyalty reward task paid a member (`rewards::`): a credit, told apart from purchases.
+    Reward,
 }
 
 impl Kind {
@@ -45,6 +47,7 @@ impl Kind {
             Kind::Reversal => "REVERSAL",
             Kind::Adjustment => "ADJUSTMENT",
             Kind::Expiry => "EXPIRY",
+            Kind::Reward => "REWARD",
         }
     }
 }
@@ -56,7 +59,7 @@ pub struct Posting {
     pub transaction_id: String,
     pub member_id: String,
     pub kind: Kind,
-    /// Signed: credits are positive, debits negative (accruals credit, redemptions and expiries
+    /// Signed: credits are positive, debits negative (accruals and rewards credit, redemptions and expiries
     /// debit; reversals and adjustments may go either way).
     pub points: i64,
     /// The purchase or redemption amount in minor units, and its currency, when there is one.
@@ -120,12 +123,12 @@ fn request_hash(p: &Posting) -> Vec<u8> {
 
 fn check(p: &Posting) -> Result<(), LedgerError> {
     let ok = match p.kind {
-        Kind::Accrual => p.points > 0,
+        Kind::Accrual | Kind::Reward => p.points > 0,
         Kind::Redemption | Kind::Expiry => p.points < 0,
         Kind::Reversal | Kind::Adjustment => p.points != 0,
     };
     if !ok {
-        return Err(LedgerError::Invalid("points must be non-zero, positive for accruals and negative for redemptions and expiries"));
+        return Err(LedgerError::Invalid("points must be non-zero, positive for accruals and rewards, negative for redemptions and expiries"));
     }
     if p.transaction_id.is_empty() || p.transaction_id.len() > 64 {
         return Err(LedgerError::Invalid("transactionId must be 1 to 64 characters"));

@@ -17,7 +17,7 @@ CREATE TABLE reward_tickets (
     action          TEXT    NOT NULL CHECK (action IN ('transaction', 'luckydraw', 'register', 'registerreferral', 'transactionreferral', 'dailycheckin')),
     business_key    TEXT    NOT NULL,
     idempotency_key TEXT,
-    -- SHA-256 of the action and the canonical Data (without its signature): tells a retry from
+    -- SHA-256 of what the command says (its fields as parsed; not the signature): tells a retry from
     -- another command that reuses a key
     request_hash    BYTEA   NOT NULL,
     member_ref      TEXT    NOT NULL,

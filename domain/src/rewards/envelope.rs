@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::{macros::format_description, Date, PrimitiveDateTime};
 
-use crate::{identity::CustomerId, signing::loyalty_task};
+use crate::identity::CustomerId;
 
 pub const SUBJECT: &str = "loyalty";
 pub const SUBJECT_TYPE: &str = "reward";
@@ -148,18 +148,6 @@ impl TryFrom<&Value> for Envelope {
     }
 }
 
-impl Envelope {
-    /// SHA-256 of the action and the canonical Data without its signature: two messages with
-    /// the same hash are the same command.
-    pub fn request_hash(&self) -> Vec<u8> {
-        let mut h = Sha256::new();
-        h.update(self.action.as_str().as_bytes());
-        h.update(b"\n");
-        h.update(loyalty_task::canonical_data(&self.data).as_bytes());
-        h.finalize().to_vec()
-    }
-}
-
 /// What names a command for idempotency: its `trxId`, else its `refference`; a check-in is named
 /// by its member and day instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +191,28 @@ pub struct Command {
 }
 
 impl Command {
+    /// SHA-256 of what the command says, fields as parsed (an id sent as `501` or `"501"`, the
+    /// members in any order, the signature: all the same): two commands with the same business
+    /// key and the same hash are one command sent twice.
+    pub fn request_hash(&self) -> Vec<u8> {
+        let rows: Vec<Value> = self.rows.iter().map(|r| serde_json::json!([r.amount, r.date.map(|d| d.to_string()), r.product_id])).collect();
+        let fields = serde_json::json!([
+            self.action.as_str(),
+            self.member.as_str(),
+            self.trx_id,
+            self.refference,
+            self.member_name,
+            self.member_qtag_phone,
+            self.user_id,
+            self.user_id_share.as_ref().map(CustomerId::as_str),
+            self.user_from_status,
+            self.device_type,
+            self.install_id,
+            rows,
+        ]);
+        Sha256::digest(fields.to_string().as_bytes()).to_vec()
+    }
+
     /// Unique per client: a second command with the same key is a retry of the first.
     /// `{action}:trx:{trxId}`, `{action}:ref:{refference}`, or `dailycheckin:{memberId}:{day}`.
     pub fn business_key(&self, local_day: Date) -> String {
@@ -483,13 +493,12 @@ mod tests {
     }
 
     #[test]
-    fn the_request_hash_ignores_the_signature_but_not_the_data() {
-        let env = |data: Value| Envelope::try_from(&message("register", data)).unwrap();
-        let a = env(json!({"trxId": 1, "memberId": 1, "signature": "a"}));
-        let b = env(json!({"memberId": 1, "signature": "b", "trxId": 1}));
-        let c = env(json!({"trxId": 1, "memberId": 2, "signature": "a"}));
-        assert_eq!(env(json!({"trxId": 1, "memberId": 1, "signature": "z"})).request_hash(), a.request_hash());
-        assert_ne!(a.request_hash(), b.request_hash(), "member order is part of the command as signed");
-        assert_ne!(a.request_hash(), c.request_hash());
+    fn the_request_hash_is_what_the_command_says() {
+        let hash = |data: Value| command("transaction", data).unwrap().request_hash();
+        let a = hash(json!({"trxId": 1, "memberId": 1, "signature": "a", "data": [{"trxAmount": 5, "trxDate": "2024-04-30 10-30-00"}]}));
+        assert_eq!(a, hash(json!({"memberId": "1", "trxId": "1", "data": [{"trxDate": "2024-04-30 10:30:00", "trxAmount": "5"}], "signature": "b"})));
+        assert_ne!(a, hash(json!({"trxId": 1, "memberId": 1, "data": [{"trxAmount": 6, "trxDate": "2024-04-30 10-30-00"}]})));
+        assert_ne!(a, hash(json!({"trxId": 1, "memberId": 2, "data": [{"trxAmount": 5, "trxDate": "2024-04-30 10-30-00"}]})));
+        assert_ne!(a, hash(json!({"trxId": 1, "memberId": 1, "data": [{"trxAmount": 5}]})));
     }
 }

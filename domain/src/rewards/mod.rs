@@ -71,5 +71,49 @@ impl From<sqlx::Error> for RewardError {
     }
 }
 
+/// For tests here and in the server: a forced failure of every reward posting, as if the
+/// database failed mid-task (a trigger on the ledger, so the whole payment rolls back).
+#[doc(hidden)]
+pub mod testing {
+    use sqlx::Executor;
+
+    use crate::store::{Backend, Db, StoreError};
+
+    /// Installs the switch, off.
+    pub async fn install_posting_failure(db: &Db) -> Result<(), StoreError> {
+        let sql = match db.backend() {
+            Backend::Sqlite => {
+                "CREATE TABLE test_fail_rewards (on_ INTEGER);
+                 CREATE TRIGGER test_fail_reward_posting BEFORE INSERT ON ledger_entries
+                 WHEN NEW.kind = 'REWARD' AND EXISTS (SELECT 1 FROM test_fail_rewards)
+                 BEGIN SELECT RAISE(ABORT, 'forced failure of a reward posting'); END;"
+            }
+            Backend::Postgres => {
+                "CREATE TABLE test_fail_rewards (on_ BIGINT);
+                 CREATE FUNCTION test_fail_reward_posting() RETURNS trigger AS $$
+                 BEGIN
+                   IF NEW.kind = 'REWARD' AND EXISTS (SELECT 1 FROM test_fail_rewards) THEN
+                     RAISE EXCEPTION 'forced failure of a reward posting';
+                   END IF;
+                   RETURN NEW;
+                 END $$ LANGUAGE plpgsql;
+                 CREATE TRIGGER test_fail_reward_posting BEFORE INSERT ON ledger_entries
+                 FOR EACH ROW EXECUTE FUNCTION test_fail_reward_posting();"
+            }
+        };
+        db.pool().execute(sql).await?;
+        Ok(())
+    }
+
+    /// Every reward posting fails while `on`.
+    pub async fn fail_postings(db: &Db, on: bool) -> Result<(), StoreError> {
+        db.pool().execute("DELETE FROM test_fail_rewards").await?;
+        if on {
+            db.pool().execute("INSERT INTO test_fail_rewards (on_) VALUES (1)").await?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests;

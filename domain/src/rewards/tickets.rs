@@ -370,6 +370,25 @@ pub struct NewTicket {
     pub verified: bool,
 }
 
+impl NewTicket {
+    /// The ticket of a command `client` sent at `now_ms` (`raw` is the message as received):
+    /// its business key and its day in the client's calendar.
+    pub fn of(client: &super::RewardClient, command: &super::Command, raw: String, idempotency_key: Option<String>, verified: bool, now_ms: i64) -> NewTicket {
+        let local_day = client.time_zone.day_of(now_ms);
+        NewTicket {
+            client_id: client.client_id.clone(),
+            action: command.action,
+            business_key: command.business_key(local_day),
+            idempotency_key,
+            request_hash: command.request_hash(),
+            member_ref: command.member.to_string(),
+            local_day,
+            envelope: raw,
+            verified,
+        }
+    }
+}
+
 /// What [`submit`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submitted {

@@ -4,6 +4,7 @@
 mod batch_files;
 mod folders;
 pub(crate) mod reconcile_files;
+mod reward_tasks;
 
 use std::{sync::Arc, time::Duration};
 
@@ -35,9 +36,17 @@ fn job_handlers(db: &Db, config: &Config) -> anyhow::Result<Vec<Arc<dyn JobHandl
     Ok(vec![Arc::new(WebhookDelivery::new(db.clone(), retry)?), Arc::new(PushDelivery { db: db.clone(), sender: push })])
 }
 
-pub fn spawn(db: &Db, idp: &Idp, config: &Config, tikivip: &TikiVip, shutdown: watch::Receiver<bool>) -> anyhow::Result<(Worker, Vec<JoinHandle<()>>)> {
+pub fn spawn(
+    db: &Db,
+    idp: &Idp,
+    config: &Config,
+    tikivip: &TikiVip,
+    rewards: &Arc<crate::rewards::Rewards>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(Worker, Vec<JoinHandle<()>>)> {
     let mut handlers = job_handlers(db, config)?;
     handlers.push(Arc::new(RefundDelivery(tikivip.clone())));
+    handlers.push(Arc::new(reward_tasks::RewardTasks { db: db.clone(), rewards: rewards.clone() }));
     let worker = Worker::new(db.clone(), WorkerConfig { concurrency: config.worker.concurrency, ..WorkerConfig::default() }, handlers);
     let tasks = vec![
         tokio::spawn(worker.clone().run(shutdown.clone())),

@@ -102,6 +102,21 @@ pub fn route(message: &Value) -> Result<Action, EnvelopeError> {
     text("Action").and_then(Action::parse).ok_or(EnvelopeError::RouteNotFound)
 }
 
+/// The route of a Request Out (a ticket's result): Subject, SubjectType and SubjectIdentifier
+/// of the task service; Action, when given, one of the six.
+pub fn route_request_out(message: &Value) -> Result<(), EnvelopeError> {
+    let message = message.as_object().ok_or_else(|| invalid("the body", "must be a JSON object"))?;
+    let text = |name: &str| message.get(name).and_then(Value::as_str);
+    if text("Subject") != Some(SUBJECT) || text("SubjectType") != Some(SUBJECT_TYPE) || text("SubjectIdentifier") != Some(SUBJECT_IDENTIFIER) {
+        return Err(EnvelopeError::RouteNotFound);
+    }
+    match message.get("Action") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(a)) if a.is_empty() || Action::parse(a).is_some() => Ok(()),
+        Some(_) => Err(EnvelopeError::RouteNotFound),
+    }
+}
+
 /// A routed message with its envelope fields checked (§3.2: all required strings; the
 /// examples send the literal `"null"` for ResourceType, Resource and ResourceId).
 #[derive(Debug, Clone, PartialEq)]

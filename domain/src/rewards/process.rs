@@ -196,6 +196,15 @@ pub async fn refuse(db: &Db, ticket_id: &str, reason: FailReason, now_ms: i64) -
     })
 }
 
+/// Claims a ticket and ends it as refused: a refusal decided before [`run`] (the worker found
+/// the Data signature wrong).
+pub async fn claim_and_refuse(db: &Db, ticket_id: &str, reason: FailReason, now_ms: i64) -> Result<Outcome, RewardError> {
+    if tickets::move_ticket(db, ticket_id, Move::Claim, None, now_ms).await?.is_none() {
+        return Ok(Outcome::Settled(tickets::find(db, ticket_id).await?.map(|t| t.state).unwrap_or(TicketState::Dead)));
+    }
+    refuse(db, ticket_id, reason, now_ms).await
+}
+
 fn corrupt_command(ticket: &Ticket) -> RewardError {
     StoreError::corrupt("reward_tickets", format!("ticket {}: its command does not fit its action", ticket.ticket_id)).into()
 }

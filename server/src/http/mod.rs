@@ -5,6 +5,7 @@ pub mod errors;
 pub mod middleware;
 pub mod oidc;
 pub mod ops;
+pub mod rewards;
 pub mod sandbox;
 pub mod sessions;
 pub mod skyjoy;
@@ -62,6 +63,8 @@ pub struct Shared {
     pub worker: domain::outbox::Worker,
     /// Tiki VIP: plans, the payment partners' API, timings (also the webview pages' context).
     pub tikivip: domain::tikivip::TikiVip,
+    /// Reward task clients (API keys, signing keys, rules) and the clock the gateway reads.
+    pub rewards: std::sync::Arc<crate::rewards::Rewards>,
 }
 
 pub const SESSION_COOKIE: &str = "joygate_session";
@@ -73,6 +76,7 @@ pub async fn router(
     idp: domain::identity::Idp,
     worker: domain::outbox::Worker,
     tikivip: domain::tikivip::TikiVip,
+    rewards: std::sync::Arc<crate::rewards::Rewards>,
     bound: SocketAddr,
 ) -> anyhow::Result<Router> {
     let leptos_options = LeptosOptions::builder()
@@ -93,6 +97,7 @@ pub async fn router(
         earning,
         worker,
         tikivip: tikivip.clone(),
+        rewards,
     }));
 
     let session_store = sessions::DbSessionStore::new(db.clone());
@@ -110,7 +115,8 @@ pub async fn router(
         .merge(oidc::routes())
         .merge(skyjoy::routes())
         .merge(account::routes())
-        .merge(tikivip::routes());
+        .merge(tikivip::routes())
+        .merge(rewards::routes());
     if config.sandbox {
         router = router.merge(sandbox::routes());
     }

@@ -45,6 +45,8 @@ CREATE TABLE reward_tickets (
 );
 CREATE INDEX reward_tickets_state ON reward_tickets (state, action, created_at);
 CREATE INDEX reward_tickets_created ON reward_tickets (created_at);
+-- a member's tickets (one waits for the registration or referral of its member still in flight)
+CREATE INDEX reward_tickets_member ON reward_tickets (client_id, member_ref, action);
 
 -- Rewards given at most once per member (register): the key is taken in the transaction that pays.
 CREATE TABLE reward_grants (

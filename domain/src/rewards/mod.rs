@@ -50,6 +50,10 @@ pub enum RewardError {
     Member(#[from] MemberError),
     #[error("the points of a ticket add up beyond the largest number")]
     Overflow,
+    /// Another ticket this one depends on (the member's registration, their referral) has yet
+    /// to run: try again later.
+    #[error("{0}")]
+    Waiting(String),
 }
 
 impl RewardError {

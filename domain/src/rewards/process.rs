@@ -64,11 +64,17 @@ pub async fn run(db: &Db, client: Option<&RewardClient>, ticket_id: &str, now_ms
     let rules = &client.rules;
     let cid = client.client_id.as_str();
 
-    // Decisions that need no lock: the members, the referral on record, the draw.
+    // Decisions that need no lock: the members, the referral on record, the draw. A member or
+    // a referral that an earlier command of theirs is still creating is waited for (retried),
+    // not refused: a client may send a registration and a purchase moments apart, and workers
+    // run them side by side.
     let member = match ticket.action {
         Action::TransactionReferral => None,
         _ => match member_for(db, cid, &command, now_ms).await? {
             Ok(m) => Some(m),
+            Err(FailReason::MemberNotFound) if waits_for_onboarding(ticket.action) && pending(db, &ticket, &command.member, ONBOARDING).await? => {
+                return Err(RewardError::Waiting(format!("member {} is still being registered by an earlier ticket", command.member)));
+            }
             Err(reason) => return refuse(db, ticket_id, reason, now_ms).await,
         },
     };
@@ -78,6 +84,9 @@ pub async fn run(db: &Db, client: Option<&RewardClient>, ticket_id: &str, now_ms
         Action::RegisterReferral => {
             let share = command.user_id_share.as_ref().ok_or_else(|| corrupt_command(&ticket))?;
             let Some(found) = linked(db, cid, share).await? else {
+                if pending(db, &ticket, share, ONBOARDING).await? {
+                    return Err(RewardError::Waiting(format!("the referrer {share} is still being registered by an earlier ticket")));
+                }
                 return refuse(db, ticket_id, FailReason::ReferrerNotFound, now_ms).await;
             };
             if *share == command.member || member.as_ref().is_some_and(|m| m.id == found.id) {
@@ -93,6 +102,9 @@ pub async fn run(db: &Db, client: Option<&RewardClient>, ticket_id: &str, now_ms
                 .await
                 .map_err(StoreError::from)?;
             let Some(on_record) = on_record else {
+                if pending(db, &ticket, &command.member, &[Action::RegisterReferral]).await? {
+                    return Err(RewardError::Waiting(format!("the referral of member {} is still being processed", command.member)));
+                }
                 return refuse(db, ticket_id, FailReason::NotReferred, now_ms).await;
             };
             if command.user_id_share.as_ref().is_some_and(|s| s.as_str() != on_record) {
@@ -186,6 +198,32 @@ pub async fn run(db: &Db, client: Option<&RewardClient>, ticket_id: &str, now_ms
     }
     tx.commit().await?;
     Ok(Outcome::Paid(result))
+}
+
+/// The actions that can make a member (onboard and link).
+const ONBOARDING: &[Action] = &[Action::Register, Action::RegisterReferral];
+
+/// Actions that pay an existing member; they wait for a registration of that member in flight.
+fn waits_for_onboarding(action: Action) -> bool {
+    matches!(action, Action::Transaction | Action::LuckyDraw | Action::DailyCheckIn)
+}
+
+/// Whether another ticket of this client, for `member` and of one of `actions`, has yet to run
+/// (queued, processing, or dead and waiting for a replay).
+async fn pending(db: &Db, ticket: &Ticket, member: &CustomerId, actions: &[Action]) -> Result<bool, RewardError> {
+    let names: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
+    let found: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM reward_tickets WHERE client_id = $1 AND member_ref = $2 AND ticket_id <> $3
+           AND state IN ('queued', 'processing', 'dead') AND (action = $4 OR action = $5) LIMIT 1",
+    )
+    .bind(&ticket.client_id)
+    .bind(member.as_str())
+    .bind(&ticket.ticket_id)
+    .bind(names.first().copied().unwrap_or(""))
+    .bind(names.get(1).copied().unwrap_or(""))
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(found.is_some())
 }
 
 /// Ends a claimed ticket as refused (final), in its own transaction.

@@ -385,3 +385,30 @@ async fn tickets_are_counted_and_listed_by_state_and_action() {
     assert_eq!(mine.len(), 3);
     assert!(tickets::find_for_client(&db, "other", &mine[0].ticket_id).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_purchase_waits_for_the_registration_and_the_referral_still_in_flight() {
+    let (_d, db) = temp_db().await;
+    let c = client();
+    linked_member(&db, "A-1", "0911000001").await;
+    // sent moments apart; the purchase and its referral share are run first
+    let register = send(&db, &c, "register", json!({"trxId": 1, "memberId": "B-1", "memberName": "Be Ba", "memberQtagPhone": "0911000003"}), T0).await;
+    let referral = send(&db, &c, "registerreferral", json!({"trxId": 2, "memberId": "B-1", "memberQtagPhone": "0911000003", "userIdShare": "A-1"}), T0).await;
+    let buy = json!({"trxId": 3, "memberId": "B-1", "data": [{"trxAmount": 100_000}]});
+    let purchase = send(&db, &c, "transaction", buy.clone(), T0).await;
+    let share = send(&db, &c, "transactionreferral", buy, T0).await;
+    for t in [&purchase, &share] {
+        let err = process::run(&db, Some(&c), &t.ticket_id, T0).await.unwrap_err();
+        assert!(matches!(err, RewardError::Waiting(_)) && !err.is_permanent(), "{err}");
+        tickets::retry_later(&db, &t.ticket_id, &err.to_string(), T0).await.unwrap();
+    }
+    assert_eq!(paid(&run(&db, &c, &register, T0).await).points, 50);
+    assert!(matches!(process::run(&db, Some(&c), &share.ticket_id, T0).await, Err(RewardError::Waiting(_))), "the referral is still queued");
+    assert_eq!(paid(&run(&db, &c, &purchase, T0).await).points, 10);
+    assert_eq!(paid(&run(&db, &c, &referral, T0).await).points, 150);
+    assert_eq!(paid(&run(&db, &c, &share, T0).await).points, 1);
+    // with nothing in flight, the same situations are final refusals
+    let stranger = send_and_run(&db, &c, "transaction", json!({"trxId": 4, "memberId": "C-1", "data": [{"trxAmount": 100_000}]}), T0).await;
+    assert_eq!(stranger, Outcome::Refused(FailReason::MemberNotFound));
+    ledger_consistent(&db).await;
+}

@@ -492,7 +492,8 @@ pub async fn submit(db: &Db, new: &NewTicket, max_attempts: u32, now_ms: i64) ->
         return find_earlier(db, new).await?.ok_or_else(|| SubmitError::Store(StoreError::corrupt("reward_tickets", "a key conflicted but no ticket holds it")));
     }
     let job = NewJob::new(TASK, serde_json::json!({ "ticket_id": ticket_id })).dedupe_key(job_key(&ticket_id)).max_attempts(max_attempts);
-    outbox::enqueue(&mut tx, job, now_ms).await?;
+    // The outbox keeps the system's time (`now_ms` may be a test's clock for the calendar rules).
+    outbox::enqueue(&mut tx, job, crate::clock::now_ms()).await?;
     tx.commit().await?;
     Ok(Submitted { ticket_id, replayed: false })
 }
@@ -666,7 +667,7 @@ pub async fn replay(db: &Db, ticket_id: &str, extra_attempts: u32, now_ms: i64) 
         .fetch_optional(&mut *tx)
         .await?;
     let job = job.ok_or_else(|| StoreError::corrupt("outbox_jobs", format!("ticket {ticket_id} has no job")))?;
-    if !outbox::replay_in(&mut tx, job, extra_attempts, now_ms).await? {
+    if !outbox::replay_in(&mut tx, job, extra_attempts, crate::clock::now_ms()).await? {
         return Err(StoreError::corrupt("outbox_jobs", format!("job {job} of ticket {ticket_id} is still pending or running")).into());
     }
     tx.commit().await?;

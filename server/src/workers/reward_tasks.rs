@@ -47,7 +47,7 @@ impl RewardTasks {
             let envelope = Envelope::try_from(&message).map_err(|e| Failure::Permanent(format!("stored envelope: {e}")))?;
             match client.verify(&self.rewards.http, &envelope.data).await {
                 Ok(()) => tickets::mark_verified(&self.db, ticket_id, now).await.map_err(retry)?,
-                Err(KeyError::Unavailable(why)) => return Err(Failure::Retry(why)),
+                Err(e @ KeyError::Unavailable(_)) => return Err(Failure::Retry(e.to_string())),
                 Err(e) => {
                     tracing::info!(ticket = ticket_id, error = %e, "reward task: the signature does not verify");
                     return process::claim_and_refuse(&self.db, ticket_id, FailReason::BadSignature, now).await.map_err(|e| Failure::Retry(e.to_string()));

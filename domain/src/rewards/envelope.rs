@@ -26,9 +26,10 @@ pub const SUBJECT: &str = "loyalty";
 pub const SUBJECT_TYPE: &str = "reward";
 pub const SUBJECT_IDENTIFIER: &str = "task";
 
-/// Most rows one command may carry, and the largest amount of one row (VND).
+/// Most rows one command may carry, and the largest amount of one row and of all rows together
+/// (VND; the ledger's largest amount).
 pub const MAX_ROWS: usize = 100;
-pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+pub const MAX_AMOUNT: i64 = crate::ledger::request::MAX_AMOUNT;
 /// Longest id or text field, in characters.
 pub const MAX_ID_CHARS: usize = 64;
 pub const MAX_TEXT_CHARS: usize = 200;
@@ -362,7 +363,8 @@ impl TryFrom<&Envelope> for Command {
             .iter()
             .filter_map(|r| r.amount)
             .try_fold(0i64, i64::checked_add)
-            .ok_or_else(|| invalid("Data.data", "amounts add up beyond the largest amount"))?;
+            .filter(|total| *total <= MAX_AMOUNT)
+            .ok_or_else(|| invalid("Data.data", format!("amounts must add up to at most {MAX_AMOUNT} VND")))?;
         let user_id_share = customer_id(data, "userIdShare")?;
         if action == Action::RegisterReferral && user_id_share.is_none() {
             return Err(invalid("Data.userIdShare", "is required: the referrer's Customer ID"));
@@ -482,8 +484,9 @@ mod tests {
         let c = command("transaction", json!({"trxId": 1, "memberId": 1, "data": [{"trxAmount": "150000"}, {"trxAmount": 25000, "product_id": 10}]})).unwrap();
         assert_eq!((c.total_amount, c.rows[1].product_id.as_deref()), (175_000, Some("10")));
         let max = MAX_AMOUNT;
-        let rows: Vec<Value> = (0..MAX_ROWS).map(|_| json!({"trxAmount": max})).collect();
-        assert_eq!(command("transaction", json!({"trxId": 1, "memberId": 1, "data": rows})).unwrap().total_amount, max * MAX_ROWS as i64);
+        let rows: Vec<Value> = (0..MAX_ROWS).map(|_| json!({"trxAmount": max / MAX_ROWS as i64})).collect();
+        assert_eq!(command("transaction", json!({"trxId": 1, "memberId": 1, "data": rows})).unwrap().total_amount, max);
+        assert!(command("transaction", json!({"trxId": 1, "memberId": 1, "data": [{"trxAmount": max}, {"trxAmount": 1}]})).is_err(), "the total too");
         let too_many: Vec<Value> = (0..=MAX_ROWS).map(|_| json!({"trxAmount": 1})).collect();
         assert!(command("transaction", json!({"trxId": 1, "memberId": 1, "data": too_many})).is_err());
         assert!(command("transaction", json!({"trxId": 1, "memberId": 1, "data": [{"trxAmount": max + 1}]})).is_err());

@@ -57,12 +57,13 @@ pub enum RewardError {
 }
 
 impl RewardError {
-    /// Retrying cannot help: a corrupt row, or arithmetic out of range.
+    /// Retrying cannot help: a corrupt row, arithmetic out of range, a posting the ledger
+    /// refuses (the rules are validated so that none is; a refusal here is a bug to look at).
     pub fn is_permanent(&self) -> bool {
         matches!(
             self,
             RewardError::Store(StoreError::Corrupt { .. })
-                | RewardError::Ledger(LedgerError::Store(StoreError::Corrupt { .. }))
+                | RewardError::Ledger(LedgerError::Store(StoreError::Corrupt { .. }) | LedgerError::Refused(_))
                 | RewardError::Member(MemberError::Store(StoreError::Corrupt { .. }))
                 | RewardError::Overflow
         )

@@ -28,7 +28,7 @@ use crate::{
         members::{self, Member, MemberError, NewMember},
         CustomerId, FullName, PhoneNumber,
     },
-    ledger::{self, Kind, Posting},
+    ledger::{self, Kind, LedgerError, PointRefusal, Posting},
     store::{Db, StoreError, Tx},
 };
 
@@ -187,7 +187,14 @@ pub async fn run(db: &Db, client: Option<&RewardClient>, ticket_id: &str, now_ms
     let mut rewards = Vec::new();
     for (role, member_ref, member, points) in pays {
         if points > 0 {
-            rewards.push(pay(&mut tx, cid, ticket_id, role, member_ref, member, points, amount, now_ms).await?);
+            match pay(&mut tx, cid, ticket_id, role, member_ref, member, points, amount, now_ms).await {
+                Ok(payout) => rewards.push(payout),
+                Err(RewardError::Ledger(LedgerError::Refused(PointRefusal::BalanceLimit))) => {
+                    tx.rollback().await?;
+                    return refuse(db, ticket_id, FailReason::BalanceLimit, now_ms).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     let points = rewards.iter().try_fold(0i64, |sum, r| sum.checked_add(r.points)).ok_or(RewardError::Overflow)?;

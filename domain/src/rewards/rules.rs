@@ -279,7 +279,7 @@ mod tests {
         assert_eq!(rule.shared_amount(&[row(100_000, None), row(100_000, Some("10")), row(100_000, Some("11"))]), 10_000 + 50_000 + 10_000);
         assert_eq!(rule.shared_amount(&[row(15, None), row(15, None)]), 3, "exact hundredths, rounded down once");
         let rows: Vec<Row> = (0..100).map(|_| row(super::super::envelope::MAX_AMOUNT, Some("10"))).collect();
-        assert_eq!(rule.shared_amount(&rows), 50 * super::super::envelope::MAX_AMOUNT, "no overflow at the largest command");
+        assert_eq!(rule.shared_amount(&rows), 50 * super::super::envelope::MAX_AMOUNT, "no overflow, whatever the rows");
     }
 
     #[test]

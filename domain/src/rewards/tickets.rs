@@ -57,10 +57,12 @@ pub enum FailReason {
     /// The Data signature did not verify with the client's key (checked by the worker when the
     /// key could not be fetched at receipt).
     BadSignature,
+    /// The reward would take the member's balance above the ledger's largest balance.
+    BalanceLimit,
 }
 
 impl FailReason {
-    pub const ALL: [FailReason; 15] = [
+    pub const ALL: [FailReason; 16] = [
         FailReason::MemberNotFound,
         FailReason::ReferrerNotFound,
         FailReason::SelfReferral,
@@ -76,6 +78,7 @@ impl FailReason {
         FailReason::CustomerAlreadyLinked,
         FailReason::InvalidMemberName,
         FailReason::BadSignature,
+        FailReason::BalanceLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +98,7 @@ impl FailReason {
             FailReason::CustomerAlreadyLinked => "CUSTOMER_ALREADY_LINKED",
             FailReason::InvalidMemberName => "INVALID_MEMBER_NAME",
             FailReason::BadSignature => "BAD_SIGNATURE",
+            FailReason::BalanceLimit => "BALANCE_LIMIT",
         }
     }
 
@@ -120,6 +124,7 @@ impl FailReason {
             FailReason::CustomerAlreadyLinked => "This Customer ID is already linked to another SkyJoy account.",
             FailReason::InvalidMemberName => "A new member needs memberName: 1 to 100 letters.",
             FailReason::BadSignature => "The Data signature does not verify with the client's public key.",
+            FailReason::BalanceLimit => "The member's balance would exceed the largest balance.",
         }
     }
 }

@@ -88,6 +88,8 @@ pub async fn router(
     let discovery = oidc::discovery::metadata_json(&idp.issuer)?;
     let own_origin = middleware::same_origin::OwnOrigin(config.public_url(bound));
     let operator = app::context::OperatorToken(config.operator.token_sha256.clone());
+    let reward_clients =
+        app::context::RewardClients(std::sync::Arc::new(rewards.entries().map(|e| (e.client.clone(), e.key_description())).collect()));
     let earning = std::sync::Arc::new(domain::ledger::EarningRules { default: config.earning, partners: config.earning_by_partner.clone() });
     let state = AppState(std::sync::Arc::new(Shared {
         leptos_options: leptos_options.clone(),
@@ -129,6 +131,7 @@ pub async fn router(
                 leptos::prelude::provide_context(idp.clone());
                 leptos::prelude::provide_context(tikivip.clone());
                 leptos::prelude::provide_context(operator.clone());
+                leptos::prelude::provide_context(reward_clients.clone());
             },
             {
                 let options = leptos_options.clone();

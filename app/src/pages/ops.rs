@@ -36,6 +36,7 @@ pub struct PaymentForOps {
 }
 
 /// The operator pages a sign-in may return to (`next`).
+#[cfg(feature = "ssr")]
 const OPERATOR_PAGES: [&str; 2] = ["/ops/tikivip", "/ops/rewards"];
 
 /// Signs an operator in with the token; refused (403, the same way) when it is wrong or unset.
@@ -158,7 +159,10 @@ fn Lookup(found: Option<PaymentForOps>, refund: ServerAction<OpsRefund>) -> impl
                     <dt>"Refunded"</dt><dd data-testid="ops-refunded">{vnd(p.refunded_amount)}</dd>
                     <dt>"VIP until"</dt><dd data-testid="ops-vip">{p.vip_until.clone().unwrap_or_else(|| "—".into())}</dd>
                 </dl>
-                <table class="refunds"><tr><th>"Refund"</th><th>"Reason"</th><th>"Status"</th></tr>{rows}</table>
+                <table class="refunds">
+                    <thead><tr><th>"Refund"</th><th>"Reason"</th><th>"Status"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
                 {refundable.then(|| view! {
                     <ActionForm action=refund attr:class="stack" attr:data-testid="ops-refund-form">
                         <input type="hidden" name="tiki_transaction_id" value=p.tiki_transaction_id.clone()/>

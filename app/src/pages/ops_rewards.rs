@@ -209,8 +209,8 @@ pub fn OpsRewardsPage() -> impl IntoView {
     let sign_in = ServerAction::<OpsSignIn>::new();
     let replay = ServerAction::<OpsRewardsReplay>::new();
     let page = Resource::new(
-        move || (param("state"), param("action"), param("ticket"), replay.version().get()),
-        |(state, action, ticket, _)| ops_rewards(state, action, ticket),
+        move || (param("state"), param("action"), param("ticket"), replay.version().get(), sign_in.version().get()),
+        |(state, action, ticket, _, _)| ops_rewards(state, action, ticket),
     );
     view! {
         <Title text="Operator · Reward tasks"/>
@@ -350,7 +350,10 @@ fn Rewards(found: RewardsForOps, replay: ServerAction<OpsRewardsReplay>) -> impl
         {selected}
         <section class="card">
             <h2>"Tickets by status and action"</h2>
-            <table class="refunds"><tr><th>"State"</th><th>"Action"</th><th>"Tickets"</th></tr>{count_rows}</table>
+            <table class="refunds">
+                <thead><tr><th>"State"</th><th>"Action"</th><th>"Tickets"</th></tr></thead>
+                <tbody>{count_rows}</tbody>
+            </table>
         </section>
         <section class="card">
             <form method="get" action="/ops/rewards" class="stack" data-testid="ops-filter">
@@ -362,7 +365,10 @@ fn Rewards(found: RewardsForOps, replay: ServerAction<OpsRewardsReplay>) -> impl
                 <input id="ticket" name="ticket"/>
                 <button type="submit" class="button">"Show"</button>
             </form>
-            <table class="refunds"><tr><th>"Received"</th><th>"Action"</th><th>"Member"</th><th>"State"</th><th>"Outcome"</th></tr>{ticket_rows(&found.tickets, "ops-ticket-line")}</table>
+            <table class="refunds">
+                <thead><tr><th>"Received"</th><th>"Action"</th><th>"Member"</th><th>"State"</th><th>"Outcome"</th></tr></thead>
+                <tbody>{ticket_rows(&found.tickets, "ops-ticket-line")}</tbody>
+            </table>
         </section>
         <section class="card">
             <h2>"Dead letters"</h2>

@@ -192,8 +192,10 @@ impl MembershipApp {
 
     /// Asks the platform about every unsettled ticket of `member` (Request Out).
     async fn follow(&self, member: u64) {
-        let pending: Vec<String> =
+        let mut pending: Vec<String> =
             self.book().sent.iter().filter(|s| s.member == member && !s.settled()).filter_map(|s| s.ticket_id.clone()).collect();
+        pending.sort_unstable();
+        pending.dedup();
         for ticket_id in pending {
             let body = json!({"TicketId": ticket_id, "Subject": envelope::SUBJECT, "SubjectType": envelope::SUBJECT_TYPE, "SubjectIdentifier": envelope::SUBJECT_IDENTIFIER});
             let res = self
@@ -210,7 +212,8 @@ impl MembershipApp {
             }) else {
                 continue;
             };
-            if let Some(s) = self.book().sent.iter_mut().find(|s| s.ticket_id.as_deref() == Some(&ticket_id)) {
+            // a command sent again (a second check-in the same day) shares its first ticket
+            for s in self.book().sent.iter_mut().filter(|s| s.ticket_id.as_deref() == Some(&ticket_id)) {
                 s.result = answer["Result"].clone();
             }
         }

@@ -3,7 +3,11 @@
 
 -- 1. A ledger kind for rewards, REWARD (a credit, like ACCRUAL, but visible as a reward in the
 -- history and in webhooks). SQLite cannot change a CHECK in place: ledger_entries is rebuilt
--- with the same columns, rows and index (no table references it).
+-- with the same columns, rows and index. ledger_lots (0010) references it, so its rows are set
+-- aside and the table made again as it was, after (the foreign keys stay on throughout).
+CREATE TABLE ledger_lots_saved AS SELECT bit_reference, member_id, earned_at, points, remaining FROM ledger_lots;
+DROP TABLE ledger_lots;
+
 CREATE TABLE ledger_entries_new (
     bit_reference  TEXT    PRIMARY KEY,
     member_id      TEXT    NOT NULL REFERENCES members (id),
@@ -23,6 +27,19 @@ INSERT INTO ledger_entries_new (bit_reference, member_id, client_id, transaction
 DROP TABLE ledger_entries;
 ALTER TABLE ledger_entries_new RENAME TO ledger_entries;
 CREATE INDEX ledger_entries_member ON ledger_entries (member_id, created_at);
+
+CREATE TABLE ledger_lots (
+    bit_reference TEXT    PRIMARY KEY REFERENCES ledger_entries (bit_reference),
+    member_id     TEXT    NOT NULL REFERENCES members (id),
+    earned_at     INTEGER NOT NULL,
+    points        INTEGER NOT NULL CHECK (points > 0),
+    remaining     INTEGER NOT NULL CHECK (remaining >= 0 AND remaining <= points)
+);
+CREATE INDEX ledger_lots_open ON ledger_lots (member_id, earned_at, bit_reference) WHERE remaining > 0;
+CREATE INDEX ledger_lots_due ON ledger_lots (earned_at) WHERE remaining > 0;
+INSERT INTO ledger_lots (bit_reference, member_id, earned_at, points, remaining)
+    SELECT bit_reference, member_id, earned_at, points, remaining FROM ledger_lots_saved;
+DROP TABLE ledger_lots_saved;
 
 -- 2. Tickets: one per command. A retried command finds its ticket by the business key
 -- (client + action + trxId/refference, or member + local day for a check-in) or by the

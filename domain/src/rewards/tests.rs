@@ -412,3 +412,54 @@ async fn a_purchase_waits_for_the_registration_and_the_referral_still_in_flight(
     assert_eq!(stranger, Outcome::Refused(FailReason::MemberNotFound));
     ledger_consistent(&db).await;
 }
+
+/// Migration 0012 on a ledger that has entries and lots already (on SQLite it rebuilds
+/// `ledger_entries` and `ledger_lots`): every row kept, the ledger consistent, rewards postable.
+#[tokio::test]
+async fn the_reward_migration_keeps_an_existing_ledger_whole() {
+    use std::borrow::Cow;
+
+    use sqlx::migrate::Migrator;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _guard) = crate::store::testing::fresh_url(dir.path()).await;
+    let db = Db::connect(&url).await.unwrap();
+    let all = match db.backend() {
+        crate::store::Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        crate::store::Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
+    let before = Migrator { migrations: Cow::Owned(all.migrations.iter().filter(|m| m.version < 12).cloned().collect()), ..Migrator::DEFAULT };
+    before.run(db.pool()).await.unwrap();
+    let new = members::NewMember { phone: PhoneNumber::parse("0912345678").unwrap(), full_name: FullName::parse("Before Rewards").unwrap(), date_of_birth: None, email: None };
+    let m = members::create(&db, new, None, T0).await.unwrap();
+    let posting = |txn: &str, kind, points| ledger::Posting {
+        client_id: "shop".into(),
+        transaction_id: txn.into(),
+        member_id: m.id.clone(),
+        kind,
+        points,
+        amount: None,
+        currency: None,
+    };
+    ledger::post(&db, &posting("A1", ledger::Kind::Accrual, 500), T0).await.unwrap();
+    ledger::post(&db, &posting("R1", ledger::Kind::Redemption, -200), T0 + 1).await.unwrap();
+    ledger::post(&db, &posting("A2", ledger::Kind::Accrual, 70), T0 + 2).await.unwrap();
+
+    all.run(db.pool()).await.unwrap();
+    let (entries, lots, remaining): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT CAST(COUNT(*) AS BIGINT) FROM ledger_entries), (SELECT CAST(COUNT(*) AS BIGINT) FROM ledger_lots),
+                (SELECT CAST(SUM(remaining) AS BIGINT) FROM ledger_lots)",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!((entries, lots, remaining), (3, 2, 370));
+    ledger_consistent(&db).await;
+    let reward = ledger::post(&db, &posting("reward:t:member", ledger::Kind::Reward, 30), T0 + 3).await.unwrap();
+    assert_eq!((reward.entry.kind, reward.entry.balance_after), (ledger::Kind::Reward, 400));
+    assert!(ledger::post(&db, &posting("reward:t2:member", ledger::Kind::Reward, -1), T0 + 4).await.is_err(), "a reward is a credit");
+    // the foreign key from the lots to the entries holds again
+    let orphan = sqlx::query("INSERT INTO ledger_lots (bit_reference, member_id, earned_at, points, remaining) VALUES ('nope', $1, 0, 1, 1)").bind(&m.id).execute(db.pool()).await;
+    assert!(orphan.is_err());
+    ledger_consistent(&db).await;
+}

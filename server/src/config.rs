@@ -379,8 +379,11 @@ impl DatabaseSettings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorkerSettings {
-    /// Outbox jobs run at once.
+    /// Outbox jobs run at once (per instance).
     pub concurrency: usize,
+    /// How long a claimed job stays this instance's (s): an instance that dies mid-job loses it
+    /// after this long and another instance runs it again. Longer than any job takes.
+    pub lease_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -437,7 +440,7 @@ impl Default for LogConfig {
 
 impl Default for WorkerSettings {
     fn default() -> Self {
-        Self { concurrency: 4 }
+        Self { concurrency: 4, lease_s: 300 }
     }
 }
 

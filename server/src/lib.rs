@@ -90,9 +90,11 @@ pub async fn start_with_clock(config: Config, clock: std::sync::Arc<dyn domain::
         membership_task = Some(task);
     }
     let rewards = std::sync::Arc::new(rewards);
-    let (worker, mut tasks) = workers::spawn(&db, &idp, &config, &tikivip, &rewards, shutdown_rx.clone())?;
+    // This process among the instances sharing the database: named in its leases and /readyz.
+    let instance = format!("instance-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let (worker, mut tasks) = workers::spawn(&db, &idp, &config, &tikivip, &rewards, &instance, shutdown_rx.clone())?;
     tasks.extend(membership_task);
-    let router = http::router(&config, db.clone(), idp.clone(), worker, tikivip, rewards, addr).await?;
+    let router = http::router(&config, db.clone(), idp.clone(), worker, tikivip, rewards, addr, instance).await?;
     tasks.push(tokio::spawn(http::serve(listener, router, shutdown_rx.clone())));
     tracing::info!(%addr, "joygate listening");
 

@@ -53,6 +53,8 @@ impl FromRef<AppState> for LeptosOptions {
 pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub db: domain::Db,
+    /// This process's name among the instances on the database (its leases say it too).
+    pub instance: String,
     /// The sign-in provider (also handed to the pages' server functions as context).
     pub idp: domain::identity::Idp,
     /// The OpenID discovery document, serialised once.
@@ -78,6 +80,7 @@ pub async fn router(
     tikivip: domain::tikivip::TikiVip,
     rewards: std::sync::Arc<crate::rewards::Rewards>,
     bound: SocketAddr,
+    instance: String,
 ) -> anyhow::Result<Router> {
     let leptos_options = LeptosOptions::builder()
         .output_name("joygate")
@@ -94,6 +97,7 @@ pub async fn router(
     let state = AppState(std::sync::Arc::new(Shared {
         leptos_options: leptos_options.clone(),
         db: db.clone(),
+        instance,
         idp: idp.clone(),
         discovery,
         earning,

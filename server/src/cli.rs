@@ -146,7 +146,7 @@ pub enum ClientsCommand {
         #[arg(long)]
         new_secret: bool,
         /// A partner-API scope it may be granted (repeatable): user:read, user:write,
-        /// point:read, point:earn, point:redeem; default `partner` (all).
+        /// point:read, point:earn, point:redeem, benefit:use; default `partner` (all).
         #[arg(long = "scope")]
         scopes: Vec<String>,
     },

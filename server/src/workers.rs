@@ -2,6 +2,7 @@
 //! Each stops when the shutdown signal turns true.
 
 mod batch_files;
+pub mod benefits;
 mod folders;
 pub(crate) mod reconcile_files;
 
@@ -35,9 +36,17 @@ fn job_handlers(db: &Db, config: &Config) -> anyhow::Result<Vec<Arc<dyn JobHandl
     Ok(vec![Arc::new(WebhookDelivery::new(db.clone(), retry)?), Arc::new(PushDelivery { db: db.clone(), sender: push })])
 }
 
-pub fn spawn(db: &Db, idp: &Idp, config: &Config, tikivip: &TikiVip, shutdown: watch::Receiver<bool>) -> anyhow::Result<(Worker, Vec<JoinHandle<()>>)> {
+pub fn spawn(
+    db: &Db,
+    idp: &Idp,
+    config: &Config,
+    tikivip: &TikiVip,
+    benefit_platforms: Arc<dyn domain::benefits::platform_api::PlatformApi>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(Worker, Vec<JoinHandle<()>>)> {
     let mut handlers = job_handlers(db, config)?;
     handlers.push(Arc::new(RefundDelivery(tikivip.clone())));
+    handlers.extend(benefits::handlers(db, benefit_platforms, &config.benefits));
     let worker = Worker::new(db.clone(), WorkerConfig { concurrency: config.worker.concurrency, ..WorkerConfig::default() }, handlers);
     let tasks = vec![
         tokio::spawn(worker.clone().run(shutdown.clone())),
@@ -46,6 +55,7 @@ pub fn spawn(db: &Db, idp: &Idp, config: &Config, tikivip: &TikiVip, shutdown: w
         tokio::spawn(housekeeping(db.clone(), shutdown.clone())),
         tokio::spawn(expire_points(db.clone(), config.points_expiry.clone(), shutdown.clone())),
         tokio::spawn(check_pending_payments(tikivip.clone(), shutdown.clone())),
+        tokio::spawn(benefits::expire(db.clone(), config.benefits.expiry_check_every_s, shutdown.clone())),
         tokio::spawn(reload_signing_keys(idp.clone(), shutdown)),
     ];
     Ok((worker, tasks))

@@ -1,6 +1,7 @@
 //! The HTTP surface: one router, API families as modules, middleware one concern per file.
 
 pub mod account;
+pub mod benefits;
 pub mod errors;
 pub mod middleware;
 pub mod oidc;
@@ -62,6 +63,8 @@ pub struct Shared {
     pub worker: domain::outbox::Worker,
     /// Tiki VIP: plans, the payment partners' API, timings (also the webview pages' context).
     pub tikivip: domain::tikivip::TikiVip,
+    /// Benefits: the platforms' keys, the signature window.
+    pub benefits: benefits::BenefitsContext,
 }
 
 pub const SESSION_COOKIE: &str = "joygate_session";
@@ -73,6 +76,7 @@ pub async fn router(
     idp: domain::identity::Idp,
     worker: domain::outbox::Worker,
     tikivip: domain::tikivip::TikiVip,
+    benefit_context: benefits::BenefitsContext,
     bound: SocketAddr,
 ) -> anyhow::Result<Router> {
     let leptos_options = LeptosOptions::builder()
@@ -93,6 +97,7 @@ pub async fn router(
         earning,
         worker,
         tikivip: tikivip.clone(),
+        benefits: benefit_context,
     }));
 
     let session_store = sessions::DbSessionStore::new(db.clone());
@@ -110,7 +115,8 @@ pub async fn router(
         .merge(oidc::routes())
         .merge(skyjoy::routes())
         .merge(account::routes())
-        .merge(tikivip::routes());
+        .merge(tikivip::routes())
+        .merge(benefits::routes(&config.benefits));
     if config.sandbox {
         router = router.merge(sandbox::routes());
     }

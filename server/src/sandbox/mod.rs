@@ -3,3 +3,4 @@
 
 pub mod demo_partner;
 pub mod payment_partner;
+pub mod superapp_platform;

@@ -1,5 +1,5 @@
 use joygate::{
-    config::{BatchSettings, DemoPartnerSettings, PaymentPartnerSettings, Secret, TikiVipSettings},
+    config::{BatchSettings, DemoPartnerSettings, PaymentPartnerSettings, Secret, SuperappPlatformSettings, TikiVipSettings},
     Config, Running,
 };
 use domain::store::testing::TestDb;
@@ -38,6 +38,8 @@ impl TestApp {
             payment_partner: PaymentPartnerSettings { listen: "127.0.0.1:0".parse().unwrap(), ipn_retry_ms: vec![100, 200, 400], ..PaymentPartnerSettings::default() },
             batch: BatchSettings { dir: dir.path().join("batch"), poll_s: 1 },
             tikivip: TikiVipSettings { reconcile_dir: dir.path().join("tikivip"), ..TikiVipSettings::default() },
+            // off unless a test turns it on (it makes two RSA keys at every start)
+            superapp_platform: SuperappPlatformSettings { enabled: false, listen: "127.0.0.1:0".parse().unwrap(), ..SuperappPlatformSettings::default() },
             ..Config::default()
         };
         change(&mut config);

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::errors::{AppError, RedeemProblem, SignInProblem};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
@@ -92,6 +94,38 @@ pub struct Texts {
     pub signin: SignInTexts,
     pub account: AccountTexts,
     pub tikivip: TikiVipTexts,
+    pub errors: ErrorTexts,
+}
+
+/// What a server function's error says to the person on the page (`errors::AppError`).
+pub struct ErrorTexts {
+    pub signed_out: &'static str,
+    pub refused: &'static str,
+    pub flow_gone: &'static str,
+    pub unknown_plan: &'static str,
+    pub partner_unavailable: &'static str,
+    pub invalid: &'static str,
+    pub unavailable: &'static str,
+    pub transport: &'static str,
+}
+
+impl Texts {
+    /// The message for any server function error; an operator's `Invalid` carries its own
+    /// (English) detail after the translated lead.
+    pub fn error(&'static self, e: &AppError) -> String {
+        let t = &self.errors;
+        match e {
+            AppError::SignedOut => t.signed_out.into(),
+            AppError::Refused => t.refused.into(),
+            AppError::FlowGone => t.flow_gone.into(),
+            AppError::Redeem(p) => self.account.problem(*p).into(),
+            AppError::UnknownPlan => t.unknown_plan.into(),
+            AppError::PartnerUnavailable => t.partner_unavailable.into(),
+            AppError::Invalid(why) => format!("{} {why}", t.invalid),
+            AppError::Unavailable => t.unavailable.into(),
+            AppError::Transport(_) => t.transport.into(),
+        }
+    }
 }
 
 /// The Tiki VIP webview (`pages::tikivip`).
@@ -110,19 +144,6 @@ pub struct TikiVipTexts {
     pub cancelled: &'static str,
     pub failed_payment: &'static str,
     pub back_to_plans: &'static str,
-    pub error_partner_unavailable: &'static str,
-    pub error_other: &'static str,
-}
-
-impl TikiVipTexts {
-    /// The message for a checkout error code.
-    pub fn error(&self, code: &str) -> &'static str {
-        match code {
-            "partner_unavailable" => self.error_partner_unavailable,
-            "signed_out" => self.not_opened,
-            _ => self.error_other,
-        }
-    }
 }
 
 /// The member's own pages (`pages::account`).
@@ -153,27 +174,26 @@ pub struct AccountTexts {
     pub problem_unknown_partner: &'static str,
     pub problem_invalid_request: &'static str,
     pub problem_insufficient_balance: &'static str,
-    pub problem_other: &'static str,
 }
 
 impl AccountTexts {
-    /// The label of a ledger entry kind.
-    pub fn kind(&self, kind: &str) -> &'static str {
+    /// The label of a ledger entry kind (a reversal reads as an adjustment to a member).
+    pub fn kind(&self, kind: crate::pages::account::EntryKind) -> &'static str {
+        use crate::pages::account::EntryKind;
         match kind {
-            "ACCRUAL" => self.kind_accrual,
-            "REDEMPTION" => self.kind_redemption,
-            "EXPIRY" => self.kind_expiry,
-            _ => self.kind_adjustment,
+            EntryKind::Accrual => self.kind_accrual,
+            EntryKind::Redemption => self.kind_redemption,
+            EntryKind::Expiry => self.kind_expiry,
+            EntryKind::Adjustment | EntryKind::Reversal => self.kind_adjustment,
         }
     }
 
-    /// The message for a redemption problem code.
-    pub fn problem(&self, code: &str) -> &'static str {
-        match code {
-            "unknown_partner" => self.problem_unknown_partner,
-            "invalid_request" => self.problem_invalid_request,
-            "insufficient_balance" => self.problem_insufficient_balance,
-            _ => self.problem_other,
+    /// The message for a redemption problem.
+    pub fn problem(&self, p: RedeemProblem) -> &'static str {
+        match p {
+            RedeemProblem::UnknownPartner => self.problem_unknown_partner,
+            RedeemProblem::InvalidRequest => self.problem_invalid_request,
+            RedeemProblem::InsufficientBalance => self.problem_insufficient_balance,
         }
     }
 }
@@ -218,19 +238,18 @@ pub struct SignInTexts {
 }
 
 impl SignInTexts {
-    /// The message for a flow error code (`domain::identity::flows::UserError`, snake_case).
-    pub fn error(&self, code: &str) -> &'static str {
-        match code {
-            "invalid_phone" => self.error_invalid_phone,
-            "too_many_codes" => self.error_too_many_codes,
-            "invalid_code" => self.error_invalid_code,
-            "sms_failed" => self.error_sms_failed,
-            "invalid_name" => self.error_invalid_name,
-            "invalid_date_of_birth" => self.error_invalid_date_of_birth,
-            "invalid_email" => self.error_invalid_email,
-            "account_already_linked" => self.error_account_already_linked,
-            "customer_already_linked" => self.error_customer_already_linked,
-            _ => self.failed,
+    /// The message for a sign-in step to redo.
+    pub fn error(&self, p: SignInProblem) -> &'static str {
+        match p {
+            SignInProblem::InvalidPhone => self.error_invalid_phone,
+            SignInProblem::TooManyCodes => self.error_too_many_codes,
+            SignInProblem::InvalidCode => self.error_invalid_code,
+            SignInProblem::SmsFailed => self.error_sms_failed,
+            SignInProblem::InvalidName => self.error_invalid_name,
+            SignInProblem::InvalidDateOfBirth => self.error_invalid_date_of_birth,
+            SignInProblem::InvalidEmail => self.error_invalid_email,
+            SignInProblem::AccountAlreadyLinked => self.error_account_already_linked,
+            SignInProblem::CustomerAlreadyLinked => self.error_customer_already_linked,
         }
     }
 }
@@ -318,7 +337,6 @@ pub static VI: Texts = Texts {
         problem_unknown_partner: "Yêu cầu này không đến từ một đối tác SkyJoy đã đăng ký.",
         problem_invalid_request: "Yêu cầu dùng điểm không hợp lệ.",
         problem_insufficient_balance: "Số SkyPoint khả dụng không đủ.",
-        problem_other: "Không thể xác nhận lúc này. Vui lòng thử lại.",
     },
     tikivip: TikiVipTexts {
         title: "Tiki VIP",
@@ -335,8 +353,16 @@ pub static VI: Texts = Texts {
         cancelled: "Giao dịch đã huỷ",
         failed_payment: "Thanh toán không thành công",
         back_to_plans: "Về trang gói VIP",
-        error_partner_unavailable: "Không kết nối được cổng thanh toán. Vui lòng thử lại.",
-        error_other: "Không thể tạo giao dịch lúc này. Vui lòng thử lại.",
+    },
+    errors: ErrorTexts {
+        signed_out: "Phiên làm việc đã kết thúc. Vui lòng đăng nhập hoặc mở lại trang từ ứng dụng.",
+        refused: "Không được phép.",
+        flow_gone: "Phiên đăng nhập đã hết hạn. Vui lòng bắt đầu lại từ trang của đối tác.",
+        unknown_plan: "Gói này không còn được bán.",
+        partner_unavailable: "Không kết nối được cổng thanh toán. Vui lòng thử lại.",
+        invalid: "Dữ liệu không hợp lệ:",
+        unavailable: "Dịch vụ tạm thời gián đoạn. Vui lòng thử lại sau ít phút.",
+        transport: "Không kết nối được máy chủ. Vui lòng kiểm tra mạng và thử lại.",
     },
 };
 
@@ -423,7 +449,6 @@ pub static EN: Texts = Texts {
         problem_unknown_partner: "This request does not come from a registered SkyJoy partner.",
         problem_invalid_request: "This redemption request is not valid.",
         problem_insufficient_balance: "You do not have enough available SkyPoints.",
-        problem_other: "This cannot be confirmed right now. Please try again.",
     },
     tikivip: TikiVipTexts {
         title: "Tiki VIP",
@@ -440,8 +465,16 @@ pub static EN: Texts = Texts {
         cancelled: "The payment was cancelled",
         failed_payment: "The payment did not go through",
         back_to_plans: "Back to the VIP plans",
-        error_partner_unavailable: "The payment service could not be reached. Please try again.",
-        error_other: "The payment cannot be started right now. Please try again.",
+    },
+    errors: ErrorTexts {
+        signed_out: "Your session has ended. Sign in, or open the page from your app again.",
+        refused: "Refused.",
+        flow_gone: "This sign-in has expired. Please start again from the partner's page.",
+        unknown_plan: "This plan is no longer on sale.",
+        partner_unavailable: "The payment service could not be reached. Please try again.",
+        invalid: "Not valid:",
+        unavailable: "The service is unavailable right now. Please try again in a few minutes.",
+        transport: "The server could not be reached. Check your connection and try again.",
     },
 };
 

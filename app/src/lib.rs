@@ -3,9 +3,12 @@
 //! Built twice: with `ssr` into the server, with `hydrate` into the browser's wasm.
 
 pub mod components;
+pub mod context;
+pub mod errors;
 pub mod i18n;
 pub mod pages;
 pub mod prefs;
+pub mod session;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Stylesheet, Title};
@@ -23,40 +26,19 @@ use crate::pages::{
     tikivip::{PlansPage, ResultPage},
 };
 
-/// Set by the server (a request extension) on pages that work for a partner, e.g. sign-in:
-/// CSP sources for `frame-ancestors` (the partner's registered web origins when the page is
-/// embedded) and extra `form-action` targets (where a plain form post may be redirected: the
-/// partner's redirect URI). Absent: no framing, forms post to us only.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PagePolicy {
-    pub frame_ancestors: Option<String>,
-    pub form_targets: Option<String>,
-}
+/// The nonce of this page's hydration script, chosen by the server's page policy (a request
+/// extension; `server::http::middleware::page_policy` writes it into the CSP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageNonce(pub String);
 
-/// The HTML document around the app, rendered on the server.
-///
-/// Pages get their own Content-Security-Policy: scripts only from us or carrying this
-/// response's nonce (the hydration loader), wasm compilation allowed, no framing by default.
+/// The HTML document around the app, rendered on the server. Its Content-Security-Policy (and
+/// who may frame it) is the server's page policy; the shell only uses the nonce it chose.
 #[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     use leptos_meta::MetaTags;
 
-    leptos::nonce::provide_nonce();
-    let nonce = leptos::nonce::use_nonce().map(|n| n.as_inner().to_string()).unwrap_or_default();
-    let policy = use_context::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<PagePolicy>().cloned())
-        .unwrap_or_default();
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        let ancestors = policy.frame_ancestors.as_deref().unwrap_or("'none'");
-        let form_targets = policy.form_targets.as_deref().unwrap_or("");
-        let csp = format!(
-            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
-             img-src 'self' data:; connect-src 'self'; frame-ancestors {ancestors}; base-uri 'none'; \
-             form-action 'self' {form_targets}; object-src 'none'"
-        );
-        if let Ok(value) = http::HeaderValue::from_str(&csp) {
-            response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
-        }
+    if let Some(nonce) = use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<PageNonce>().cloned()) {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
     }
     let lang = prefs::request_language();
     view! {

@@ -8,9 +8,6 @@ use leptos::prelude::*;
 
 use crate::i18n::Lang;
 
-/// Session key under which the chosen language is kept.
-pub const SESSION_KEY: &str = "lang";
-
 /// The language the server chose for this request (from the request's extensions).
 #[cfg(feature = "ssr")]
 pub fn request_language() -> Lang {
@@ -47,8 +44,7 @@ pub fn use_language() -> RwSignal<Lang> {
 
 /// Remembers the member's language in their session.
 #[server(endpoint = "set_language")]
-pub async fn set_language(lang: Lang) -> Result<(), ServerFnError> {
-    let session: tower_sessions::Session = leptos_axum::extract().await?;
-    session.insert(SESSION_KEY, lang).await.map_err(ServerFnError::new)?;
-    Ok(())
+pub async fn set_language(lang: Lang) -> Result<(), crate::errors::AppError> {
+    let session = crate::session::current().await.ok_or_else(|| crate::errors::failed("no session layer"))?;
+    crate::session::set_language(&session, lang).await
 }

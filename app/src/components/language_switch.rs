@@ -30,7 +30,8 @@ pub fn LanguageSwitch() -> impl IntoView {
                 format!("?{}", encoded.join("&"))
             }
             hreflang=move || lang.get().other().code()
-            aria-label=move || lang.get().texts().switch_language
+            // the accessible name starts with the visible text (WCAG 2.5.3, label in name)
+            aria-label=move || format!("{} ({})", lang.get().other().native_name(), lang.get().texts().switch_language)
             on:click=on_click
         >
             {move || lang.get().other().native_name()}

@@ -2,7 +2,20 @@
 
 mod language_switch;
 
+use leptos::prelude::*;
+
 pub use language_switch::LanguageSwitch;
+
+use crate::{errors::AppError, prefs::use_language};
+
+/// A server function's error, in the page's language (`data-error` names it for tests).
+#[component]
+pub fn ErrorNote(e: AppError) -> impl IntoView {
+    let lang = use_language();
+    let name = e.name();
+    let e = StoredValue::new(e);
+    view! { <p class="error" role="alert" data-testid="error" data-error=name>{move || lang.get().texts().error(&e.read_value())}</p> }
+}
 
 /// Percent-encodes a URL query component (unreserved characters kept), in the browser build too.
 pub fn percent_encode(s: &str) -> String {

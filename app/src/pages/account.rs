@@ -15,17 +15,44 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_query_map};
 use serde::{Deserialize, Serialize};
 
-use crate::{components::{group_digits, vnd, LanguageSwitch}, i18n::AccountTexts, prefs::use_language};
+use crate::{
+    components::{group_digits, vnd, ErrorNote, LanguageSwitch},
+    errors::{AppError, RedeemProblem},
+    i18n::AccountTexts,
+    prefs::use_language,
+};
 
 /// History lines per page.
 pub const PER_PAGE: u32 = 20;
+
+/// What a history line is (the ledger's entry kinds, as the page names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EntryKind {
+    Accrual,
+    Redemption,
+    Reversal,
+    Adjustment,
+    Expiry,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Accrual => "ACCRUAL",
+            EntryKind::Redemption => "REDEMPTION",
+            EntryKind::Reversal => "REVERSAL",
+            EntryKind::Adjustment => "ADJUSTMENT",
+            EntryKind::Expiry => "EXPIRY",
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryLineView {
     /// `DD-MM-YYYY HH:MM` in Vietnam.
     pub when: String,
-    /// ACCRUAL, REDEMPTION, EXPIRY, …
-    pub kind: String,
+    pub kind: EntryKind,
     pub points: i64,
     pub partner: String,
     pub reference: String,
@@ -53,15 +80,17 @@ pub struct RedeemView {
     pub amount: i64,
     pub description: Option<String>,
     pub available: i64,
+    /// Whether the available points cover `used_point` (else confirming is refused).
+    pub covered: bool,
     /// Where "cancel" goes (the partner's redirect URI with `error=access_denied`).
     pub cancel_url: String,
 }
 
-/// Why a redemption request cannot be shown: `unknown_partner` (no redirect possible) or
-/// `invalid_request` (with the way back to the partner).
+/// Why a redemption request cannot be shown, and the way back to the partner when there is a
+/// safe one (never for an unknown partner or redirect URI).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RedeemProblem {
-    pub code: String,
+pub struct RedeemRefusal {
+    pub problem: RedeemProblem,
     pub back_url: Option<String>,
 }
 
@@ -80,22 +109,31 @@ pub struct RedeemRequest {
 
 #[cfg(feature = "ssr")]
 pub mod backend {
-    use domain::identity::{clients, members, Idp};
+    use domain::{
+        identity::{clients, members, Idp},
+        ledger::{self, request::Operation, sign::TxnData, PointRefusal, PointRequest, RawPointRequest},
+    };
     use leptos::prelude::*;
+    use serde_json::Value;
 
-    use super::{RedeemProblem, RedeemRequest, RedeemView};
-    use crate::pages::signin::{backend::failed, SESSION_MEMBER};
+    use super::{EntryKind, RedeemRefusal, RedeemRequest, RedeemView};
+    use crate::errors::{failed, AppError, RedeemProblem};
 
-    pub fn idp() -> Result<Idp, ServerFnError> {
-        crate::pages::signin::backend::idp()
+    pub fn kind(k: ledger::Kind) -> EntryKind {
+        match k {
+            ledger::Kind::Accrual => EntryKind::Accrual,
+            ledger::Kind::Redemption => EntryKind::Redemption,
+            ledger::Kind::Reversal => EntryKind::Reversal,
+            ledger::Kind::Adjustment => EntryKind::Adjustment,
+            ledger::Kind::Expiry => EntryKind::Expiry,
+        }
     }
 
     /// The signed-in member, if any. On the first render of an `/account` page, a signed-out
     /// visitor is redirected to sign in and brought back to this URL.
-    pub async fn member(idp: &Idp) -> Result<Option<members::Member>, ServerFnError> {
-        let session = leptos_axum::extract::<tower_sessions::Session>().await.ok();
-        let id: Option<String> = match &session {
-            Some(s) => s.get(SESSION_MEMBER).await.ok().flatten(),
+    pub async fn member(idp: &Idp) -> Result<Option<members::Member>, AppError> {
+        let id = match crate::session::current().await {
+            Some(s) => crate::session::member(&s).await.map(|(id, _)| id),
             None => None,
         };
         let member = match id {
@@ -117,7 +155,7 @@ pub mod backend {
     /// A checked redemption request.
     pub struct Checked {
         pub client: clients::Client,
-        pub txn: domain::ledger::sign::TxnData,
+        pub txn: TxnData,
         pub description: Option<String>,
     }
 
@@ -140,38 +178,48 @@ pub mod backend {
     }
 
     /// Checks the partner and its redirect URI first (no redirect to an unregistered URI, ever),
-    /// then the transaction fields.
-    pub async fn check(idp: &Idp, r: &RedeemRequest, skyjoy_id: &str) -> Result<Result<Checked, RedeemProblem>, ServerFnError> {
+    /// then the transaction's fields by the point APIs' own rules (`domain::ledger::request`).
+    pub async fn check(idp: &Idp, r: &RedeemRequest, member: &members::Member) -> Result<Result<Checked, RedeemRefusal>, AppError> {
         let client = clients::find(&idp.db, &r.client_id).await.map_err(failed)?;
         let Some(client) = client.filter(|c| c.allows_redirect(&r.redirect_uri)) else {
-            return Ok(Err(RedeemProblem { code: "unknown_partner".into(), back_url: None }));
+            return Ok(Err(RedeemRefusal { problem: RedeemProblem::UnknownPartner, back_url: None }));
         };
-        let invalid = || Ok(Err(RedeemProblem { code: "invalid_request".into(), back_url: Some(with_query(&r.redirect_uri, &[("error", "invalid_request"), ("state", &r.state)])) }));
-        let used = r.used_point.trim().parse::<i64>().ok().filter(|p| *p > 0);
-        let amount = r.transaction_amount.trim().parse::<i64>().ok().filter(|a| *a >= 0);
-        let date = r.transaction_date.trim();
+        let refused = |problem| {
+            Ok(Err(RedeemRefusal { problem, back_url: Some(with_query(&r.redirect_uri, &[("error", "invalid_request"), ("state", &r.state)])) }))
+        };
+        let text = |s: &str| Value::String(s.to_string());
+        let (skyjoy_id, id, date, amount, used) =
+            (text(member.skyjoy_id.as_str()), text(&r.transaction_id), text(&r.transaction_date), text(&r.transaction_amount), text(&r.used_point));
+        let raw = RawPointRequest {
+            operation: Operation::Redemption,
+            skyjoy_id: Some(&skyjoy_id),
+            transaction_id: Some(&id),
+            transaction_date: Some(&date),
+            transaction_amount: Some(&amount),
+            used_point: Some(&used),
+            point: None,
+            transaction_currency: None,
+        };
+        let Ok(request) = PointRequest::try_from(raw) else { return refused(RedeemProblem::InvalidRequest) };
+        let Some(mut txn) = TxnData::of(&request, &member.skyjoy_id) else { return refused(RedeemProblem::InvalidRequest) };
         // Unix ms stay a number in txn_data, as the partner will send them in the API body.
-        let date_value = match date.parse::<i64>() {
-            Ok(ms) => serde_json::json!(ms),
-            Err(_) => serde_json::json!(date),
-        };
-        let txn_id = r.transaction_id.trim();
-        let (Some(used), Some(amount)) = (used, amount) else { return invalid() };
-        if txn_id.is_empty() || txn_id.len() > 64 || domain::clock::parse_wire_time(&date_value).is_none() {
-            return invalid();
+        if let Ok(ms) = r.transaction_date.trim().parse::<i64>() {
+            txn.transaction_date = Value::from(ms);
         }
         let description = Some(r.transaction_des.trim().chars().take(200).collect::<String>()).filter(|d| !d.is_empty());
-        let txn = domain::ledger::sign::TxnData {
-            transaction_amount: amount,
-            transaction_date: date_value,
-            transaction_id: txn_id.to_string(),
-            used_point: used,
-            skyjoy_id: skyjoy_id.to_string(),
-        };
         Ok(Ok(Checked { client, txn, description }))
     }
 
-    pub fn view(c: &Checked, r: &RedeemRequest, available: i64) -> RedeemView {
+    /// Whether the member's available points cover the redemption (the ledger's rule).
+    pub async fn covered(idp: &Idp, member: &members::Member, points: i64) -> Result<bool, AppError> {
+        match ledger::can_spend(&idp.db, &member.id, points).await {
+            Ok(()) => Ok(true),
+            Err(ledger::LedgerError::Refused(PointRefusal::InsufficientBalance)) => Ok(false),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    pub fn view(c: &Checked, r: &RedeemRequest, available: i64, covered: bool) -> RedeemView {
         RedeemView {
             partner_name: c.client.name.clone(),
             skyjoy_id: c.txn.skyjoy_id.clone(),
@@ -180,6 +228,7 @@ pub mod backend {
             amount: c.txn.transaction_amount,
             description: c.description.clone(),
             available,
+            covered,
             cancel_url: cancel_url(r),
         }
     }
@@ -187,18 +236,18 @@ pub mod backend {
 
 /// The signed-in member's balance and one page of history; `None` when signed out.
 #[server(endpoint = "account/overview")]
-pub async fn get_account(page: u32) -> Result<Option<AccountView>, ServerFnError> {
+pub async fn get_account(page: u32) -> Result<Option<AccountView>, AppError> {
     use domain::ledger;
-    let idp = backend::idp()?;
+    use crate::errors::failed;
+    let idp = crate::context::idp()?;
     let Some(m) = backend::member(&idp).await? else { return Ok(None) };
-    let fail = crate::pages::signin::backend::failed;
-    let (balance, locked) = ledger::balance(&idp.db, &m.id).await.map_err(fail)?;
-    let (lines, has_next) = ledger::history(&idp.db, &m.id, page, PER_PAGE).await.map_err(fail)?;
+    let (balance, locked) = ledger::balance(&idp.db, &m.id).await.map_err(failed)?;
+    let (lines, has_next) = ledger::history(&idp.db, &m.id, page, PER_PAGE).await.map_err(failed)?;
     let history = lines
         .into_iter()
         .map(|l| HistoryLineView {
             when: domain::clock::vietnam_rfc3339(l.entry.created_at_ms).get(..16).unwrap_or_default().replace('T', " "),
-            kind: l.entry.kind,
+            kind: backend::kind(l.entry.kind),
             points: l.entry.points,
             partner: l.partner_name,
             reference: l.entry.bit_reference,
@@ -216,36 +265,45 @@ pub async fn get_account(page: u32) -> Result<Option<AccountView>, ServerFnError
     }))
 }
 
-/// The redemption a partner asks for; `Ok(None)` when signed out.
+/// The redemption a partner asks for; `Ok(None)` when signed out. A request the member's points
+/// do not cover is shown (with the balance) but cannot be confirmed.
 #[server(endpoint = "account/redemption")]
-pub async fn get_redemption(req: RedeemRequest) -> Result<Option<Result<RedeemView, RedeemProblem>>, ServerFnError> {
-    let idp = backend::idp()?;
+pub async fn get_redemption(req: RedeemRequest) -> Result<Option<Result<RedeemView, RedeemRefusal>>, AppError> {
+    use crate::errors::failed;
+    let idp = crate::context::idp()?;
     let Some(m) = backend::member(&idp).await? else { return Ok(None) };
-    let checked = match backend::check(&idp, &req, m.skyjoy_id.as_str()).await? {
+    let checked = match backend::check(&idp, &req, &m).await? {
         Ok(c) => c,
-        Err(p) => return Ok(Some(Err(p))),
+        Err(refusal) => return Ok(Some(Err(refusal))),
     };
-    let (balance, locked) = domain::ledger::balance(&idp.db, &m.id).await.map_err(crate::pages::signin::backend::failed)?;
-    Ok(Some(Ok(backend::view(&checked, &req, balance - locked))))
+    let (balance, locked) = domain::ledger::balance(&idp.db, &m.id).await.map_err(failed)?;
+    let covered = backend::covered(&idp, &m, checked.txn.used_point).await?;
+    Ok(Some(Ok(backend::view(&checked, &req, balance - locked, covered))))
 }
 
 /// The member confirms: issues the `sign` and sends the browser back to the partner. Refused
-/// (an error the page shows) when the available balance does not cover the points.
+/// when the available balance does not cover the points (the ledger decides, as it will again
+/// when the partner redeems).
 #[server(endpoint = "account/redeem")]
-pub async fn confirm_redemption(req: RedeemRequest) -> Result<(), ServerFnError> {
-    let idp = backend::idp()?;
-    let Some(m) = backend::member(&idp).await? else { return Err(ServerFnError::new("signed_out")) };
-    let checked = match backend::check(&idp, &req, m.skyjoy_id.as_str()).await? {
-        Ok(c) => c,
-        Err(p) => return Err(ServerFnError::new(p.code)),
-    };
-    let (balance, locked) = domain::ledger::balance(&idp.db, &m.id).await.map_err(crate::pages::signin::backend::failed)?;
-    if balance - locked < checked.txn.used_point {
-        return Err(ServerFnError::new("insufficient_balance"));
+pub async fn confirm_redemption(req: RedeemRequest) -> Result<(), AppError> {
+    let idp = crate::context::idp()?;
+    let Some(m) = backend::member(&idp).await? else { return Err(AppError::SignedOut) };
+    let checked = backend::check(&idp, &req, &m).await?.map_err(|r| AppError::Redeem(r.problem))?;
+    if !backend::covered(&idp, &m, checked.txn.used_point).await? {
+        return Err(AppError::Redeem(RedeemProblem::InsufficientBalance));
     }
     let sign = domain::ledger::sign::issue(&idp.keys(), &idp.issuer, &checked.client.client_id, &m.id, &checked.txn, domain::now_ms());
     leptos_axum::redirect(&backend::done_url(&req, &sign));
     Ok(())
+}
+
+/// The problem's wire name, for `data-code` (tests and people reading the page's source).
+fn serde_problem(p: RedeemProblem) -> &'static str {
+    match p {
+        RedeemProblem::UnknownPartner => "unknown_partner",
+        RedeemProblem::InvalidRequest => "invalid_request",
+        RedeemProblem::InsufficientBalance => "insufficient_balance",
+    }
 }
 
 #[component]
@@ -281,7 +339,6 @@ pub fn AccountPage() -> impl IntoView {
     let page = move || query.read().get("page").and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
     let account = Resource::new(page, get_account);
     let lang = use_language();
-    let t = move || -> &'static AccountTexts { &lang.get().texts().account };
     view! {
         <Title text=lang.get_untracked().texts().account.title/>
         <TopBar/>
@@ -290,7 +347,7 @@ pub fn AccountPage() -> impl IntoView {
                 {move || account.get().map(|r| match r {
                     Ok(Some(a)) => view! { <Overview a/> }.into_any(),
                     Ok(None) => view! { <SignedOut/> }.into_any(),
-                    Err(_) => view! { <p class="error" role="alert">{move || t().failed}</p> }.into_any(),
+                    Err(e) => view! { <ErrorNote e/> }.into_any(),
                 })}
             </Transition>
         </main>
@@ -307,13 +364,13 @@ fn Overview(a: AccountView) -> impl IntoView {
         .history
         .into_iter()
         .map(|l| {
-            let kind = l.kind.clone();
+            let kind = l.kind;
             let sign_class = if l.points >= 0 { "points plus" } else { "points minus" };
             let points = if l.points >= 0 { format!("+{}", group_digits(l.points)) } else { group_digits(l.points) };
             view! {
-                <li class="history-line" data-testid="history-line" data-kind=l.kind.clone()>
+                <li class="history-line" data-testid="history-line" data-kind=l.kind.as_str()>
                     <div>
-                        <strong>{move || t().kind(&kind)}</strong>
+                        <strong>{move || t().kind(kind)}</strong>
                         <span class="muted small">" · "{l.partner}</span>
                         <div class="muted small">{l.when}</div>
                     </div>
@@ -372,16 +429,17 @@ pub fn RedeemPage() -> impl IntoView {
                     Ok(Some(Ok(v))) => view! { <Confirm v req=req() confirm/> }.into_any(),
                     Ok(Some(Err(p))) => {
                         let back = p.back_url.clone();
-                        let code = p.code.clone();
+                        let problem = p.problem;
+                        let code = serde_problem(problem);
                         view! {
-                            <section class="card" data-testid="redeem-problem" data-code=p.code.clone()>
-                                <p class="error" role="alert">{move || t().problem(&code)}</p>
+                            <section class="card" data-testid="redeem-problem" data-code=code>
+                                <p class="error" role="alert">{move || t().problem(problem)}</p>
                                 {back.map(|url| view! { <a class="button" href=url>{move || t().back_to_partner}</a> })}
                             </section>
                         }.into_any()
                     }
                     Ok(None) => view! { <SignedOut/> }.into_any(),
-                    Err(_) => view! { <p class="error" role="alert">{move || t().failed}</p> }.into_any(),
+                    Err(e) => view! { <ErrorNote e/> }.into_any(),
                 })}
             </Transition>
         </main>
@@ -392,14 +450,8 @@ pub fn RedeemPage() -> impl IntoView {
 fn Confirm(v: RedeemView, req: RedeemRequest, confirm: ServerAction<ConfirmRedemption>) -> impl IntoView {
     let lang = use_language();
     let t = move || -> &'static AccountTexts { &lang.get().texts().account };
-    let enough = v.available >= v.used_point;
-    let error = move || {
-        confirm.value().get().and_then(|r| r.err()).map(|e| {
-            let code = e.to_string();
-            let code = code.rsplit(": ").next().unwrap_or_default().to_string();
-            view! { <p class="error" role="alert" data-testid="redeem-error">{move || t().problem(&code)}</p> }
-        })
-    };
+    let enough = v.covered;
+    let error = move || confirm.value().get().and_then(|r| r.err()).map(|e| view! { <div data-testid="redeem-error"><ErrorNote e/></div> });
     let hidden = |name: &'static str, value: String| view! { <input type="hidden" name=name value=value/> };
     view! {
         <section class="card" data-testid="redeem">
@@ -415,7 +467,7 @@ fn Confirm(v: RedeemView, req: RedeemRequest, confirm: ServerAction<ConfirmRedem
                 <dt>{move || t().amount}</dt><dd>{vnd(v.amount)}</dd>
                 <dt>{move || t().available}</dt><dd data-testid="redeem-available">{group_digits(v.available)}" SkyPoint"</dd>
             </dl>
-            {(!enough).then(|| view! { <p class="error" role="alert" data-testid="redeem-insufficient">{move || t().problem("insufficient_balance")}</p> })}
+            {(!enough).then(|| view! { <p class="error" role="alert" data-testid="redeem-insufficient">{move || t().problem(RedeemProblem::InsufficientBalance)}</p> })}
             {error}
             <ActionForm action=confirm attr:class="stack">
                 {hidden("req[client_id]", req.client_id)}

@@ -8,20 +8,14 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use crate::components::vnd;
-
-/// Session key set once an operator signed in.
-pub const SESSION_OPERATOR: &str = "ops.signed_in";
-
-/// The configured operator token's SHA-256 (hex), given to the pages as context.
-#[derive(Debug, Clone)]
-pub struct OperatorToken(pub Option<String>);
+use crate::{components::vnd, errors::AppError, pages::tikivip::PaymentStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefundLine {
     pub request_id: String,
     pub amount: i64,
     pub reason: String,
+    /// PENDING, SUCCESS or FAILED.
     pub status: String,
 }
 
@@ -32,7 +26,7 @@ pub struct PaymentForOps {
     pub partner_transaction_id: Option<String>,
     pub plan_code: String,
     pub amount: i64,
-    pub status: String,
+    pub status: PaymentStatus,
     pub refunded_amount: i64,
     pub customer: String,
     pub vip_until: Option<String>,
@@ -41,79 +35,60 @@ pub struct PaymentForOps {
     pub next_request_id: String,
 }
 
-#[cfg(feature = "ssr")]
-mod backend {
-    use leptos::prelude::*;
-
-    /// Whether this browser's operator signed in.
-    pub async fn signed_in() -> bool {
-        match leptos_axum::extract::<tower_sessions::Session>().await {
-            Ok(s) => s.get::<bool>(super::SESSION_OPERATOR).await.ok().flatten().unwrap_or(false),
-            Err(_) => false,
-        }
-    }
-
-    pub async fn require() -> Result<(), ServerFnError> {
-        if signed_in().await {
-            Ok(())
-        } else {
-            Err(ServerFnError::new("signed_out"))
-        }
-    }
-}
-
-/// Signs an operator in with the token; refused (the same way) when it is wrong or unset.
+/// Signs an operator in with the token; refused (403, the same way) when it is wrong or unset.
 #[server(endpoint = "ops/sign_in")]
-pub async fn ops_sign_in(token: String) -> Result<(), ServerFnError> {
-    let expected = use_context::<OperatorToken>().and_then(|t| t.0).unwrap_or_default();
+pub async fn ops_sign_in(token: String) -> Result<(), AppError> {
+    let expected = crate::context::operator_token().unwrap_or_default();
     let given = domain::identity::clients::secret_sha256(token.trim());
     if expected.len() != 64 || !domain::signing::constant_time_eq(given.as_bytes(), expected.to_ascii_lowercase().as_bytes()) {
         tracing::warn!("operator sign-in refused");
-        return Err(ServerFnError::new("refused"));
+        return Err(AppError::Refused);
     }
-    let session: tower_sessions::Session = leptos_axum::extract().await?;
-    let _ = session.cycle_id().await;
-    session.insert(SESSION_OPERATOR, true).await.map_err(ServerFnError::new)?;
+    let session = crate::session::current().await.ok_or_else(|| crate::errors::failed("no session layer"))?;
+    crate::session::sign_in_operator(&session).await?;
     leptos_axum::redirect("/ops/tikivip");
     Ok(())
 }
 
 /// `None` when signed out; `Some(None)` when there is no such payment.
 #[server(endpoint = "ops/payment")]
-pub async fn ops_payment(tiki_transaction_id: String) -> Result<Option<Option<PaymentForOps>>, ServerFnError> {
+pub async fn ops_payment(tiki_transaction_id: String) -> Result<Option<Option<PaymentForOps>>, AppError> {
     use domain::tikivip::{customers, payments, refunds};
-    if !backend::signed_in().await {
+    use crate::{errors::failed, pages::tikivip::backend};
+    if crate::session::require_operator().await.is_err() {
         return Ok(None);
     }
-    let vip = crate::pages::tikivip::backend::vip()?;
-    let fail = crate::pages::tikivip::backend::failed;
-    let Some(p) = payments::find(&vip.db, tiki_transaction_id.trim()).await.map_err(fail)? else { return Ok(Some(None)) };
-    let c = customers::find(&vip.db, &p.customer_id).await.map_err(fail)?;
-    let lines = refunds::of_payment(&vip.db, &p.tiki_transaction_id).await.map_err(fail)?;
+    let vip = crate::context::tikivip()?;
+    let Some(p) = payments::find(&vip.db, tiki_transaction_id.trim()).await.map_err(failed)? else { return Ok(Some(None)) };
+    let c = customers::find(&vip.db, &p.customer_id).await.map_err(failed)?;
+    let lines = refunds::of_payment(&vip.db, &p.tiki_transaction_id).await.map_err(failed)?;
     Ok(Some(Some(PaymentForOps {
         tiki_transaction_id: p.tiki_transaction_id.clone(),
         partner_code: p.partner_code.clone(),
         partner_transaction_id: p.partner_transaction_id.clone(),
         plan_code: p.plan_code.clone(),
         amount: p.amount,
-        status: p.status.as_str().to_string(),
+        status: backend::status(p.status),
         refunded_amount: p.refunded_amount,
         customer: c.as_ref().map(|c| format!("{} · {}", c.identify_code, c.phone)).unwrap_or_default(),
-        vip_until: crate::pages::tikivip::backend::day(c.and_then(|c| c.vip_until_ms), domain::now_ms()),
-        refunds: lines.into_iter().map(|r| RefundLine { request_id: r.request_id, amount: r.amount, reason: r.reason, status: r.status }).collect(),
+        vip_until: backend::day(c.and_then(|c| c.vip_until_ms), domain::now_ms()),
+        refunds: lines
+            .into_iter()
+            .map(|r| RefundLine { request_id: r.request_id, amount: r.amount, reason: r.reason, status: r.status.as_str().to_string() })
+            .collect(),
         next_request_id: refunds::new_request_id(),
     })))
 }
 
 /// Queues a refund; the same `request_id` again is the same refund.
 #[server(endpoint = "ops/refund")]
-pub async fn ops_refund(tiki_transaction_id: String, amount: String, reason: String, request_id: String) -> Result<(), ServerFnError> {
-    backend::require().await?;
-    let vip = crate::pages::tikivip::backend::vip()?;
-    let amount: i64 = amount.trim().replace('.', "").parse().map_err(|_| ServerFnError::new("the amount must be a whole number of VND"))?;
+pub async fn ops_refund(tiki_transaction_id: String, amount: String, reason: String, request_id: String) -> Result<(), AppError> {
+    crate::session::require_operator().await?;
+    let vip = crate::context::tikivip()?;
+    let amount: i64 = amount.trim().replace('.', "").parse().map_err(|_| AppError::Invalid("the amount must be a whole number of VND".into()))?;
     domain::tikivip::refunds::request(&vip.db, &tiki_transaction_id, amount, &reason, &request_id, domain::now_ms()).await.map_err(|e| match e {
-        domain::tikivip::TikiError::Store(s) => crate::pages::tikivip::backend::failed(s),
-        other => ServerFnError::new(other.to_string()),
+        domain::tikivip::TikiError::Store(s) => crate::errors::failed(s),
+        other => AppError::Invalid(other.to_string()),
     })?;
     Ok(())
 }
@@ -144,7 +119,7 @@ pub fn OpsTikiVipPage() -> impl IntoView {
                         </section>
                     }.into_any(),
                     Ok(Some(found)) => view! { <Lookup found refund/> }.into_any(),
-                    Err(_) => view! { <p class="error" role="alert">"The page could not be loaded."</p> }.into_any(),
+                    Err(e) => view! { <crate::components::ErrorNote e/> }.into_any(),
                 })}
             </Transition>
         </main>
@@ -161,20 +136,20 @@ fn Lookup(found: Option<PaymentForOps>, refund: ServerAction<OpsRefund>) -> impl
         </form>
     };
     let body = found.map(|p| {
-        let refundable = p.status == "SUCCESS" && p.refunded_amount < p.amount;
+        let refundable = p.status == PaymentStatus::Success && p.refunded_amount < p.amount;
         let rows = p
             .refunds
             .iter()
             .map(|r| view! { <tr data-testid="ops-refund" data-status=r.status.clone()><td>{vnd(r.amount)}</td><td>{r.reason.clone()}</td><td>{r.status.clone()}</td></tr> })
             .collect_view();
         view! {
-            <section class="card" data-testid="ops-payment" data-status=p.status.clone()>
+            <section class="card" data-testid="ops-payment" data-status=p.status.as_str()>
                 <h1><code>{p.tiki_transaction_id.clone()}</code></h1>
                 <dl class="facts">
                     <dt>"Partner"</dt><dd>{p.partner_code.clone()}" · "{p.partner_transaction_id.clone().unwrap_or_default()}</dd>
                     <dt>"Customer"</dt><dd>{p.customer.clone()}</dd>
                     <dt>"Plan"</dt><dd>{p.plan_code.clone()}</dd>
-                    <dt>"Status"</dt><dd>{p.status.clone()}</dd>
+                    <dt>"Status"</dt><dd>{p.status.as_str()}</dd>
                     <dt>"Paid"</dt><dd>{vnd(p.amount)}</dd>
                     <dt>"Refunded"</dt><dd data-testid="ops-refunded">{vnd(p.refunded_amount)}</dd>
                     <dt>"VIP until"</dt><dd data-testid="ops-vip">{p.vip_until.clone().unwrap_or_else(|| "—".into())}</dd>

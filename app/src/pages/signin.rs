@@ -13,11 +13,12 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use crate::{components::LanguageSwitch, i18n::SignInTexts, prefs::use_language};
-
-/// Session keys of the provider's own sign-in (single sign-on for later `/authorize` visits).
-pub const SESSION_MEMBER: &str = "idp.member";
-pub const SESSION_AUTH_TIME: &str = "idp.auth_time";
+use crate::{
+    components::{ErrorNote, LanguageSwitch},
+    errors::{AppError, SignInProblem},
+    i18n::SignInTexts,
+    prefs::use_language,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -39,7 +40,7 @@ pub struct FlowView {
     pub signup: bool,
     pub screen: Screen,
     pub phone_masked: Option<String>,
-    pub error: Option<String>,
+    pub error: Option<SignInProblem>,
     /// `Some(parent origin)` inside an iFrame/popup.
     pub embed_origin: Option<String>,
     pub state: Option<String>,
@@ -60,27 +61,33 @@ pub struct FlowView {
 pub mod backend {
     use domain::identity::{
         clients,
-        flows::{self, Flow, ResponseMode, Step},
+        flows::{self, Flow, ResponseMode, Step, UserError},
         Idp,
     };
     use leptos::prelude::*;
 
     use super::{FlowView, Screen};
+    use crate::errors::{failed, AppError, SignInProblem};
 
-    pub fn idp() -> Result<Idp, ServerFnError> {
-        use_context::<Idp>().ok_or_else(|| ServerFnError::new("sign-in provider is not configured"))
-    }
-
-    pub fn failed(e: impl std::fmt::Display) -> ServerFnError {
-        tracing::error!(error = %e, "sign-in step failed");
-        ServerFnError::new("the sign-in service is unavailable; try again shortly")
-    }
-
-    pub async fn form_flow(idp: &Idp, id: &str, csrf: &str) -> Result<Flow, ServerFnError> {
+    pub async fn form_flow(idp: &Idp, id: &str, csrf: &str) -> Result<Flow, AppError> {
         flows::load_for_form(&idp.db, id, csrf, domain::now_ms()).await.map_err(|e| match e {
-            flows::FlowError::Gone => ServerFnError::new("this sign-in has expired; start again"),
+            flows::FlowError::Gone => AppError::FlowGone,
             other => failed(other),
         })
+    }
+
+    fn problem(e: UserError) -> SignInProblem {
+        match e {
+            UserError::InvalidPhone => SignInProblem::InvalidPhone,
+            UserError::TooManyCodes => SignInProblem::TooManyCodes,
+            UserError::InvalidCode => SignInProblem::InvalidCode,
+            UserError::SmsFailed => SignInProblem::SmsFailed,
+            UserError::InvalidName => SignInProblem::InvalidName,
+            UserError::InvalidDateOfBirth => SignInProblem::InvalidDateOfBirth,
+            UserError::InvalidEmail => SignInProblem::InvalidEmail,
+            UserError::AccountAlreadyLinked => SignInProblem::AccountAlreadyLinked,
+            UserError::CustomerAlreadyLinked => SignInProblem::CustomerAlreadyLinked,
+        }
     }
 
     pub async fn client_ip() -> String {
@@ -93,11 +100,12 @@ pub mod backend {
 
     /// Remembers the member on this browser (single sign-on for the redirect mode), then sends
     /// a redirect-mode browser back to the partner.
-    pub async fn signed_in(idp: &Idp, flow: &Flow, member_id: &str) -> Result<(), ServerFnError> {
-        if let Ok(session) = leptos_axum::extract::<tower_sessions::Session>().await {
-            let _ = session.cycle_id().await; // a new session id at sign-in (no fixation)
-            let _ = session.insert(super::SESSION_MEMBER, member_id).await;
-            let _ = session.insert(super::SESSION_AUTH_TIME, domain::now_ms()).await;
+    pub async fn signed_in(idp: &Idp, flow: &Flow, member_id: &str) -> Result<(), AppError> {
+        if let Some(session) = crate::session::current().await {
+            if let Err(e) = crate::session::sign_in_member(&session, member_id, domain::now_ms()).await {
+                // the sign-in itself succeeded; only single sign-on on this browser is lost
+                tracing::warn!(error = %e, "the member could not be remembered in the session");
+            }
         }
         if flow.request.response_mode == ResponseMode::Query {
             let done = flows::load(&idp.db, &flow.id, domain::now_ms()).await.map_err(failed)?;
@@ -133,9 +141,9 @@ pub mod backend {
         parts.extensions.get::<Preloaded>().filter(|p| p.flow.id == id).cloned()
     }
 
-    pub async fn view(idp: &Idp, flow: Flow, client: Option<clients::Client>) -> Result<FlowView, ServerFnError> {
+    pub fn view(idp: &Idp, flow: Flow, client: Option<clients::Client>) -> FlowView {
         let embed = flow.request.response_mode == ResponseMode::WebMessage;
-        let error = flow.error.map(|e| serde_json::to_value(e).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default());
+        let error = flow.error.map(problem);
         let cancel_url = if embed { None } else { flow.cancel_url(&idp.issuer) };
         let partner_error = flow.error.and_then(|e| e.partner_error()).filter(|_| flow.step == Step::Failed);
         let result_message = match (embed, flow.step, partner_error) {
@@ -152,7 +160,7 @@ pub mod backend {
             _ => None,
         };
         let hint = flow.request.link_hint.as_ref();
-        Ok(FlowView {
+        FlowView {
             id: flow.id.clone(),
             csrf: flow.csrf.clone(),
             client_name: client.map(|c| c.name).unwrap_or_default(),
@@ -169,55 +177,56 @@ pub mod backend {
             prefill_name: hint.and_then(|h| h.full_name.as_ref()).map(|n| n.to_string()),
             prefill_dob: hint.and_then(|h| h.date_of_birth).map(|d| d.iso()),
             prefill_email: hint.and_then(|h| h.email.as_ref()).map(|e| e.to_string()),
-        })
+        }
     }
 }
 
 /// The flow as the page shows it; `None` when it is unknown or expired.
 #[server(endpoint = "signin/flow")]
-pub async fn get_flow(flow: String) -> Result<Option<FlowView>, ServerFnError> {
+pub async fn get_flow(flow: String) -> Result<Option<FlowView>, AppError> {
     use domain::identity::{clients, flows};
-    let idp = backend::idp()?;
+    use crate::errors::failed;
+    let idp = crate::context::idp()?;
     if let Some(p) = backend::preloaded(&flow) {
-        return backend::view(&idp, p.flow, p.client).await.map(Some);
+        return Ok(Some(backend::view(&idp, p.flow, p.client)));
     }
-    match flows::load(&idp.db, &flow, domain::now_ms()).await.map_err(backend::failed)? {
+    match flows::load(&idp.db, &flow, domain::now_ms()).await.map_err(failed)? {
         Some(f) => {
-            let client = clients::find(&idp.db, &f.request.client_id).await.map_err(backend::failed)?;
-            backend::view(&idp, f, client).await.map(Some)
+            let client = clients::find(&idp.db, &f.request.client_id).await.map_err(failed)?;
+            Ok(Some(backend::view(&idp, f, client)))
         }
         None => Ok(None),
     }
 }
 
 #[server(endpoint = "signin/phone")]
-pub async fn submit_phone(flow: String, csrf: String, phone: String) -> Result<(), ServerFnError> {
-    let idp = backend::idp()?;
+pub async fn submit_phone(flow: String, csrf: String, phone: String) -> Result<(), AppError> {
+    let idp = crate::context::idp()?;
     let f = backend::form_flow(&idp, &flow, &csrf).await?;
     let ip = backend::client_ip().await;
-    domain::identity::flows::submit_phone(&idp.services(), &f, &phone, &ip, domain::now_ms()).await.map_err(backend::failed)
+    domain::identity::flows::submit_phone(&idp.services(), &f, &phone, &ip, domain::now_ms()).await.map_err(crate::errors::failed)
 }
 
 #[server(endpoint = "signin/resend")]
-pub async fn resend_code(flow: String, csrf: String) -> Result<(), ServerFnError> {
-    let idp = backend::idp()?;
+pub async fn resend_code(flow: String, csrf: String) -> Result<(), AppError> {
+    let idp = crate::context::idp()?;
     let f = backend::form_flow(&idp, &flow, &csrf).await?;
     let ip = backend::client_ip().await;
-    domain::identity::flows::resend_code(&idp.services(), &f, &ip, domain::now_ms()).await.map_err(backend::failed)
+    domain::identity::flows::resend_code(&idp.services(), &f, &ip, domain::now_ms()).await.map_err(crate::errors::failed)
 }
 
 #[server(endpoint = "signin/restart")]
-pub async fn restart(flow: String, csrf: String) -> Result<(), ServerFnError> {
-    let idp = backend::idp()?;
+pub async fn restart(flow: String, csrf: String) -> Result<(), AppError> {
+    let idp = crate::context::idp()?;
     let f = backend::form_flow(&idp, &flow, &csrf).await?;
-    domain::identity::flows::restart(&idp.db, &f).await.map_err(backend::failed)
+    domain::identity::flows::restart(&idp.db, &f).await.map_err(crate::errors::failed)
 }
 
 #[server(endpoint = "signin/code")]
-pub async fn submit_code(flow: String, csrf: String, code: String) -> Result<(), ServerFnError> {
-    let idp = backend::idp()?;
+pub async fn submit_code(flow: String, csrf: String, code: String) -> Result<(), AppError> {
+    let idp = crate::context::idp()?;
     let f = backend::form_flow(&idp, &flow, &csrf).await?;
-    let member = domain::identity::flows::submit_code(&idp.services(), &f, &code, domain::now_ms()).await.map_err(backend::failed)?;
+    let member = domain::identity::flows::submit_code(&idp.services(), &f, &code, domain::now_ms()).await.map_err(crate::errors::failed)?;
     match member {
         Some(m) => backend::signed_in(&idp, &f, &m.id).await,
         None => Ok(()),
@@ -231,12 +240,12 @@ pub async fn submit_profile(
     full_name: String,
     date_of_birth: String,
     email: String,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     use domain::identity::flows::{self, ProfileForm};
-    let idp = backend::idp()?;
+    let idp = crate::context::idp()?;
     let f = backend::form_flow(&idp, &flow, &csrf).await?;
     let form = ProfileForm { full_name, date_of_birth, email };
-    match flows::submit_profile(&idp.services(), &f, &form, domain::now_ms()).await.map_err(backend::failed)? {
+    match flows::submit_profile(&idp.services(), &f, &form, domain::now_ms()).await.map_err(crate::errors::failed)? {
         Some(m) => backend::signed_in(&idp, &f, &m.id).await,
         None => Ok(()),
     }
@@ -278,7 +287,7 @@ pub fn SignInPage() -> impl IntoView {
                                 <p>{move || t().expired_body}</p>
                             </section>
                         }.into_any(),
-                        Err(_) => view! { <p class="error" role="alert">{move || t().failed}</p> }.into_any(),
+                        Err(e) => view! { <ErrorNote e/> }.into_any(),
                     })
                 }}
             </Transition>
@@ -321,7 +330,7 @@ fn FlowScreens(f: FlowView, actions: Actions) -> impl IntoView {
     let busy = move || actions.pending();
     let error = f.error.clone();
     let error_view = move || {
-        error.clone().map(|code| view! { <p class="error" role="alert" data-testid="signin-error">{move || t().error(&code)}</p> })
+        error.map(|problem| view! { <p class="error" role="alert" data-testid="signin-error">{move || t().error(problem)}</p> })
     };
     // Copy (it holds only a StoredValue), so every form's view closure can call it.
     let ids = StoredValue::new((f.id.clone(), f.csrf.clone()));

@@ -13,10 +13,33 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
-use crate::{components::{vnd, LanguageSwitch}, i18n::{Lang, TikiVipTexts}, prefs::use_language};
+use crate::{
+    components::{vnd, ErrorNote, LanguageSwitch},
+    errors::AppError,
+    i18n::{Lang, TikiVipTexts},
+    prefs::use_language,
+};
 
-/// Session key: the webview's customer (set by the server's `url_open` handler).
-pub const SESSION_CUSTOMER: &str = "tikivip.customer";
+/// Where a payment is, as the result page shows it (Tiki's statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentStatus {
+    Pending,
+    Success,
+    Failure,
+    Cancelled,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "PENDING",
+            PaymentStatus::Success => "SUCCESS",
+            PaymentStatus::Failure => "FAILURE",
+            PaymentStatus::Cancelled => "CANCELLED",
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanView {
@@ -40,30 +63,21 @@ pub struct PaymentView {
     pub tiki_transaction_id: String,
     pub plan: Option<PlanView>,
     pub amount: i64,
-    /// PENDING, SUCCESS, FAILURE, CANCELLED.
-    pub status: String,
+    pub status: PaymentStatus,
     pub vip_until: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
 pub mod backend {
-    use domain::tikivip::{customers, TikiVip};
-    use leptos::prelude::*;
+    use domain::tikivip::{customers, payments, TikiVip};
 
-    pub fn vip() -> Result<TikiVip, ServerFnError> {
-        use_context::<TikiVip>().ok_or_else(|| ServerFnError::new("Tiki VIP is not configured"))
-    }
-
-    pub fn failed(e: impl std::fmt::Display) -> ServerFnError {
-        tracing::error!(error = %e, "Tiki VIP page failed");
-        ServerFnError::new("unavailable")
-    }
+    use super::PaymentStatus;
+    use crate::errors::{failed, AppError};
 
     /// The webview's customer, if the partner's link opened one on this browser.
-    pub async fn customer(vip: &TikiVip) -> Result<Option<customers::Customer>, ServerFnError> {
-        let session = leptos_axum::extract::<tower_sessions::Session>().await.ok();
-        let id: Option<String> = match &session {
-            Some(s) => s.get(super::SESSION_CUSTOMER).await.ok().flatten(),
+    pub async fn customer(vip: &TikiVip) -> Result<Option<customers::Customer>, AppError> {
+        let id = match crate::session::current().await {
+            Some(s) => crate::session::tikivip_customer(&s).await,
             None => None,
         };
         match id {
@@ -79,12 +93,21 @@ pub mod backend {
     pub fn plan_view(p: &domain::tikivip::Plan) -> super::PlanView {
         super::PlanView { code: p.code.clone(), name_vi: p.name_vi.clone(), name_en: p.name_en.clone(), months: p.months, price: p.price }
     }
+
+    pub fn status(s: payments::Status) -> PaymentStatus {
+        match s {
+            payments::Status::Pending => PaymentStatus::Pending,
+            payments::Status::Success => PaymentStatus::Success,
+            payments::Status::Failure => PaymentStatus::Failure,
+            payments::Status::Cancelled => PaymentStatus::Cancelled,
+        }
+    }
 }
 
 /// The plans and the customer's VIP status; `None` when no partner link opened the webview.
 #[server(endpoint = "tikivip/vip")]
-pub async fn get_vip() -> Result<Option<VipView>, ServerFnError> {
-    let vip = backend::vip()?;
+pub async fn get_vip() -> Result<Option<VipView>, AppError> {
+    let vip = crate::context::tikivip()?;
     let Some(c) = backend::customer(&vip).await? else { return Ok(None) };
     Ok(Some(VipView {
         full_name: c.full_name.clone(),
@@ -96,17 +119,17 @@ pub async fn get_vip() -> Result<Option<VipView>, ServerFnError> {
 /// The customer chose a plan: open (or reuse) its payment and go to the partner's payment
 /// screen. A double tap, the back button or a reload reuse the same payment.
 #[server(endpoint = "tikivip/checkout")]
-pub async fn checkout(plan: String) -> Result<(), ServerFnError> {
+pub async fn checkout(plan: String) -> Result<(), AppError> {
     use domain::tikivip::gateway;
-    let vip = backend::vip()?;
-    let Some(c) = backend::customer(&vip).await? else { return Err(ServerFnError::new("signed_out")) };
-    let chosen = vip.plan(&plan).ok_or_else(|| ServerFnError::new("unknown_plan"))?.clone();
+    let vip = crate::context::tikivip()?;
+    let Some(c) = backend::customer(&vip).await? else { return Err(AppError::SignedOut) };
+    let chosen = vip.plan(&plan).ok_or(AppError::UnknownPlan)?.clone();
     let done = gateway::checkout(&vip.db, vip.api.as_ref(), &c, &chosen, &vip.checkout_result_url(), domain::now_ms()).await.map_err(|e| match e {
         gateway::CheckoutError::Partner(p) => {
             tracing::warn!(error = %p, "the payment partner did not create the transaction");
-            ServerFnError::new("partner_unavailable")
+            AppError::PartnerUnavailable
         }
-        other => backend::failed(other),
+        other => crate::errors::failed(other),
     })?;
     leptos_axum::redirect(&done.open_url);
     Ok(())
@@ -115,26 +138,27 @@ pub async fn checkout(plan: String) -> Result<(), ServerFnError> {
 /// A payment of this webview's customer, as we know it; a PENDING one not heard of for a few
 /// seconds is checked at the partner first. `None`: not this customer's (or unknown).
 #[server(endpoint = "tikivip/payment")]
-pub async fn get_payment(tiki_transaction_id: String) -> Result<Option<PaymentView>, ServerFnError> {
+pub async fn get_payment(tiki_transaction_id: String) -> Result<Option<PaymentView>, AppError> {
     use domain::tikivip::{customers, gateway, payments};
-    let vip = backend::vip()?;
+    use crate::errors::failed;
+    let vip = crate::context::tikivip()?;
     let Some(c) = backend::customer(&vip).await? else { return Ok(None) };
     let now = domain::now_ms();
-    let Some(mut p) = payments::find(&vip.db, &tiki_transaction_id).await.map_err(backend::failed)?.filter(|p| p.customer_id == c.id) else {
+    let Some(mut p) = payments::find(&vip.db, &tiki_transaction_id).await.map_err(failed)?.filter(|p| p.customer_id == c.id) else {
         return Ok(None);
     };
-    if p.status == payments::Status::Pending && payments::claim_check(&vip.db, &p.tiki_transaction_id, 5_000, now).await.map_err(backend::failed)? {
+    if p.status == payments::Status::Pending && payments::claim_check(&vip.db, &p.tiki_transaction_id, 5_000, now).await.map_err(failed)? {
         match gateway::check_one(&vip.db, vip.api.as_ref(), &vip.plans, &vip.policy, &p, now).await {
             Ok(now_p) => p = now_p,
             Err(e) => tracing::warn!(error = %e, payment = %p.tiki_transaction_id, "checking a pending payment failed"),
         }
     }
-    let c = customers::find(&vip.db, &c.id).await.map_err(backend::failed)?.unwrap_or(c);
+    let c = customers::find(&vip.db, &c.id).await.map_err(failed)?.unwrap_or(c);
     Ok(Some(PaymentView {
         tiki_transaction_id: p.tiki_transaction_id.clone(),
         plan: vip.plan(&p.plan_code).map(backend::plan_view),
         amount: p.amount,
-        status: p.status.as_str().to_string(),
+        status: backend::status(p.status),
         vip_until: backend::day(c.vip_until_ms, now),
     }))
 }
@@ -164,7 +188,6 @@ pub fn PlansPage() -> impl IntoView {
     let checkout = ServerAction::<Checkout>::new();
     let vip = Resource::new(|| (), |_| get_vip());
     let lang = use_language();
-    let t = move || -> &'static TikiVipTexts { &lang.get().texts().tikivip };
     view! {
         <Title text=lang.get_untracked().texts().tikivip.title/>
         <VipTop/>
@@ -173,7 +196,7 @@ pub fn PlansPage() -> impl IntoView {
                 {move || vip.get().map(|r| match r {
                     Ok(Some(v)) => view! { <Plans v checkout/> }.into_any(),
                     Ok(None) => view! { <NotOpened/> }.into_any(),
-                    Err(_) => view! { <p class="error" role="alert">{move || t().failed}</p> }.into_any(),
+                    Err(e) => view! { <ErrorNote e/> }.into_any(),
                 })}
             </Transition>
         </main>
@@ -188,12 +211,7 @@ fn Plans(v: VipView, checkout: ServerAction<Checkout>) -> impl IntoView {
         Some(until) => view! { <p class="vip-status active" data-testid="vip-active">{move || t().vip_until}" "<strong>{until.clone()}</strong></p> }.into_any(),
         None => view! { <p class="vip-status" data-testid="vip-inactive">{move || t().not_vip}</p> }.into_any(),
     };
-    let error = move || {
-        checkout.value().get().and_then(|r| r.err()).map(|e| {
-            let code = e.to_string().rsplit(": ").next().unwrap_or_default().to_string();
-            view! { <p class="error" role="alert" data-testid="vip-error">{move || t().error(&code)}</p> }
-        })
-    };
+    let error = move || checkout.value().get().and_then(|r| r.err()).map(|e| view! { <div data-testid="vip-error"><ErrorNote e/></div> });
     let plans = v
         .plans
         .into_iter()
@@ -232,7 +250,7 @@ pub fn ResultPage() -> impl IntoView {
     // While PENDING, ask again after 1, 2, 4, 8 then every 10 seconds (in the browser only).
     Effect::new(move |_| {
         if let Some(Ok(Some(p))) = payment.get() {
-            if p.status == "PENDING" {
+            if p.status == PaymentStatus::Pending {
                 let n = round.get_untracked();
                 let wait = 1_000u64.saturating_mul(1 << n.min(3)).min(10_000);
                 set_timeout(move || round.update(|r| *r += 1), std::time::Duration::from_millis(wait));
@@ -240,7 +258,6 @@ pub fn ResultPage() -> impl IntoView {
         }
     });
     let lang = use_language();
-    let t = move || -> &'static TikiVipTexts { &lang.get().texts().tikivip };
     view! {
         <Title text=lang.get_untracked().texts().tikivip.result_title/>
         <VipTop/>
@@ -249,7 +266,7 @@ pub fn ResultPage() -> impl IntoView {
                 {move || payment.get().map(|r| match r {
                     Ok(Some(p)) => view! { <Outcome p/> }.into_any(),
                     Ok(None) => view! { <NotOpened/> }.into_any(),
-                    Err(_) => view! { <p class="error" role="alert">{move || t().failed}</p> }.into_any(),
+                    Err(e) => view! { <ErrorNote e/> }.into_any(),
                 })}
             </Transition>
         </main>
@@ -260,20 +277,17 @@ pub fn ResultPage() -> impl IntoView {
 fn Outcome(p: PaymentView) -> impl IntoView {
     let lang = use_language();
     let t = move || -> &'static TikiVipTexts { &lang.get().texts().tikivip };
-    let status = p.status.clone();
-    let pending = status == "PENDING";
-    let heading = {
-        let status = status.clone();
-        move || match status.as_str() {
-            "SUCCESS" => t().paid,
-            "PENDING" => t().pending,
-            "CANCELLED" => t().cancelled,
-            _ => t().failed_payment,
-        }
+    let status = p.status;
+    let pending = status == PaymentStatus::Pending;
+    let heading = move || match status {
+        PaymentStatus::Success => t().paid,
+        PaymentStatus::Pending => t().pending,
+        PaymentStatus::Cancelled => t().cancelled,
+        PaymentStatus::Failure => t().failed_payment,
     };
     let plan = p.plan.clone();
     view! {
-        <section class="card result" data-testid="vip-result" data-status=status.clone()>
+        <section class="card result" data-testid="vip-result" data-status=status.as_str()>
             <h1>{heading}</h1>
             {plan.map(|pl| view! { <p>{move || plan_name(&pl, lang.get())}" · "{vnd(p.amount)}</p> })}
             <p class="muted small"><code>{p.tiki_transaction_id.clone()}</code></p>

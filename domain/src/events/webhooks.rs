@@ -92,7 +92,7 @@ pub async fn register(db: &Db, client_id: &str, url: &str, event_types: &[String
     .bind(keep_secret)
     .fetch_one(db.pool())
     .await?;
-    let endpoint = list(db, Some(client_id)).await?.into_iter().find(|e| e.id == id).ok_or(StoreError::Url("endpoint vanished".into()))?;
+    let endpoint = list(db, Some(client_id)).await?.into_iter().find(|e| e.id == id).ok_or(StoreError::NotFound(format!("webhook endpoint {id} just registered")))?;
     Ok((endpoint, secret))
 }
 

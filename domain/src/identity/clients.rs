@@ -199,12 +199,16 @@ pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, ClientErro
             .bind(client_id)
             .fetch_optional(db.pool())
             .await?;
-    Ok(row.map(|(client_id, secret_hash, name, redirects, origins, logo_uri, scopes)| Client {
+    let Some((client_id, secret_hash, name, redirects, origins, logo_uri, scopes)) = row else { return Ok(None) };
+    let list = |what: &str, json: &str| -> Result<Vec<String>, StoreError> {
+        serde_json::from_str(json).map_err(|e| StoreError::corrupt("oidc_clients", format!("{client_id}: {what}: {e}")))
+    };
+    Ok(Some(Client {
+        redirect_uris: list("redirect_uris", &redirects)?,
+        web_origins: list("web_origins", &origins)?,
         client_id,
         secret_hash,
         name,
-        redirect_uris: serde_json::from_str(&redirects).unwrap_or_default(),
-        web_origins: serde_json::from_str(&origins).unwrap_or_default(),
         logo_uri,
         scopes: scopes.split_whitespace().map(str::to_string).collect(),
     }))

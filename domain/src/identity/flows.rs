@@ -145,7 +145,7 @@ impl From<members::MemberError> for FlowError {
     fn from(e: members::MemberError) -> Self {
         match e {
             members::MemberError::Store(s) => FlowError::Store(s),
-            other => FlowError::Store(StoreError::Url(other.to_string())),
+            other => FlowError::Store(StoreError::Internal(other.to_string())),
         }
     }
 }
@@ -154,7 +154,7 @@ impl From<grants::GrantError> for FlowError {
     fn from(e: grants::GrantError) -> Self {
         match e {
             grants::GrantError::Store(s) => FlowError::Store(s),
-            other => FlowError::Store(StoreError::Url(other.to_string())),
+            other => FlowError::Store(StoreError::Internal(other.to_string())),
         }
     }
 }
@@ -192,11 +192,22 @@ struct FlowRow {
     expires_at: i64,
 }
 
-fn from_row(r: FlowRow) -> Option<Flow> {
+/// A stored flow; a value none of our writers could have written is a corrupt row, never a
+/// silently different flow.
+fn from_row(r: FlowRow) -> Result<Flow, StoreError> {
+    let corrupt = |what: &str| StoreError::corrupt("signin_flows", format!("{}: {what}", r.id));
+    let link_hint = match r.link_hint.as_deref() {
+        Some(h) => Some(serde_json::from_str(h).map_err(|_| corrupt("link_hint"))?),
+        None => None,
+    };
+    let error = match r.error.as_deref() {
+        Some(e) => Some(enum_parse(e).ok_or_else(|| corrupt("error"))?),
+        None => None,
+    };
     let request = NewFlow {
-        response_mode: enum_parse(&r.response_mode)?,
-        action: enum_parse(&r.action)?,
-        link_hint: r.link_hint.as_deref().and_then(|h| serde_json::from_str(h).ok()),
+        response_mode: enum_parse(&r.response_mode).ok_or_else(|| corrupt("response_mode"))?,
+        action: enum_parse(&r.action).ok_or_else(|| corrupt("action"))?,
+        link_hint,
         client_id: r.client_id,
         redirect_uri: r.redirect_uri,
         scope: r.scope,
@@ -205,9 +216,9 @@ fn from_row(r: FlowRow) -> Option<Flow> {
         code_challenge: r.code_challenge,
         lang: r.lang,
     };
-    Some(Flow {
-        step: enum_parse(&r.step)?,
-        error: r.error.as_deref().and_then(enum_parse),
+    Ok(Flow {
+        step: enum_parse(&r.step).ok_or_else(|| corrupt("step"))?,
+        error,
         id: r.id,
         csrf: r.csrf,
         request,
@@ -253,7 +264,7 @@ pub async fn load(db: &Db, id: &str, now_ms: i64) -> Result<Option<Flow>, FlowEr
         .bind(now_ms)
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.and_then(from_row))
+    Ok(row.map(from_row).transpose()?)
 }
 
 /// The flow a form was posted for, if the form's CSRF token is the flow's.

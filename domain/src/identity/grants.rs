@@ -7,7 +7,6 @@
 //! conditional `UPDATE … RETURNING`, so two concurrent redemptions cannot both succeed.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::store::{Db, StoreError};
@@ -63,9 +62,7 @@ impl From<sqlx::Error> for GrantError {
 }
 
 fn new_token() -> String {
-    let mut raw = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut raw);
-    URL_SAFE_NO_PAD.encode(raw)
+    crate::signing::random_token(32)
 }
 
 fn token_hash(token: &str) -> Vec<u8> {

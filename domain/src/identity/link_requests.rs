@@ -5,8 +5,6 @@
 //! phone, links the Customer ID to the member's SkyJoy ID ([`super::flows`] calls
 //! [`super::members::link`]). Only SHA-256 of the token is stored.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -32,10 +30,8 @@ fn token_hash(token: &str) -> Vec<u8> {
 
 /// Registers `hint` for `client_id`; returns the token to pass as `link_token`.
 pub async fn create(db: &Db, client_id: &str, hint: &LinkHint, now_ms: i64) -> Result<String, StoreError> {
-    let mut raw = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut raw);
-    let token = URL_SAFE_NO_PAD.encode(raw);
-    let hint_json = serde_json::to_string(hint).map_err(|e| StoreError::Url(e.to_string()))?;
+    let token = crate::signing::random_token(32);
+    let hint_json = serde_json::to_string(hint).map_err(|e| StoreError::Internal(e.to_string()))?;
     sqlx::query("INSERT INTO link_requests (token_hash, client_id, hint, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(token_hash(&token))
         .bind(client_id)

@@ -63,7 +63,7 @@ const MEMBER_COLUMNS: &str = "id, skyjoy_id, phone, full_name, date_of_birth, em
 
 fn from_row((id, skyjoy_id, phone, full_name, dob, email, status, created_at): MemberRow) -> Result<Member, MemberError> {
     // Rows were written from parsed values; a row that no longer parses is corruption, not input.
-    let corrupt = |what: &str| MemberError::Store(StoreError::Url(format!("member {id}: stored {what} is invalid")));
+    let corrupt = |what: &str| MemberError::Store(StoreError::corrupt("members", format!("member {id}: stored {what} is invalid")));
     Ok(Member {
         skyjoy_id: SkyJoyId::parse(&skyjoy_id).map_err(|_| corrupt("skyjoy_id"))?,
         phone: PhoneNumber::parse(&phone).map_err(|_| corrupt("phone"))?,
@@ -144,7 +144,7 @@ pub async fn create(db: &Db, new: NewMember, via: Option<&str>, now_ms: i64) -> 
             return Err(MemberError::PhoneTaken);
         }
     }
-    Err(MemberError::Store(StoreError::Url("could not draw an unused SkyJoy ID".into())))
+    Err(MemberError::Store(StoreError::Internal("could not draw an unused SkyJoy ID".into())))
 }
 
 /// The member for `new.phone`, created if there is none yet. `true` when it was created.

@@ -34,6 +34,7 @@ macro_rules! string_newtype {
 }
 
 pub mod clients;
+pub mod customer_fields;
 pub mod flows;
 pub mod grants;
 pub mod link_requests;

@@ -79,7 +79,7 @@ impl KeyRing {
             return Ok(ring);
         }
         insert_new_key(db, now_ms).await?;
-        Self::load(db, now_ms).await?.ok_or_else(|| StoreError::Url("no signing key after creating one".into()))
+        Self::load(db, now_ms).await?.ok_or_else(|| StoreError::NotFound("the signing key just created".into()))
     }
 
     async fn load(db: &Db, now_ms: i64) -> Result<Option<KeyRing>, StoreError> {
@@ -99,7 +99,7 @@ impl KeyRing {
         let active = Arc::new(parse(active)?);
         let published: Vec<Arc<SigningKey>> = published.into_iter().map(|row| parse(row).map(Arc::new)).collect::<Result<_, _>>()?;
         let jwks = CoreJsonWebKeySet::new(published.iter().map(|k| k.jwk()).collect());
-        let jwks_json = serde_json::to_string(&jwks).map_err(|e| StoreError::Url(e.to_string()))?;
+        let jwks_json = serde_json::to_string(&jwks).map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(Some(KeyRing { active, published, jwks, jwks_json }))
     }
 
@@ -110,16 +110,16 @@ impl KeyRing {
 }
 
 fn parse((kid, der): KeyRow) -> Result<SigningKey, StoreError> {
-    let key = RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| StoreError::Url(format!("signing key {kid}: {e}")))?;
+    let key = RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| StoreError::corrupt("oidc_signing_keys", format!("signing key {kid}: {e}")))?;
     Ok(SigningKey { kid, key })
 }
 
 async fn insert_new_key(db: &Db, now_ms: i64) -> Result<String, StoreError> {
     let key = tokio::task::spawn_blocking(RsaPrivateKey::generate_2048)
         .await
-        .map_err(|e| StoreError::Url(format!("key generation task: {e}")))?
-        .map_err(|e| StoreError::Url(e.to_string()))?;
-    let der = key.to_pkcs8_der().map_err(|e| StoreError::Url(e.to_string()))?;
+        .map_err(|e| StoreError::Internal(format!("key generation task: {e}")))?
+        .map_err(|e| StoreError::Internal(e.to_string()))?;
+    let der = key.to_pkcs8_der().map_err(|e| StoreError::Internal(e.to_string()))?;
     let kid = format!("{}-{}", time_tag(now_ms), &uuid::Uuid::new_v4().simple().to_string()[..8]);
     sqlx::query("INSERT INTO oidc_signing_keys (kid, private_pkcs8, created_at) VALUES ($1, $2, $3)")
         .bind(&kid)

@@ -27,19 +27,18 @@ impl Default for EarningRule {
 }
 
 impl EarningRule {
+    /// Never overflows whatever the amount and rounding (i128 inside), never negative, and at
+    /// most `MAX_POINTS` (`ledger::request`) even without a cap of the partner's own.
     pub fn points_for(&self, amount_vnd: i64) -> i64 {
-        let per = self.vnd_per_point.max(1);
-        let amount = amount_vnd.max(0);
+        let per = i128::from(self.vnd_per_point.max(1));
+        let amount = i128::from(amount_vnd.max(0));
         let points = match self.rounding {
             Rounding::Down => amount / per,
             Rounding::Up => (amount + per - 1) / per,
             Rounding::Nearest => (amount + per / 2) / per,
         };
-        if self.max_points > 0 {
-            points.min(self.max_points)
-        } else {
-            points
-        }
+        let cap = if self.max_points > 0 { self.max_points.min(super::request::MAX_POINTS) } else { super::request::MAX_POINTS };
+        i64::try_from(points).unwrap_or(i64::MAX).min(cap)
     }
 }
 
@@ -68,5 +67,18 @@ mod tests {
         assert_eq!((up.points_for(150_001), up.points_for(150_000)), (16, 15));
         let nearest = EarningRule { rounding: Rounding::Nearest, max_points: 20, ..down };
         assert_eq!((nearest.points_for(154_999), nearest.points_for(155_000), nearest.points_for(10_000_000)), (15, 16, 20));
+    }
+
+    #[test]
+    fn no_amount_overflows_or_passes_the_ceiling() {
+        for rounding in [Rounding::Down, Rounding::Up, Rounding::Nearest] {
+            for per in [1, 7, 10_000, i64::MAX] {
+                let rule = EarningRule { vnd_per_point: per, rounding, max_points: 0 };
+                for amount in [i64::MIN, -1, 0, 1, i64::MAX - 1, i64::MAX] {
+                    let p = rule.points_for(amount);
+                    assert!((0..=crate::ledger::request::MAX_POINTS).contains(&p), "{rounding:?} {per} {amount} → {p}");
+                }
+            }
+        }
     }
 }

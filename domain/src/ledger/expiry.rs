@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Months, Utc};
 
-use super::{post, Entry, Kind, LedgerError, Posting, PLATFORM};
+use super::{post, Entry, Kind, LedgerError, PointRefusal, Posting, PLATFORM};
 use crate::store::Db;
 
 /// The moment `months` calendar months before `now_ms` (Unix ms).
@@ -57,7 +57,7 @@ pub async fn run(db: &Db, months: u32, now_ms: i64) -> Result<Vec<Entry>, Ledger
             Ok(p) if !p.replayed => written.push(p.entry),
             Ok(_) => {}
             // spent or locked between the scan and the posting: the next run sees the new state
-            Err(LedgerError::InsufficientBalance | LedgerError::DuplicateTransaction) => {}
+            Err(LedgerError::Refused(PointRefusal::InsufficientBalance) | LedgerError::Refused(PointRefusal::DuplicateTransaction)) => {}
             Err(e) => return Err(e),
         }
     }

@@ -10,12 +10,39 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{announce, check, ensure_account, find, write_entry, BitReference, Change, Entry, Kind, LedgerError, Posting};
-use crate::store::Db;
+use super::{announce, check, ensure_account, find, write_entry, BitReference, Change, Entry, Kind, LedgerError, PointRefusal, Posting};
+use crate::store::{Db, StoreError};
 
 /// Longest a hold may last; the default when the partner gives none.
 pub const MAX_TTL_MS: i64 = 7 * 86_400_000;
 pub const DEFAULT_TTL_MS: i64 = 15 * 60_000;
+
+/// Where a hold is: HELD until it is RELEASED, CAPTURED or EXPIRED (once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldState {
+    Held,
+    Released,
+    Captured,
+    Expired,
+}
+
+impl HoldState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Held => "HELD",
+            HoldState::Released => "RELEASED",
+            HoldState::Captured => "CAPTURED",
+            HoldState::Expired => "EXPIRED",
+        }
+    }
+
+    fn parse(s: &str) -> Result<HoldState, StoreError> {
+        [HoldState::Held, HoldState::Released, HoldState::Captured, HoldState::Expired]
+            .into_iter()
+            .find(|h| h.as_str() == s)
+            .ok_or_else(|| StoreError::corrupt("ledger_holds", format!("unknown state {s:?}")))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
@@ -25,8 +52,7 @@ pub struct Hold {
     pub transaction_id: String,
     pub member_id: String,
     pub points: i64,
-    /// HELD, RELEASED, CAPTURED or EXPIRED.
-    pub state: String,
+    pub state: HoldState,
     pub expires_at_ms: i64,
     /// The REDEMPTION entry of a captured hold.
     pub captured_reference: Option<String>,
@@ -69,20 +95,20 @@ struct HoldRow {
 }
 
 impl HoldRow {
-    fn split(self) -> (Hold, Vec<u8>) {
+    fn split(self) -> Result<(Hold, Vec<u8>), StoreError> {
         let hold = Hold {
             reference: self.reference,
             client_id: self.client_id,
             transaction_id: self.transaction_id,
             member_id: self.member_id,
             points: self.points,
-            state: self.state,
+            state: HoldState::parse(&self.state)?,
             expires_at_ms: self.expires_at,
             captured_reference: self.captured_reference,
             created_at_ms: self.created_at,
             updated_at_ms: self.updated_at,
         };
-        (hold, self.request_hash)
+        Ok((hold, self.request_hash))
     }
 }
 
@@ -103,16 +129,13 @@ async fn find_row(db: &Db, client_id: &str, transaction_id: &str) -> Result<Opti
         .bind(transaction_id)
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.map(HoldRow::split))
+    Ok(row.map(HoldRow::split).transpose()?)
 }
 
 /// Locks `points` of the member's available balance until released, captured or expired.
 pub async fn lock(db: &Db, req: &NewHold, now_ms: i64) -> Result<HoldResult, LedgerError> {
-    if req.points <= 0 {
-        return Err(LedgerError::Invalid("the points to lock must be positive"));
-    }
     if !(1..=MAX_TTL_MS).contains(&req.ttl_ms) {
-        return Err(LedgerError::Invalid("a lock lasts from 1 second to 7 days"));
+        return Err(PointRefusal::InvalidLockTime.into());
     }
     check(&Posting {
         client_id: req.client_id.clone(),
@@ -143,9 +166,9 @@ pub async fn lock(db: &Db, req: &NewHold, now_ms: i64) -> Result<HoldResult, Led
     .await?;
     if inserted.rows_affected() == 0 {
         tx.rollback().await?;
-        let (hold, stored) = find_row(db, &req.client_id, &req.transaction_id).await?.ok_or(LedgerError::DuplicateTransaction)?;
+        let (hold, stored) = find_row(db, &req.client_id, &req.transaction_id).await?.ok_or(PointRefusal::DuplicateTransaction)?;
         if stored != hash {
-            return Err(LedgerError::DuplicateTransaction);
+            return Err(PointRefusal::DuplicateTransaction.into());
         }
         let (balance, locked) = super::balance(db, &req.member_id).await?;
         return Ok(HoldResult { hold, balance, locked, replayed: true });
@@ -162,7 +185,7 @@ pub async fn lock(db: &Db, req: &NewHold, now_ms: i64) -> Result<HoldResult, Led
     .await?;
     let Some((balance, locked)) = moved else {
         tx.rollback().await?;
-        return Err(LedgerError::InsufficientBalance);
+        return Err(PointRefusal::InsufficientBalance.into());
     };
     let change = Change {
         member_id: &req.member_id,
@@ -176,18 +199,18 @@ pub async fn lock(db: &Db, req: &NewHold, now_ms: i64) -> Result<HoldResult, Led
     };
     announce(&mut tx, &change, None, now_ms).await?;
     tx.commit().await?;
-    let hold = find_hold(db, &req.client_id, &req.member_id, &req.transaction_id).await?.ok_or(LedgerError::HoldNotFound)?;
+    let hold = find_hold(db, &req.client_id, &req.member_id, &req.transaction_id).await?.ok_or(PointRefusal::LockNotFound)?;
     Ok(HoldResult { hold, balance, locked, replayed: false })
 }
 
 /// Gives the held points back to the available balance. Releasing a released hold is a retry
-/// (same answer); a captured or expired hold is [`LedgerError::HoldNotActive`].
+/// (same answer); a captured or expired hold is refused `LockNotActive`.
 pub async fn release(db: &Db, client_id: &str, member_id: &str, transaction_id: &str, now_ms: i64) -> Result<HoldResult, LedgerError> {
-    end_hold(db, client_id, member_id, transaction_id, "RELEASED", "RELEASE", now_ms).await
+    end_hold(db, client_id, member_id, transaction_id, HoldState::Released, "RELEASE", now_ms).await
 }
 
 /// Moves a HELD hold to `state` and unlocks its points, in one transaction.
-async fn end_hold(db: &Db, client_id: &str, member_id: &str, transaction_id: &str, state: &str, label: &str, now_ms: i64) -> Result<HoldResult, LedgerError> {
+async fn end_hold(db: &Db, client_id: &str, member_id: &str, transaction_id: &str, state: HoldState, label: &str, now_ms: i64) -> Result<HoldResult, LedgerError> {
     let mut tx = db.begin().await?;
     let ended: Option<(String, i64)> = sqlx::query_as(
         "UPDATE ledger_holds SET state = $4, updated_at = $5
@@ -197,18 +220,18 @@ async fn end_hold(db: &Db, client_id: &str, member_id: &str, transaction_id: &st
     .bind(client_id)
     .bind(transaction_id)
     .bind(member_id)
-    .bind(state)
+    .bind(state.as_str())
     .bind(now_ms)
     .fetch_optional(&mut *tx)
     .await?;
     let Some((reference, points)) = ended else {
         tx.rollback().await?;
-        let hold = find_hold(db, client_id, member_id, transaction_id).await?.ok_or(LedgerError::HoldNotFound)?;
+        let hold = find_hold(db, client_id, member_id, transaction_id).await?.ok_or(PointRefusal::LockNotFound)?;
         if hold.state == state {
             let (balance, locked) = super::balance(db, member_id).await?;
             return Ok(HoldResult { hold, balance, locked, replayed: true });
         }
-        return Err(LedgerError::HoldNotActive(hold.state));
+        return Err(PointRefusal::LockNotActive(hold.state).into());
     };
     let (balance, locked): (i64, i64) = sqlx::query_as(
         "UPDATE ledger_accounts SET locked = locked - $2, updated_at = $3 WHERE member_id = $1 RETURNING balance, locked",
@@ -221,13 +244,13 @@ async fn end_hold(db: &Db, client_id: &str, member_id: &str, transaction_id: &st
     let change = Change { member_id, client_id, transaction_type: label, points: -points, reference: &reference, transaction_id, balance, locked };
     announce(&mut tx, &change, None, now_ms).await?;
     tx.commit().await?;
-    let hold = find_hold(db, client_id, member_id, transaction_id).await?.ok_or(LedgerError::HoldNotFound)?;
+    let hold = find_hold(db, client_id, member_id, transaction_id).await?.ok_or(PointRefusal::LockNotFound)?;
     Ok(HoldResult { hold, balance, locked, replayed: false })
 }
 
 /// Spends `used` of the held points (all of them when `None`) as a REDEMPTION entry with the
 /// hold's transactionId, and releases the rest — one transaction. A second capture returns the
-/// first entry; a released or expired hold is [`LedgerError::HoldNotActive`].
+/// first entry; a released or expired hold is refused `LockNotActive`.
 pub async fn capture(db: &Db, client_id: &str, member_id: &str, transaction_id: &str, used: Option<i64>, amount: Option<i64>, now_ms: i64) -> Result<(Entry, bool), LedgerError> {
     let mut tx = db.begin().await?;
     let held: Option<(String, i64)> = sqlx::query_as(
@@ -243,21 +266,22 @@ pub async fn capture(db: &Db, client_id: &str, member_id: &str, transaction_id: 
     .await?;
     let Some((reference, points)) = held else {
         tx.rollback().await?;
-        let hold = find_hold(db, client_id, member_id, transaction_id).await?.ok_or(LedgerError::HoldNotFound)?;
-        if let (Some(captured), "CAPTURED") = (&hold.captured_reference, hold.state.as_str()) {
-            let (entry, _) = find(db, client_id, transaction_id).await?.filter(|(e, _)| &e.bit_reference == captured).ok_or(LedgerError::HoldNotFound)?;
+        let hold = find_hold(db, client_id, member_id, transaction_id).await?.ok_or(PointRefusal::LockNotFound)?;
+        if let (Some(captured), HoldState::Captured) = (&hold.captured_reference, hold.state) {
+            let (entry, _) = find(db, client_id, transaction_id).await?.filter(|(e, _)| &e.bit_reference == captured).ok_or(PointRefusal::LockNotFound)?;
             if used.is_some_and(|u| u != -entry.points) {
-                return Err(LedgerError::DuplicateTransaction);
+                return Err(PointRefusal::DuplicateTransaction.into());
             }
             return Ok((entry, true));
         }
-        let state = if hold.state == "HELD" { "EXPIRED".to_string() } else { hold.state };
-        return Err(LedgerError::HoldNotActive(state));
+        // released, expired, or still HELD past its time (the expiry job has not run yet)
+        let state = if hold.state == HoldState::Held { HoldState::Expired } else { hold.state };
+        return Err(PointRefusal::LockNotActive(state).into());
     };
     let used = used.unwrap_or(points);
     if used <= 0 || used > points {
         tx.rollback().await?;
-        return Err(LedgerError::Invalid("the points to capture must be positive and at most the locked points"));
+        return Err(PointRefusal::InvalidUsedPoint.into());
     }
     let posting = Posting {
         client_id: client_id.to_string(),
@@ -272,7 +296,7 @@ pub async fn capture(db: &Db, client_id: &str, member_id: &str, transaction_id: 
     let Some(entry) = write_entry(&mut tx, &posting, &hash, points, now_ms).await? else {
         // the partner already used this transactionId for a plain redemption
         tx.rollback().await?;
-        return Err(LedgerError::DuplicateTransaction);
+        return Err(PointRefusal::DuplicateTransaction.into());
     };
     sqlx::query("UPDATE ledger_holds SET captured_reference = $2 WHERE reference = $1")
         .bind(&reference)
@@ -293,9 +317,9 @@ pub async fn expire_due(db: &Db, now_ms: i64) -> Result<usize, LedgerError> {
     .await?;
     let mut n = 0;
     for (client_id, member_id, transaction_id) in due {
-        match end_hold(db, &client_id, &member_id, &transaction_id, "EXPIRED", "LOCK_EXPIRED", now_ms).await {
+        match end_hold(db, &client_id, &member_id, &transaction_id, HoldState::Expired, "LOCK_EXPIRED", now_ms).await {
             Ok(r) if !r.replayed => n += 1,
-            Ok(_) | Err(LedgerError::HoldNotActive(_)) => {} // released or captured meanwhile
+            Ok(_) | Err(LedgerError::Refused(PointRefusal::LockNotActive(_))) => {} // released or captured meanwhile
             Err(e) => return Err(e),
         }
     }

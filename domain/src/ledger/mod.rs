@@ -1,6 +1,8 @@
 //! The SkyPoint ledger: balances derived from immutable entries.
 //!
-//! Where is each rule? Entries: [`post`] — one database transaction inserts the entry
+//! Where is each rule? A partner's request, checked into a posting: [`request`] (one place for
+//! the API, batch rows, the redemption page and reward tasks). Entries: [`post`] — one database
+//! transaction inserts the entry
 //! (idempotent by the partner's `transactionId`) and moves the balance with one conditional
 //! `UPDATE`, so a debit can never overdraw, even under concurrency, and a failed debit leaves
 //! no entry; the webhook and member notification are written in that transaction too.
@@ -12,10 +14,12 @@ mod bit_reference;
 mod earning;
 pub mod expiry;
 pub mod holds;
+pub mod request;
 pub mod sign;
 
 pub use bit_reference::BitReference;
 pub use earning::{EarningRule, EarningRules, Rounding};
+pub use request::{PointError, PointRefusal, PointRequest, RawPointRequest};
 
 use sha2::{Digest, Sha256};
 
@@ -38,6 +42,8 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 5] = [Kind::Accrual, Kind::Redemption, Kind::Reversal, Kind::Adjustment, Kind::Expiry];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Accrual => "ACCRUAL",
@@ -46,6 +52,11 @@ impl Kind {
             Kind::Adjustment => "ADJUSTMENT",
             Kind::Expiry => "EXPIRY",
         }
+    }
+
+    /// The stored text; anything else is a corrupt row.
+    pub fn parse(s: &str) -> Result<Kind, StoreError> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| StoreError::corrupt("ledger_entries", format!("unknown kind {s:?}")))
     }
 }
 
@@ -71,7 +82,7 @@ pub struct Entry {
     pub member_id: String,
     pub client_id: String,
     pub transaction_id: String,
-    pub kind: String,
+    pub kind: Kind,
     pub points: i64,
     pub balance_after: i64,
     pub amount: Option<i64>,
@@ -88,23 +99,17 @@ pub struct Posted {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    /// INSUFFICIENT_BALANCE: the debit is larger than the available (unlocked) points.
-    #[error("the available balance is lower than the points requested")]
-    InsufficientBalance,
-    /// DUPLICATE_TRANSACTION: this transactionId was posted with other fields.
-    #[error("this transactionId was already used for a different request")]
-    DuplicateTransaction,
-    /// LOCK_NOT_FOUND: the partner has no lock with this transactionId for this member.
-    #[error("no lock of yours has this transactionId for this member")]
-    HoldNotFound,
-    /// LOCK_NOT_ACTIVE: the lock was already released, captured or expired (its state).
-    #[error("the lock is {0}, not HELD")]
-    HoldNotActive(String),
-    /// A posting whose sign contradicts its kind, or zero points.
-    #[error("{0}")]
-    Invalid(&'static str),
+    /// The request cannot be applied (overdraft, a reused transactionId, a lock that is gone…).
+    #[error("{}", .0.message())]
+    Refused(PointRefusal),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<PointRefusal> for LedgerError {
+    fn from(r: PointRefusal) -> Self {
+        LedgerError::Refused(r)
+    }
 }
 
 impl From<sqlx::Error> for LedgerError {
@@ -118,17 +123,20 @@ fn request_hash(p: &Posting) -> Vec<u8> {
     Sha256::digest(canonical.to_string().as_bytes()).to_vec()
 }
 
+/// What every posting must be, whoever built it: points within range and of the kind's sign, a
+/// valid transactionId (a [`PointRequest`] always passes; a job that computed 0 points does not).
 fn check(p: &Posting) -> Result<(), LedgerError> {
     let ok = match p.kind {
         Kind::Accrual => p.points > 0,
         Kind::Redemption | Kind::Expiry => p.points < 0,
         Kind::Reversal | Kind::Adjustment => p.points != 0,
     };
-    if !ok {
-        return Err(LedgerError::Invalid("points must be non-zero, positive for accruals and negative for redemptions and expiries"));
+    if !ok || p.points.unsigned_abs() > request::MAX_POINTS as u64 {
+        return Err(PointRefusal::InvalidPoint.into());
     }
-    if p.transaction_id.is_empty() || p.transaction_id.len() > 64 {
-        return Err(LedgerError::Invalid("transactionId must be 1 to 64 characters"));
+    request::TransactionId::parse(&p.transaction_id)?;
+    if p.amount.is_some_and(|a| request::Amount::new(a).is_none()) {
+        return Err(PointRefusal::InvalidTransactionAmount.into());
     }
     Ok(())
 }
@@ -148,19 +156,19 @@ struct EntryRow {
 }
 
 impl EntryRow {
-    fn split(self) -> (Entry, Vec<u8>) {
+    fn split(self) -> Result<(Entry, Vec<u8>), StoreError> {
         let entry = Entry {
             bit_reference: self.bit_reference,
             member_id: self.member_id,
             client_id: self.client_id,
             transaction_id: self.transaction_id,
-            kind: self.kind,
+            kind: Kind::parse(&self.kind)?,
             points: self.points,
             balance_after: self.balance_after,
             amount: self.amount,
             created_at_ms: self.created_at,
         };
-        (entry, self.request_hash)
+        Ok((entry, self.request_hash))
     }
 }
 
@@ -174,7 +182,7 @@ async fn find(db: &Db, client_id: &str, transaction_id: &str) -> Result<Option<(
             .bind(transaction_id)
             .fetch_optional(db.pool())
             .await?;
-    Ok(row.map(EntryRow::split))
+    Ok(row.map(EntryRow::split).transpose()?)
 }
 
 /// How a partner names one of its transactions.
@@ -198,12 +206,12 @@ pub async fn lookup(db: &Db, client_id: &str, member_id: &str, by: Reference<'_>
     .bind(value)
     .fetch_optional(db.pool())
     .await?;
-    Ok(row.map(|r| r.split().0))
+    Ok(row.map(EntryRow::split).transpose()?.map(|(e, _)| e))
 }
 
 /// Posts `p` once: a retry with the same fields returns the original entry; the same
-/// transactionId with other fields is [`LedgerError::DuplicateTransaction`]; a debit above the
-/// available points is [`LedgerError::InsufficientBalance`] and leaves nothing behind. The
+/// transactionId with other fields is refused `DuplicateTransaction`; a debit above the
+/// available points is refused `InsufficientBalance` and leaves nothing behind. The
 /// partner webhook and the member notification are written in the same transaction.
 pub async fn post(db: &Db, p: &Posting, now_ms: i64) -> Result<Posted, LedgerError> {
     let mut tx = db.begin().await?;
@@ -230,9 +238,9 @@ pub async fn post_in(tx: &mut Tx<'_>, p: &Posting, now_ms: i64) -> Result<Posted
             .bind(&p.transaction_id)
             .fetch_optional(&mut **tx)
             .await?;
-    let (entry, stored) = row.map(EntryRow::split).ok_or(LedgerError::DuplicateTransaction)?;
+    let (entry, stored) = row.map(EntryRow::split).transpose()?.ok_or(PointRefusal::DuplicateTransaction)?;
     if stored != hash {
-        return Err(LedgerError::DuplicateTransaction);
+        return Err(PointRefusal::DuplicateTransaction.into());
     }
     Ok(Posted { entry, replayed: true })
 }
@@ -240,7 +248,8 @@ pub async fn post_in(tx: &mut Tx<'_>, p: &Posting, now_ms: i64) -> Result<Posted
 /// Inside `tx`: inserts `p`'s entry, moves the balance (releasing `unlock` locked points at the
 /// same time, for a captured hold) and announces the change. `Ok(None)` when the partner's
 /// transactionId already has an entry (nothing written); an uncovered debit is
-/// [`LedgerError::InsufficientBalance`] and the caller must drop `tx`.
+/// `InsufficientBalance`, a credit past [`request::MAX_BALANCE`] is `BalanceLimit`, and the
+/// caller must drop `tx`.
 async fn write_entry(tx: &mut Tx<'_>, p: &Posting, hash: &[u8], unlock: i64, now_ms: i64) -> Result<Option<Entry>, LedgerError> {
     let bit = BitReference::new(now_ms);
     // The first statement writes, so concurrent postings queue for SQLite's write lock here.
@@ -266,20 +275,22 @@ async fn write_entry(tx: &mut Tx<'_>, p: &Posting, hash: &[u8], unlock: i64, now
         return Ok(None);
     }
     ensure_account(tx, &p.member_id, now_ms).await?;
-    // One conditional update: a debit applies only if the available points cover it.
+    // One conditional update: a debit applies only if the available points cover it, a credit
+    // only below the ceiling (so the sum never leaves i64, and SQLite never turns it into REAL).
     let moved: Option<(i64, i64)> = sqlx::query_as(
         "UPDATE ledger_accounts SET balance = balance + $2, locked = locked - $4, updated_at = $3
-         WHERE member_id = $1 AND ($2 >= 0 OR balance - (locked - $4) >= -$2)
+         WHERE member_id = $1 AND ($2 >= 0 OR balance - (locked - $4) >= -$2) AND balance + $2 <= $5
          RETURNING balance, locked",
     )
     .bind(&p.member_id)
     .bind(p.points)
     .bind(now_ms)
     .bind(unlock)
+    .bind(request::MAX_BALANCE)
     .fetch_optional(&mut **tx)
     .await?;
     let Some((balance, locked)) = moved else {
-        return Err(LedgerError::InsufficientBalance);
+        return Err(if p.points > 0 { PointRefusal::BalanceLimit } else { PointRefusal::InsufficientBalance }.into());
     };
     sqlx::query("UPDATE ledger_entries SET balance_after = $2 WHERE bit_reference = $1")
         .bind(bit.as_str())
@@ -291,7 +302,7 @@ async fn write_entry(tx: &mut Tx<'_>, p: &Posting, hash: &[u8], unlock: i64, now
         member_id: p.member_id.clone(),
         client_id: p.client_id.clone(),
         transaction_id: p.transaction_id.clone(),
-        kind: p.kind.as_str().to_string(),
+        kind: p.kind,
         points: p.points,
         balance_after: balance,
         amount: p.amount,
@@ -377,6 +388,18 @@ pub async fn balance(db: &Db, member_id: &str) -> Result<(i64, i64), LedgerError
     Ok(row.unwrap_or((0, 0)))
 }
 
+/// Whether `points` can be spent from the member's available (unlocked) balance right now —
+/// what the member's confirmation page shows before the partner redeems; the posting itself
+/// decides again, atomically, in [`post`].
+pub async fn can_spend(db: &Db, member_id: &str, points: i64) -> Result<(), LedgerError> {
+    let (balance, locked) = balance(db, member_id).await?;
+    if balance.saturating_sub(locked) >= points {
+        Ok(())
+    } else {
+        Err(PointRefusal::InsufficientBalance.into())
+    }
+}
+
 /// One line of a member's history, with the partner's display name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryLine {
@@ -387,10 +410,16 @@ pub struct HistoryLine {
 /// A member's entries, newest first: page `page` (0-based) of `per_page`, and whether there are
 /// more after it.
 pub async fn history(db: &Db, member_id: &str, page: u32, per_page: u32) -> Result<(Vec<HistoryLine>, bool), LedgerError> {
+    #[derive(sqlx::FromRow)]
+    struct Line {
+        #[sqlx(flatten)]
+        entry: EntryRow,
+        partner_name: Option<String>,
+    }
     let per_page = per_page.clamp(1, 100);
     let columns = ENTRY_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ");
-    let rows: Vec<(String, String, String, String, String, i64, i64, Option<i64>, i64, Vec<u8>, Option<String>)> = sqlx::query_as(&format!(
-        "SELECT {columns}, c.name FROM ledger_entries e LEFT JOIN oidc_clients c ON c.client_id = e.client_id
+    let rows: Vec<Line> = sqlx::query_as(&format!(
+        "SELECT {columns}, c.name AS partner_name FROM ledger_entries e LEFT JOIN oidc_clients c ON c.client_id = e.client_id
          WHERE e.member_id = $1 ORDER BY e.created_at DESC, e.bit_reference DESC LIMIT $2 OFFSET $3"
     ))
     .bind(member_id)
@@ -399,17 +428,12 @@ pub async fn history(db: &Db, member_id: &str, page: u32, per_page: u32) -> Resu
     .fetch_all(db.pool())
     .await?;
     let more = rows.len() > per_page as usize;
-    let lines = rows
-        .into_iter()
-        .take(per_page as usize)
-        .map(|(bit_reference, member_id, client_id, transaction_id, kind, points, balance_after, amount, created_at_ms, _, name)| {
-            let partner_name = name.unwrap_or_else(|| if client_id == PLATFORM { "SkyJoy".into() } else { client_id.clone() });
-            HistoryLine {
-                entry: Entry { bit_reference, member_id, client_id, transaction_id, kind, points, balance_after, amount, created_at_ms },
-                partner_name,
-            }
-        })
-        .collect();
+    let mut lines = Vec::with_capacity(per_page as usize);
+    for line in rows.into_iter().take(per_page as usize) {
+        let (entry, _) = line.entry.split()?;
+        let partner_name = line.partner_name.unwrap_or_else(|| if entry.client_id == PLATFORM { "SkyJoy".into() } else { entry.client_id.clone() });
+        lines.push(HistoryLine { entry, partner_name });
+    }
     Ok((lines, more))
 }
 

@@ -25,6 +25,20 @@ pub struct TxnData {
     pub skyjoy_id: String,
 }
 
+impl TxnData {
+    /// What a checked redemption request says (`None` for anything but a redemption).
+    pub fn of(request: &super::PointRequest, skyjoy_id: &crate::identity::SkyJoyId) -> Option<TxnData> {
+        let super::request::Change::Redemption { amount, used } = request.change else { return None };
+        Some(TxnData {
+            transaction_amount: amount.get(),
+            transaction_date: request.transaction_date.as_sent.clone(),
+            transaction_id: request.transaction_id.as_str().to_string(),
+            used_point: used.get(),
+            skyjoy_id: skyjoy_id.as_str().to_string(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignClaims {
     pub iss: String,

@@ -37,13 +37,13 @@ async fn postings_are_idempotent_and_never_overdraw() {
     assert_eq!(first.entry.bit_reference.len(), 26);
     let again = post(&db, &posting(&m, "T1", Kind::Accrual, 500), T0 + 1).await.unwrap();
     assert_eq!((again.entry.bit_reference.as_str(), again.replayed), (first.entry.bit_reference.as_str(), true), "a retry returns the original");
-    assert!(matches!(post(&db, &posting(&m, "T1", Kind::Accrual, 501), T0 + 2).await, Err(LedgerError::DuplicateTransaction)));
-    assert!(matches!(post(&db, &posting(&m, "T2", Kind::Redemption, -501), T0 + 3).await, Err(LedgerError::InsufficientBalance)));
+    assert!(matches!(post(&db, &posting(&m, "T1", Kind::Accrual, 501), T0 + 2).await, Err(LedgerError::Refused(PointRefusal::DuplicateTransaction))));
+    assert!(matches!(post(&db, &posting(&m, "T2", Kind::Redemption, -501), T0 + 3).await, Err(LedgerError::Refused(PointRefusal::InsufficientBalance))));
     assert!(find(&db, "shop", "T2").await.unwrap().is_none(), "a refused debit leaves no entry");
     let spent = post(&db, &posting(&m, "T3", Kind::Redemption, -200), T0 + 4).await.unwrap();
     assert_eq!(spent.entry.balance_after, 300);
-    assert!(matches!(post(&db, &posting(&m, "T4", Kind::Accrual, -1), T0).await, Err(LedgerError::Invalid(_))));
-    assert!(matches!(post(&db, &posting(&m, "T5", Kind::Redemption, 0), T0).await, Err(LedgerError::Invalid(_))));
+    assert!(matches!(post(&db, &posting(&m, "T4", Kind::Accrual, -1), T0).await, Err(LedgerError::Refused(PointRefusal::InvalidPoint))));
+    assert!(matches!(post(&db, &posting(&m, "T5", Kind::Redemption, 0), T0).await, Err(LedgerError::Refused(PointRefusal::InvalidPoint))));
     assert_eq!(balance(&db, &m).await.unwrap(), (300, 0));
     assert!(inconsistent_accounts(&db).await.unwrap().is_empty());
 }
@@ -87,14 +87,14 @@ async fn holds_lock_release_capture_and_expire() {
     let h = holds::lock(&db, &lock("H1", 300, 60_000), T0).await.unwrap();
     assert_eq!((h.balance, h.locked, h.hold.state.as_str(), h.replayed), (500, 300, "HELD", false));
     assert!(holds::lock(&db, &lock("H1", 300, 60_000), T0 + 1).await.unwrap().replayed, "a retried lock is the same hold");
-    assert!(matches!(holds::lock(&db, &lock("H1", 301, 60_000), T0).await, Err(LedgerError::DuplicateTransaction)));
-    assert!(matches!(holds::lock(&db, &lock("H2", 201, 60_000), T0).await, Err(LedgerError::InsufficientBalance)), "only 200 are available");
-    assert!(matches!(post(&db, &posting(&m, "R1", Kind::Redemption, -201), T0).await, Err(LedgerError::InsufficientBalance)), "locked points cannot be spent");
+    assert!(matches!(holds::lock(&db, &lock("H1", 301, 60_000), T0).await, Err(LedgerError::Refused(PointRefusal::DuplicateTransaction))));
+    assert!(matches!(holds::lock(&db, &lock("H2", 201, 60_000), T0).await, Err(LedgerError::Refused(PointRefusal::InsufficientBalance))), "only 200 are available");
+    assert!(matches!(post(&db, &posting(&m, "R1", Kind::Redemption, -201), T0).await, Err(LedgerError::Refused(PointRefusal::InsufficientBalance))), "locked points cannot be spent");
 
     let r = holds::release(&db, "shop", &m, "H1", T0 + 2).await.unwrap();
     assert_eq!((r.balance, r.locked, r.hold.state.as_str()), (500, 0, "RELEASED"));
     assert!(holds::release(&db, "shop", &m, "H1", T0 + 3).await.unwrap().replayed);
-    assert!(matches!(holds::capture(&db, "shop", &m, "H1", None, None, T0 + 3).await, Err(LedgerError::HoldNotActive(s)) if s == "RELEASED"));
+    assert!(matches!(holds::capture(&db, "shop", &m, "H1", None, None, T0 + 3).await, Err(LedgerError::Refused(PointRefusal::LockNotActive(s))) if s.as_str() == "RELEASED"));
 
     holds::lock(&db, &lock("H3", 300, 60_000), T0 + 4).await.unwrap();
     let (entry, replayed) = holds::capture(&db, "shop", &m, "H3", Some(100), Some(20_000), T0 + 5).await.unwrap();
@@ -102,11 +102,11 @@ async fn holds_lock_release_capture_and_expire() {
     assert_eq!(balance(&db, &m).await.unwrap(), (400, 0), "the uncaptured 200 are released");
     let (again, replayed) = holds::capture(&db, "shop", &m, "H3", None, None, T0 + 6).await.unwrap();
     assert_eq!((again.bit_reference, replayed), (entry.bit_reference, true));
-    assert!(matches!(holds::release(&db, "shop", &m, "H3", T0 + 6).await, Err(LedgerError::HoldNotActive(s)) if s == "CAPTURED"));
-    assert!(matches!(holds::release(&db, "other", &m, "H3", T0 + 6).await, Err(LedgerError::HoldNotFound)), "a partner sees only its holds");
+    assert!(matches!(holds::release(&db, "shop", &m, "H3", T0 + 6).await, Err(LedgerError::Refused(PointRefusal::LockNotActive(s))) if s.as_str() == "CAPTURED"));
+    assert!(matches!(holds::release(&db, "other", &m, "H3", T0 + 6).await, Err(LedgerError::Refused(PointRefusal::LockNotFound))), "a partner sees only its holds");
 
     holds::lock(&db, &lock("H4", 50, 1_000), T0 + 10).await.unwrap();
-    assert!(matches!(holds::capture(&db, "shop", &m, "H4", None, None, T0 + 2_000).await, Err(LedgerError::HoldNotActive(s)) if s == "EXPIRED"));
+    assert!(matches!(holds::capture(&db, "shop", &m, "H4", None, None, T0 + 2_000).await, Err(LedgerError::Refused(PointRefusal::LockNotActive(s))) if s.as_str() == "EXPIRED"));
     assert_eq!(holds::expire_due(&db, T0 + 2_000).await.unwrap(), 1);
     assert_eq!(holds::expire_due(&db, T0 + 3_000).await.unwrap(), 0);
     assert_eq!(balance(&db, &m).await.unwrap(), (400, 0));
@@ -182,7 +182,7 @@ proptest! {
                         match post(&db, &posting(&m, &txn_id, kind, signed), now).await {
                             Ok(p) if !p.replayed => expected += signed,
                             Ok(_) => {}
-                            Err(LedgerError::InsufficientBalance) => prop_assert!(expected - locked_before + signed < 0),
+                            Err(LedgerError::Refused(PointRefusal::InsufficientBalance)) => prop_assert!(expected - locked_before + signed < 0),
                             Err(e) => panic!("{e}"),
                         }
                     }
@@ -190,18 +190,18 @@ proptest! {
                         // holds last 2.5 steps, so some expire before they are captured
                         let h = holds::NewHold { client_id: "shop".into(), transaction_id: hold_id, member_id: m.clone(), points: *points, ttl_ms: 2_500 };
                         match holds::lock(&db, &h, now).await {
-                            Ok(_) | Err(LedgerError::DuplicateTransaction) => {}
-                            Err(LedgerError::InsufficientBalance) => prop_assert!(expected - locked_before < *points),
+                            Ok(_) | Err(LedgerError::Refused(PointRefusal::DuplicateTransaction)) => {}
+                            Err(LedgerError::Refused(PointRefusal::InsufficientBalance)) => prop_assert!(expected - locked_before < *points),
                             Err(e) => panic!("{e}"),
                         }
                     }
                     4 => match holds::release(&db, "shop", &m, &hold_id, now).await {
-                        Ok(_) | Err(LedgerError::HoldNotFound | LedgerError::HoldNotActive(_)) => {}
+                        Ok(_) | Err(LedgerError::Refused(PointRefusal::LockNotFound) | LedgerError::Refused(PointRefusal::LockNotActive(_))) => {}
                         Err(e) => panic!("{e}"),
                     },
                     5 => match holds::capture(&db, "shop", &m, &hold_id, Some(*points), None, now).await {
                         Ok((e, false)) => expected += e.points,
-                        Ok((_, true)) | Err(LedgerError::HoldNotFound | LedgerError::HoldNotActive(_) | LedgerError::Invalid(_) | LedgerError::DuplicateTransaction) => {}
+                        Ok((_, true)) | Err(LedgerError::Refused(PointRefusal::LockNotFound) | LedgerError::Refused(PointRefusal::LockNotActive(_)) | LedgerError::Refused(PointRefusal::InvalidPoint | PointRefusal::InvalidUsedPoint) | LedgerError::Refused(PointRefusal::DuplicateTransaction)) => {}
                         Err(e) => panic!("{e}"),
                     },
                     _ => { holds::expire_due(&db, now).await.unwrap(); }

@@ -135,8 +135,19 @@ pub(crate) async fn claim(db: &Db, kinds: &[&str], lease_owner: &str, lease_ms: 
     let Some((id, kind, payload, attempts, max_attempts)) = q.fetch_optional(db.pool()).await? else {
         return Ok(None);
     };
-    let payload = serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null);
-    Ok(Some(Job { id, kind, payload, attempt: attempts as u32, max_attempts: max_attempts as u32, lease_owner: lease_owner.to_string() }))
+    let mut job = Job { id, kind, payload: serde_json::Value::Null, attempt: attempts as u32, max_attempts: max_attempts as u32, lease_owner: lease_owner.to_string() };
+    match serde_json::from_str(&payload) {
+        Ok(p) => job.payload = p,
+        Err(e) => {
+            // We always write valid JSON: a payload that is not is a corrupt row. Dead-letter it
+            // (loudly) rather than hand a handler something else.
+            let error = format!("corrupt payload: {e}");
+            tracing::error!(job = id, kind = %job.kind, %error, "outbox job dead-lettered");
+            finish(db, &job, now_ms, Outcome::Dead { error: &error }, now_ms).await?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(job))
 }
 
 /// How an attempt ended.

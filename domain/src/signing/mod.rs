@@ -37,6 +37,16 @@ pub enum SignatureError {
 type HmacSha256 = Hmac<Sha256>;
 
 /// HMAC-SHA256 of `msg` under `key`.
+/// `n` random bytes from the OS-seeded CSPRNG, base64url without padding: bearer tokens, link
+/// tokens, nonces.
+pub fn random_token(n: usize) -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut raw = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut raw);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
 pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
     mac.update(msg);

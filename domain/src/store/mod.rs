@@ -33,6 +33,12 @@ pub enum StoreError {
     /// column): never defaulted silently.
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// A row that must exist (it was just written, or it is referenced) is missing.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A failure of ours around the database (serialising a value, a key task that died).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl StoreError {

@@ -196,7 +196,7 @@ pub enum RefundOutcome {
 /// success; on the last attempt, a refusal settles it as FAILED.
 pub async fn send_refund(db: &Db, api: &dyn PartnerApi, plans: &[Plan], request_id: &str, last_attempt: bool, now_ms: i64) -> Result<RefundOutcome, TikiError> {
     let refund = refunds::find(db, request_id).await?.ok_or(TikiError::NotFound)?;
-    if refund.status != "PENDING" {
+    if refund.status != refunds::RefundStatus::Pending {
         return Ok(RefundOutcome::Done);
     }
     let payment = payments::find(db, &refund.tiki_transaction_id).await?.ok_or(TikiError::NotFound)?;

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::TikiError;
-use crate::store::Db;
+use crate::store::{Db, StoreError};
 
 /// How the webview hands the customer to the partner's payment screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -83,9 +83,13 @@ pub async fn register(db: &Db, p: &Partner, now_ms: i64) -> Result<(), TikiError
 
 type Row = (String, String, String, String, String, String);
 
-fn from_row((partner_code, name, client_id, client_secret, api_base_url, open_mode): Row) -> Partner {
-    let open_mode = if open_mode == "deeplink" { OpenMode::Deeplink } else { OpenMode::Url };
-    Partner { partner_code, name, client_id, client_secret, api_base_url, open_mode }
+fn from_row((partner_code, name, client_id, client_secret, api_base_url, open_mode): Row) -> Result<Partner, StoreError> {
+    let open_mode = match open_mode.as_str() {
+        "url" => OpenMode::Url,
+        "deeplink" => OpenMode::Deeplink,
+        other => return Err(StoreError::corrupt("tikivip_partners", format!("{partner_code}: unknown open_mode {other:?}"))),
+    };
+    Ok(Partner { partner_code, name, client_id, client_secret, api_base_url, open_mode })
 }
 
 const COLUMNS: &str = "partner_code, name, client_id, client_secret, api_base_url, open_mode";
@@ -93,15 +97,15 @@ const COLUMNS: &str = "partner_code, name, client_id, client_secret, api_base_ur
 /// The partner whose `X-Tikivip-Client-Id` this is.
 pub async fn by_client_id(db: &Db, client_id: &str) -> Result<Option<Partner>, TikiError> {
     let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tikivip_partners WHERE client_id = $1")).bind(client_id).fetch_optional(db.pool()).await?;
-    Ok(row.map(from_row))
+    Ok(row.map(from_row).transpose()?)
 }
 
 pub async fn by_code(db: &Db, partner_code: &str) -> Result<Option<Partner>, TikiError> {
     let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tikivip_partners WHERE partner_code = $1")).bind(partner_code).fetch_optional(db.pool()).await?;
-    Ok(row.map(from_row))
+    Ok(row.map(from_row).transpose()?)
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Partner>, TikiError> {
     let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tikivip_partners ORDER BY partner_code")).fetch_all(db.pool()).await?;
-    Ok(rows.into_iter().map(from_row).collect())
+    Ok(rows.into_iter().map(from_row).collect::<Result<_, _>>()?)
 }

@@ -60,27 +60,42 @@ pub struct Payment {
     pub updated_at_ms: i64,
 }
 
-type Row = (String, String, String, String, i64, String, Option<String>, Option<String>, Option<String>, i64, crate::store::Flag, i64, i64);
+#[derive(sqlx::FromRow)]
+struct Row {
+    tiki_transaction_id: String,
+    partner_code: String,
+    customer_id: String,
+    plan_code: String,
+    amount: i64,
+    status: String,
+    partner_transaction_id: Option<String>,
+    payment_url: Option<String>,
+    partner_banking_method: Option<String>,
+    refunded_amount: i64,
+    vip_granted: crate::store::Flag,
+    created_at: i64,
+    updated_at: i64,
+}
 const COLUMNS: &str = "tiki_transaction_id, partner_code, customer_id, plan_code, amount, status, partner_transaction_id, payment_url,
     partner_banking_method, refunded_amount, vip_granted, created_at, updated_at";
 
-fn from_row(r: Row) -> Payment {
-    let (tiki_transaction_id, partner_code, customer_id, plan_code, amount, status, partner_transaction_id, payment_url, method, refunded, vip, created, updated) = r;
-    Payment {
-        tiki_transaction_id,
-        partner_code,
-        customer_id,
-        plan_code,
-        amount,
-        status: Status::parse(&status).unwrap_or(Status::Pending),
-        partner_transaction_id,
-        payment_url,
-        partner_banking_method: method,
-        refunded_amount: refunded,
-        vip_granted: vip.0,
-        created_at_ms: created,
-        updated_at_ms: updated,
-    }
+fn from_row(r: Row) -> Result<Payment, crate::store::StoreError> {
+    let status = Status::parse(&r.status).ok_or_else(|| crate::store::StoreError::corrupt("tikivip_transactions", format!("unknown status {:?}", r.status)))?;
+    Ok(Payment {
+        tiki_transaction_id: r.tiki_transaction_id,
+        partner_code: r.partner_code,
+        customer_id: r.customer_id,
+        plan_code: r.plan_code,
+        amount: r.amount,
+        status,
+        partner_transaction_id: r.partner_transaction_id,
+        payment_url: r.payment_url,
+        partner_banking_method: r.partner_banking_method,
+        refunded_amount: r.refunded_amount,
+        vip_granted: r.vip_granted.0,
+        created_at_ms: r.created_at,
+        updated_at_ms: r.updated_at,
+    })
 }
 
 pub async fn find(db: &Db, tiki_transaction_id: &str) -> Result<Option<Payment>, TikiError> {
@@ -88,15 +103,17 @@ pub async fn find(db: &Db, tiki_transaction_id: &str) -> Result<Option<Payment>,
         .bind(tiki_transaction_id)
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.map(from_row))
+    Ok(row.map(from_row).transpose()?)
 }
 
-async fn find_in(tx: &mut Tx<'_>, tiki_transaction_id: &str) -> Result<Option<Payment>, TikiError> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tikivip_transactions WHERE tiki_transaction_id = $1"))
+/// The payment, its row locked until `tx` ends (PostgreSQL; SQLite's write transaction holds
+/// the whole database already).
+async fn find_locked(db: &Db, tx: &mut Tx<'_>, tiki_transaction_id: &str) -> Result<Option<Payment>, TikiError> {
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tikivip_transactions WHERE tiki_transaction_id = $1{}", db.for_update()))
         .bind(tiki_transaction_id)
         .fetch_optional(&mut **tx)
         .await?;
-    Ok(row.map(from_row))
+    Ok(row.map(from_row).transpose()?)
 }
 
 /// The customer's open payment for `plan`, or a new one; `true` when it was created now.
@@ -110,7 +127,7 @@ pub async fn open_payment(db: &Db, customer: &Customer, plan: &Plan, now_ms: i64
         .fetch_optional(db.pool())
         .await?;
         if let Some(row) = open {
-            return Ok((from_row(row), false));
+            return Ok((from_row(row)?, false));
         }
         let id = TikiTransactionId::new(now_ms);
         let inserted = sqlx::query(
@@ -182,9 +199,8 @@ fn next(current: Status, reported: Status) -> Result<Option<Status>, TikiError> 
 /// amount, 6 cancelled, 1 the partner transaction id does not match.
 pub async fn apply_report(db: &Db, plans: &[Plan], r: &Report, now_ms: i64) -> Result<Applied, TikiError> {
     let mut tx = db.begin().await?;
-    // A write first, so this transaction holds SQLite's write lock from the start (no upgrade).
-    sqlx::query("UPDATE tikivip_transactions SET checked_at = checked_at WHERE tiki_transaction_id = $1").bind(&r.tiki_transaction_id).execute(&mut *tx).await?;
-    let p = find_in(&mut tx, &r.tiki_transaction_id).await?.ok_or(TikiError::NotFound)?;
+    // Reports on one payment take turns: the row is locked from the read to the commit.
+    let p = find_locked(db, &mut tx, &r.tiki_transaction_id).await?.ok_or(TikiError::NotFound)?;
     if p.partner_code != r.partner_code {
         return Err(TikiError::OtherPartner);
     }
@@ -216,7 +232,7 @@ pub async fn apply_report(db: &Db, plans: &[Plan], r: &Report, now_ms: i64) -> R
         let plan = plans.iter().find(|pl| pl.code == p.plan_code).ok_or_else(|| TikiError::Invalid(format!("plan {} is no longer configured", p.plan_code)))?;
         grant_vip(&mut tx, &p, plan, now_ms).await?;
     }
-    let payment = find_in(&mut tx, &p.tiki_transaction_id).await?.ok_or(TikiError::NotFound)?;
+    let payment = find_locked(db, &mut tx, &p.tiki_transaction_id).await?.ok_or(TikiError::NotFound)?;
     tx.commit().await?;
     Ok(Applied { payment, changed: true })
 }
@@ -260,13 +276,17 @@ pub(super) async fn revoke_vip(tx: &mut Tx<'_>, p: &Payment, plan_months: u32, n
 /// PENDING payments older than `min_age_ms` not checked in the last `every_ms`: the pending
 /// check's work list. Marks them checked now, so two checkers do not take the same ones.
 pub async fn take_due_for_check(db: &Db, min_age_ms: i64, every_ms: i64, limit: i64, now_ms: i64) -> Result<Vec<Payment>, TikiError> {
+    // The outer WHERE repeats the condition: a row another checker took meanwhile no longer
+    // matches (PostgreSQL re-checks it on the locked row), so no payment is taken twice.
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "UPDATE tikivip_transactions SET checked_at = $1
          WHERE tiki_transaction_id IN (
              SELECT tiki_transaction_id FROM tikivip_transactions
              WHERE status = 'PENDING' AND created_at <= $2 AND COALESCE(checked_at, 0) <= $3
-             ORDER BY created_at LIMIT $4)
-         RETURNING {COLUMNS}"
+             ORDER BY created_at LIMIT $4{skip})
+           AND status = 'PENDING' AND COALESCE(checked_at, 0) <= $3
+         RETURNING {COLUMNS}",
+        skip = db.skip_locked()
     ))
     .bind(now_ms)
     .bind(now_ms - min_age_ms)
@@ -274,7 +294,7 @@ pub async fn take_due_for_check(db: &Db, min_age_ms: i64, every_ms: i64, limit: 
     .bind(limit)
     .fetch_all(db.pool())
     .await?;
-    Ok(rows.into_iter().map(from_row).collect())
+    Ok(rows.into_iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
 /// A partner's payments created in `[from_ms, to_ms)`, oldest first (reconciliation).
@@ -287,7 +307,7 @@ pub async fn created_between(db: &Db, partner_code: &str, from_ms: i64, to_ms: i
     .bind(to_ms)
     .fetch_all(db.pool())
     .await?;
-    Ok(rows.into_iter().map(from_row).collect())
+    Ok(rows.into_iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
 /// Claims the right to check one PENDING payment at the partner now: true at most once per

@@ -12,11 +12,37 @@ use serde_json::json;
 use super::{payments, Plan, TikiError};
 use crate::{
     outbox::{self, NewJob},
-    store::Db,
+    store::{Db, StoreError},
 };
 
 /// The outbox job that sends one refund to the partner.
 pub const SEND: &str = "tikivip.refund";
+
+/// PENDING (queued or being sent) → SUCCESS | FAILED (the partner refused it for good), once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RefundStatus {
+    Pending,
+    Success,
+    Failed,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Pending => "PENDING",
+            RefundStatus::Success => "SUCCESS",
+            RefundStatus::Failed => "FAILED",
+        }
+    }
+
+    fn parse(s: &str) -> Result<RefundStatus, StoreError> {
+        [RefundStatus::Pending, RefundStatus::Success, RefundStatus::Failed]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| StoreError::corrupt("tikivip_refunds", format!("unknown status {s:?}")))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refund {
@@ -24,16 +50,30 @@ pub struct Refund {
     pub tiki_transaction_id: String,
     pub amount: i64,
     pub reason: String,
-    /// PENDING (queued or being sent), SUCCESS, FAILED (the partner refused it for good).
-    pub status: String,
+    pub status: RefundStatus,
     pub created_at_ms: i64,
 }
 
-type Row = (String, String, i64, String, String, i64);
+#[derive(sqlx::FromRow)]
+struct Row {
+    request_id: String,
+    tiki_transaction_id: String,
+    amount: i64,
+    reason: String,
+    status: String,
+    created_at: i64,
+}
 const COLUMNS: &str = "request_id, tiki_transaction_id, amount, reason, status, created_at";
 
-fn from_row((request_id, tiki_transaction_id, amount, reason, status, created_at_ms): Row) -> Refund {
-    Refund { request_id, tiki_transaction_id, amount, reason, status, created_at_ms }
+fn from_row(r: Row) -> Result<Refund, StoreError> {
+    Ok(Refund {
+        request_id: r.request_id,
+        tiki_transaction_id: r.tiki_transaction_id,
+        amount: r.amount,
+        reason: r.reason,
+        status: RefundStatus::parse(&r.status)?,
+        created_at_ms: r.created_at,
+    })
 }
 
 /// A fresh idempotency key for a refund form or command.
@@ -43,7 +83,7 @@ pub fn new_request_id() -> String {
 
 pub async fn find(db: &Db, request_id: &str) -> Result<Option<Refund>, TikiError> {
     let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tikivip_refunds WHERE request_id = $1")).bind(request_id).fetch_optional(db.pool()).await?;
-    Ok(row.map(from_row))
+    Ok(row.map(from_row).transpose()?)
 }
 
 pub async fn of_payment(db: &Db, tiki_transaction_id: &str) -> Result<Vec<Refund>, TikiError> {
@@ -51,7 +91,7 @@ pub async fn of_payment(db: &Db, tiki_transaction_id: &str) -> Result<Vec<Refund
         .bind(tiki_transaction_id)
         .fetch_all(db.pool())
         .await?;
-    Ok(rows.into_iter().map(from_row).collect())
+    Ok(rows.into_iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
 /// Queues a refund of `amount` (VND) of a successful payment. The same `request_id` again is
@@ -108,7 +148,7 @@ pub async fn settle(db: &Db, plans: &[Plan], request_id: &str, succeeded: bool, 
         "UPDATE tikivip_refunds SET status = $2, updated_at = $3 WHERE request_id = $1 AND status = 'PENDING' RETURNING tiki_transaction_id, amount",
     )
     .bind(request_id)
-    .bind(if succeeded { "SUCCESS" } else { "FAILED" })
+    .bind(if succeeded { RefundStatus::Success } else { RefundStatus::Failed }.as_str())
     .bind(now_ms)
     .fetch_optional(&mut *tx)
     .await?;

@@ -4,13 +4,10 @@
 //! `/account/callback` checks `state`, redeems the code with its verifier and returns the member
 //! to where they were. `POST /account/signout` forgets the member on this browser.
 //!
-//! Also the redemption page's policy: its confirmation form may be redirected only to the
-//! requesting partner's registered redirect URI origin (CSP `form-action`).
 
-use app::{pages::signin::{SESSION_AUTH_TIME, SESSION_MEMBER}, PagePolicy};
+use app::session::{self, AccountSignIn};
 use axum::{
-    extract::{Query, Request, State},
-    middleware::Next,
+    extract::{Query, State},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Router,
@@ -23,10 +20,6 @@ use super::{oidc::page, AppState};
 
 /// The platform's own client id.
 pub const CLIENT_ID: &str = "joygate-account";
-
-const SESSION_STATE: &str = "account.state";
-const SESSION_VERIFIER: &str = "account.verifier";
-const SESSION_RETURN: &str = "account.return_to";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -66,12 +59,8 @@ pub struct SigninQuery {
 async fn signin(State(state): State<AppState>, session: Session, Query(q): Query<SigninQuery>) -> Response {
     let st = uuid::Uuid::new_v4().simple().to_string();
     let (verifier, challenge) = grants::pkce_pair();
-    let saved = async {
-        session.insert(SESSION_STATE, &st).await?;
-        session.insert(SESSION_VERIFIER, &verifier).await?;
-        session.insert(SESSION_RETURN, safe_return(q.return_to.as_deref())).await
-    };
-    if let Err(e) = saved.await {
+    let started = AccountSignIn { state: st.clone(), verifier, return_to: safe_return(q.return_to.as_deref()) };
+    if let Err(e) = session::start_account_sign_in(&session, &started).await {
         tracing::error!(error = %e, "account sign-in: the session could not be saved");
         return page::error(axum::http::StatusCode::SERVICE_UNAVAILABLE, "the sign-in service is unavailable; try again shortly", None);
     }
@@ -98,24 +87,23 @@ pub struct CallbackQuery {
 }
 
 async fn callback(State(state): State<AppState>, session: Session, Query(q): Query<CallbackQuery>) -> Response {
-    let expected: Option<String> = session.remove(SESSION_STATE).await.ok().flatten();
-    let verifier: Option<String> = session.remove(SESSION_VERIFIER).await.ok().flatten();
-    let back: String = session.remove(SESSION_RETURN).await.ok().flatten().unwrap_or_else(|| "/account".into());
+    let started = session::take_account_sign_in(&session).await;
     if q.error.is_some() {
         return Redirect::to("/").into_response(); // the member cancelled the sign-in
     }
-    let (Some(code), Some(st), Some(expected), Some(verifier)) = (q.code, q.state, expected, verifier) else {
+    let (Some(code), Some(st), Some(AccountSignIn { state: expected, verifier, return_to: back })) = (q.code, q.state, started) else {
         return page::error(axum::http::StatusCode::BAD_REQUEST, "this sign-in link is incomplete or was already used; start again", None);
     };
     if st != expected {
         return page::error(axum::http::StatusCode::BAD_REQUEST, "this sign-in did not start in this browser; start again", None);
     }
     let redirect_uri = format!("{}/account/callback", state.idp.issuer);
-    match grants::redeem_code(&state.idp.db, CLIENT_ID, &code, &redirect_uri, Some(&verifier), domain::now_ms()).await {
+    match grants::redeem_code(&state.db, CLIENT_ID, &code, &redirect_uri, Some(&verifier), domain::now_ms()).await {
         Ok(grant) => {
-            let _ = session.insert(SESSION_MEMBER, &grant.member_id).await;
-            if session.get::<i64>(SESSION_AUTH_TIME).await.ok().flatten().is_none() {
-                let _ = session.insert(SESSION_AUTH_TIME, domain::now_ms()).await;
+            // the sign-in just finished on this browser: now is its auth time
+            if let Err(e) = session::sign_in_member(&session, &grant.member_id, domain::now_ms()).await {
+                tracing::error!(error = %e, "account sign-in: the session could not be saved");
+                return page::error(axum::http::StatusCode::SERVICE_UNAVAILABLE, "the sign-in service is unavailable; try again shortly", None);
             }
             Redirect::to(&back).into_response()
         }
@@ -129,22 +117,4 @@ async fn callback(State(state): State<AppState>, session: Session, Query(q): Que
 async fn signout(session: Session) -> Response {
     let _ = session.flush().await;
     Redirect::to("/").into_response()
-}
-
-/// On `/account/redeem`: the confirmation form may end in a redirect to the requesting
-/// partner's redirect URI, if it is one the partner registered.
-pub async fn redeem_page_policy(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if req.uri().path() == "/account/redeem" {
-        let query = req.uri().query().unwrap_or_default();
-        let pairs: std::collections::HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-        if let (Some(client_id), Some(redirect_uri)) = (pairs.get("client_id"), pairs.get("redirect_uri")) {
-            if let Ok(Some(client)) = clients::find(&state.idp.db, client_id).await {
-                if client.allows_redirect(redirect_uri) {
-                    let origin = url::Url::parse(redirect_uri).map(|u| u.origin().ascii_serialization()).ok();
-                    req.extensions_mut().insert(PagePolicy { frame_ancestors: None, form_targets: origin });
-                }
-            }
-        }
-    }
-    next.run(req).await
 }

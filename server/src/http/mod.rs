@@ -87,7 +87,7 @@ pub async fn router(
         .build();
     let discovery = oidc::discovery::metadata_json(&idp.issuer)?;
     let own_origin = middleware::same_origin::OwnOrigin(config.public_url(bound));
-    let operator = app::pages::ops::OperatorToken(config.operator.token_sha256.clone());
+    let operator = app::context::OperatorToken(config.operator.token_sha256.clone());
     let earning = std::sync::Arc::new(domain::ledger::EarningRules { default: config.earning, partners: config.earning_by_partner.clone() });
     let state = AppState(std::sync::Arc::new(Shared {
         leptos_options: leptos_options.clone(),
@@ -125,6 +125,7 @@ pub async fn router(
             &state,
             generate_route_list(app::App),
             move || {
+                leptos::prelude::provide_context(db.clone());
                 leptos::prelude::provide_context(idp.clone());
                 leptos::prelude::provide_context(tikivip.clone());
                 leptos::prelude::provide_context(operator.clone());
@@ -135,9 +136,7 @@ pub async fn router(
             },
         )
         .fallback(errors::fallback)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), oidc::policy::signin_page_policy))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), account::redeem_page_policy))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), tikivip::webview_page_policy))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::page_policy::apply))
         .layer(axum::middleware::from_fn_with_state(own_origin, middleware::same_origin::check))
         .layer(axum::middleware::from_fn(middleware::metrics::record))
         .with_state(state)
@@ -147,7 +146,6 @@ pub async fn router(
                 .layer(middleware::trace::layer())
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(axum::middleware::from_fn(errors::catch_panic))
-                .layer(axum::middleware::from_fn(middleware::security_headers::apply))
                 .layer(CompressionLayer::new())
                 .layer(sessions)
                 .layer(axum::middleware::from_fn(middleware::language::negotiate)),

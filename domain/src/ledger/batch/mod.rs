@@ -18,7 +18,10 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{Kind, LedgerError, Posted, Posting};
+use super::{
+    request::{Operation, PointError, PointRefusal, PointRequest, RawPointRequest},
+    Posted,
+};
 use crate::{
     identity::{
         members::{self, MemberError},
@@ -224,43 +227,19 @@ fn json_lines_rows(text: &str) -> Result<Vec<Row>, FileError> {
     Ok(rows)
 }
 
-/// A row's UPPERCASE code when it failed: the point APIs' codes, plus INVALID_TYPE and
-/// INVALID_ROW (a line that is not a row).
+/// A row's UPPERCASE code when it failed: the point APIs' refusals (`ledger::request`), or
+/// INVALID_ROW (a line that is not a row at all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowCode {
     InvalidRow,
-    InvalidType,
-    InvalidSkyjoyId,
-    MemberNotFound,
-    InvalidTransactionId,
-    InvalidTransactionDate,
-    InvalidTransactionAmount,
-    InvalidUsedPoint,
-    InvalidPoint,
-    Forbidden,
-    InvalidCurrency,
-    NoPointsEarned,
-    InsufficientBalance,
-    DuplicateTransaction,
+    Refused(PointRefusal),
 }
 
 impl RowCode {
     pub fn as_str(self) -> &'static str {
         match self {
             RowCode::InvalidRow => "INVALID_ROW",
-            RowCode::InvalidType => "INVALID_TYPE",
-            RowCode::InvalidSkyjoyId => "INVALID_SKYJOY_ID",
-            RowCode::MemberNotFound => "MEMBER_NOT_FOUND",
-            RowCode::InvalidTransactionId => "INVALID_TRANSACTION_ID",
-            RowCode::InvalidTransactionDate => "INVALID_TRANSACTION_DATE",
-            RowCode::InvalidTransactionAmount => "INVALID_TRANSACTION_AMOUNT",
-            RowCode::InvalidUsedPoint => "INVALID_USED_POINT",
-            RowCode::InvalidPoint => "INVALID_POINT",
-            RowCode::Forbidden => "FORBIDDEN",
-            RowCode::InvalidCurrency => "INVALID_CURRENCY",
-            RowCode::NoPointsEarned => "NO_POINTS_EARNED",
-            RowCode::InsufficientBalance => "INSUFFICIENT_BALANCE",
-            RowCode::DuplicateTransaction => "DUPLICATE_TRANSACTION",
+            RowCode::Refused(r) => r.code(),
         }
     }
 }
@@ -343,58 +322,6 @@ impl RowResult {
     }
 }
 
-/// Why one row was not applied.
-enum RowError {
-    Refused(RowCode, String),
-    /// Not the row's fault: processing stops ([`BatchError::Store`]).
-    Store(StoreError),
-}
-
-fn refused(code: RowCode, message: impl Into<String>) -> RowError {
-    RowError::Refused(code, message.into())
-}
-
-impl From<LedgerError> for RowError {
-    fn from(e: LedgerError) -> Self {
-        match e {
-            LedgerError::InsufficientBalance => refused(RowCode::InsufficientBalance, e.to_string()),
-            LedgerError::DuplicateTransaction => refused(RowCode::DuplicateTransaction, e.to_string()),
-            LedgerError::Store(s) => RowError::Store(s),
-            // `Invalid`, which the checks before make unreachable, and any refusal a posting may
-            // gain later: the row, not the batch.
-            other => refused(RowCode::InvalidRow, other.to_string()),
-        }
-    }
-}
-
-impl From<MemberError> for RowError {
-    fn from(e: MemberError) -> Self {
-        match e {
-            MemberError::Store(s) => RowError::Store(s),
-            // A lookup yields no other error; should it, it is ours, not the row's.
-            other => RowError::Store(StoreError::Url(other.to_string())),
-        }
-    }
-}
-
-/// The row has this field (an empty CSV cell or a JSON `null` is no field).
-fn given(fields: &Map<String, Value>, name: &str) -> bool {
-    fields.get(name).is_some_and(|v| !v.is_null())
-}
-
-fn text<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    fields.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
-}
-
-/// An integer field: a JSON number, or digits (a CSV cell).
-fn integer(fields: &Map<String, Value>, name: &str) -> Option<i64> {
-    match fields.get(name)? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 /// The row's transactionId as given, for its result line.
 fn given_transaction_id(fields: &Map<String, Value>) -> String {
     match fields.get("transactionId") {
@@ -407,7 +334,7 @@ fn given_transaction_id(fields: &Map<String, Value>) -> String {
 /// The members met so far in this file: SkyJoy ID → member id (`None`: no such member).
 type MemberCache = HashMap<SkyJoyId, Option<String>>;
 
-/// Checks one row's fields in the point APIs' order and with their codes, then posts it.
+/// Checks one row exactly as the point APIs check a request (`ledger::request`), then posts it.
 async fn apply_row(
     db: &Db,
     rules: &EarningRules,
@@ -416,86 +343,25 @@ async fn apply_row(
     members: &mut MemberCache,
     fields: &Map<String, Value>,
     now_ms: i64,
-) -> Result<Posted, RowError> {
-    let kind = match text(fields, "type") {
-        Some(t) if t.eq_ignore_ascii_case("ACCRUAL") => Kind::Accrual,
-        Some(t) if t.eq_ignore_ascii_case("REDEMPTION") => Kind::Redemption,
-        Some(t) if t.eq_ignore_ascii_case("ADJUSTMENT") => Kind::Adjustment,
-        _ => return Err(refused(RowCode::InvalidType, "type is required: ACCRUAL, REDEMPTION or ADJUSTMENT")),
-    };
-    let raw = text(fields, "skyjoyId").ok_or_else(|| refused(RowCode::InvalidSkyjoyId, "skyjoyId is required"))?;
-    let skyjoy_id = SkyJoyId::parse(raw).map_err(|e| refused(RowCode::InvalidSkyjoyId, e.to_string()))?;
-    let member_id = match members.get(&skyjoy_id) {
+) -> Result<Posted, PointError> {
+    let operation = Operation::parse(fields.get("type"))?;
+    let request = PointRequest::try_from(RawPointRequest::from_object(operation, fields))?;
+    let member_id = match members.get(&request.skyjoy_id) {
         Some(known) => known.clone(),
         None => {
-            let found = members::find_by_skyjoy_id(db, &skyjoy_id).await?.map(|m| m.id);
-            members.insert(skyjoy_id, found.clone());
+            let found = members::find_by_skyjoy_id(db, &request.skyjoy_id).await.map_err(|e| match e {
+                MemberError::Store(s) => PointError::Store(s),
+                other => PointError::Store(StoreError::Internal(other.to_string())),
+            })?;
+            let found = found.map(|m| m.id);
+            members.insert(request.skyjoy_id.clone(), found.clone());
             found
         }
     };
-    let member_id = member_id.ok_or_else(|| refused(RowCode::MemberNotFound, "No member has this SkyJoy ID."))?;
-    let transaction_id = text(fields, "transactionId")
-        .filter(|t| t.len() <= 64)
-        .ok_or_else(|| refused(RowCode::InvalidTransactionId, "transactionId is required (1 to 64 characters)"))?;
-    let date = match fields.get("transactionDate") {
-        // A CSV cell is text: digits are Unix milliseconds.
-        Some(Value::String(s)) if s.trim().bytes().all(|b| b.is_ascii_digit()) => s.trim().parse::<i64>().ok().filter(|ms| *ms > 0),
-        Some(v) => crate::clock::parse_wire_time(v),
-        None => None,
-    };
-    date.ok_or_else(|| refused(RowCode::InvalidTransactionDate, "transactionDate is required: Unix milliseconds or RFC 3339"))?;
-    // An adjustment corrects points; its amount may be left empty.
-    let amount = match (kind, given(fields, "transactionAmount") && text(fields, "transactionAmount").is_some()) {
-        (Kind::Adjustment, false) => None,
-        _ => Some(
-            integer(fields, "transactionAmount")
-                .filter(|a| *a >= 0)
-                .ok_or_else(|| refused(RowCode::InvalidTransactionAmount, "transactionAmount is required and must be a whole number, not negative"))?,
-        ),
-    };
-    if given(fields, "transactionCurrency") && text(fields, "transactionCurrency") != Some("VND") {
-        return Err(refused(RowCode::InvalidCurrency, "transactionCurrency must be VND"));
-    }
-    if kind != Kind::Adjustment && given(fields, "point") {
-        return Err(refused(RowCode::InvalidPoint, "point is for ADJUSTMENT rows only"));
-    }
-    let points = match kind {
-        Kind::Adjustment => {
-            if given(fields, "usedPoint") {
-                return Err(refused(RowCode::InvalidUsedPoint, "usedPoint is for REDEMPTION rows only"));
-            }
-            integer(fields, "point")
-                .filter(|p| *p != 0)
-                .ok_or_else(|| refused(RowCode::InvalidPoint, "point is required for ADJUSTMENT rows: a whole number, not 0 (negative takes points away)"))?
-        }
-        Kind::Accrual => {
-            if given(fields, "usedPoint") {
-                return Err(refused(RowCode::InvalidUsedPoint, "usedPoint is for REDEMPTION rows only"));
-            }
-            let points = rules.for_partner(client_id).points_for(amount.unwrap_or_default());
-            if points == 0 {
-                return Err(refused(RowCode::NoPointsEarned, "transactionAmount is below what earns one point"));
-            }
-            points
-        }
-        _ => -integer(fields, "usedPoint")
-            .filter(|p| *p > 0)
-            .ok_or_else(|| refused(RowCode::InvalidUsedPoint, "usedPoint is required and must be positive"))?,
-    };
-    if points < 0 && !allow_debits {
-        return Err(refused(RowCode::Forbidden, "this upload may not take points away (it needs the point:redeem scope)"));
-    }
+    let member_id = member_id.ok_or(PointRefusal::MemberNotFound)?;
     // The same posting as the point APIs make, so a row and an API call with one transactionId
     // are one transaction.
-    let posting = Posting {
-        client_id: client_id.to_string(),
-        transaction_id: transaction_id.to_string(),
-        member_id,
-        kind,
-        points,
-        amount,
-        currency: amount.map(|_| "VND".into()),
-    };
+    let posting = request.posting(client_id, &member_id, rules.for_partner(client_id), allow_debits)?;
     Ok(super::post(db, &posting, now_ms).await?)
 }
 
@@ -514,8 +380,8 @@ pub async fn apply(db: &Db, rules: &EarningRules, client_id: &str, allow_debits:
         };
         let result = match apply_row(db, rules, client_id, allow_debits, &mut members, fields, now_ms).await {
             Ok(posted) => RowResult::succeeded(row, posted),
-            Err(RowError::Refused(code, message)) => RowResult::failed(row, given_transaction_id(fields), code, message),
-            Err(RowError::Store(e)) => return Err(e.into()),
+            Err(PointError::Refused(r)) => RowResult::failed(row, given_transaction_id(fields), RowCode::Refused(r), r.message().to_string()),
+            Err(PointError::Store(e)) => return Err(e.into()),
         };
         results.push(result);
     }
@@ -726,7 +592,7 @@ pub async fn complete(db: &Db, rules: &EarningRules, id: &str, now_ms: i64) -> R
     let stored: Option<(String, Option<Vec<u8>>, crate::store::Flag)> =
         sqlx::query_as("SELECT format, file, allow_debits FROM ledger_batches WHERE id = $1").bind(id).fetch_optional(db.pool()).await?;
     let (Some(row), Some((format, Some(file), allow_debits))) = (row, stored) else {
-        return Err(BatchError::Store(StoreError::Url(format!("batch {id}: no file to process"))));
+        return Err(BatchError::Store(StoreError::NotFound(format!("batch {id} with a file to process"))));
     };
     let batch = from_row(row);
     let format = if format == format_name(Format::JsonLines) { Format::JsonLines } else { Format::Csv };

@@ -3,7 +3,7 @@
 use super::*;
 use crate::{
     identity::{members::NewMember, FullName, PhoneNumber},
-    ledger::{balance, inconsistent_accounts, EarningRule},
+    ledger::{balance, inconsistent_accounts, EarningRule, Kind, Posting},
     store::testing::temp_db,
 };
 

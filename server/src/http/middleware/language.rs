@@ -2,7 +2,7 @@
 //! else the session's choice, else `Accept-Language`, else Vietnamese. Pages read the result
 //! from the request extensions (`app::prefs`).
 
-use app::{i18n::Lang, prefs::SESSION_KEY};
+use app::{i18n::Lang, session};
 use axum::{extract::Request, http::header, middleware::Next, response::Response};
 use tower_sessions::Session;
 
@@ -14,14 +14,14 @@ pub async fn negotiate(session: Session, mut req: Request, next: Next) -> Respon
         .and_then(Lang::parse);
     let lang = match from_query {
         Some(lang) => {
-            if let Err(e) = session.insert(SESSION_KEY, lang).await {
+            if let Err(e) = session::set_language(&session, lang).await {
                 tracing::warn!(error = %e, "could not remember the language in the session");
             }
             lang
         }
-        None => match session.get::<Lang>(SESSION_KEY).await {
-            Ok(Some(lang)) => lang,
-            _ => req
+        None => match session::language(&session).await {
+            Some(lang) => lang,
+            None => req
                 .headers()
                 .get(header::ACCEPT_LANGUAGE)
                 .and_then(|v| v.to_str().ok())

@@ -3,5 +3,5 @@
 pub mod language;
 pub mod metrics;
 pub mod same_origin;
-pub mod security_headers;
+pub mod page_policy;
 pub mod trace;

@@ -6,7 +6,7 @@
 //! problem is reported to the verified redirect URI (`error`, `error_description`, `state`,
 //! `iss`; RFC 6749 §4.1.2.1, RFC 9207) — or, for `/embed`, as an `error` event.
 
-use app::{i18n::Lang, pages::signin::{SESSION_AUTH_TIME, SESSION_MEMBER}};
+use app::i18n::Lang;
 use axum::{
     extract::{Query, State},
     http::{header, HeaderValue, StatusCode},
@@ -69,7 +69,7 @@ pub enum Refusal {
     /// The client or redirect URI cannot be trusted: an error page, no redirect.
     Page { status: StatusCode, message: &'static str },
     /// Reported to the (verified) redirect URI or framing page.
-    ToClient { client: Box<Client>, redirect_uri: String, state: Option<String>, mode: ResponseMode, error: &'static str, description: String },
+    ToClient { redirect_uri: String, state: Option<String>, mode: ResponseMode, error: &'static str, description: String },
 }
 
 const MAX_PARAM: usize = 512;
@@ -79,7 +79,7 @@ const EMBED_SCOPE: &str = "openid profile phone email dob";
 pub async fn validate(state: &AppState, p: AuthorizeParams, mode: ResponseMode) -> Result<Valid, Refusal> {
     let page = |status, message| Refusal::Page { status, message };
     let client_id = p.client_id.as_deref().filter(|c| !c.is_empty()).ok_or(page(StatusCode::BAD_REQUEST, "client_id is missing"))?;
-    let client = match clients::find(&state.idp.db, client_id).await {
+    let client = match clients::find(&state.db, client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(page(StatusCode::BAD_REQUEST, "client_id is not registered")),
         Err(e) => {
@@ -99,7 +99,6 @@ pub async fn validate(state: &AppState, p: AuthorizeParams, mode: ResponseMode) 
     }
     let state_param = p.state.clone();
     let to_client = |error: &'static str, description: &str| Refusal::ToClient {
-        client: Box::new(client.clone()),
         redirect_uri: redirect_uri.clone(),
         state: state_param.clone(),
         mode,
@@ -155,7 +154,7 @@ pub async fn validate(state: &AppState, p: AuthorizeParams, mode: ResponseMode) 
     };
     let link_hint = match p.link_token.as_deref() {
         None => None,
-        Some(token) => match link_requests::resolve(&state.idp.db, &client.client_id, token, domain::now_ms()).await {
+        Some(token) => match link_requests::resolve(&state.db, &client.client_id, token, domain::now_ms()).await {
             Ok(Some(hint)) => Some(hint),
             Ok(None) => return Err(to_client("invalid_request", "link_token is unknown, expired, or not this client's")),
             Err(e) => {
@@ -186,13 +185,12 @@ fn see_other(location: &str) -> Response {
 fn refuse(state: &AppState, refusal: Refusal) -> Response {
     match refusal {
         Refusal::Page { status, message } => page::error(status, message, None),
-        Refusal::ToClient { client, redirect_uri, state: st, mode: ResponseMode::Query, error, description } => {
-            let _ = client;
+        Refusal::ToClient { redirect_uri, state: st, mode: ResponseMode::Query, error, description } => {
             error_redirect(&state.idp.issuer, &redirect_uri, st.as_deref(), error, &description)
         }
-        Refusal::ToClient { client, redirect_uri, state: st, mode: ResponseMode::WebMessage, error, description } => {
+        Refusal::ToClient { redirect_uri, state: st, mode: ResponseMode::WebMessage, error, description } => {
             let event = page::EmbedEvent::error(error, &description, st.as_deref());
-            page::error(StatusCode::BAD_REQUEST, "the sign-in request is invalid", Some((&client, &redirect_uri, event)))
+            page::error(StatusCode::BAD_REQUEST, "the sign-in request is invalid", Some((&redirect_uri, event)))
         }
     }
 }
@@ -285,7 +283,7 @@ async fn create_flow(state: &AppState, v: Valid, lang: Lang) -> Result<Flow, Res
         lang: lang.code().to_string(),
         link_hint: v.link_hint,
     };
-    flows::create(&state.idp.db, new, domain::now_ms()).await.map_err(|e| {
+    flows::create(&state.db, new, domain::now_ms()).await.map_err(|e| {
         tracing::error!(error = %e, "creating a sign-in flow failed");
         page::error(StatusCode::SERVICE_UNAVAILABLE, "the sign-in service is unavailable; try again shortly", None)
     })
@@ -293,8 +291,7 @@ async fn create_flow(state: &AppState, v: Valid, lang: Lang) -> Result<Flow, Res
 
 /// The member signed in on this browser (and when), if any.
 async fn session_member(state: &AppState, session: &Session) -> Option<(members::Member, i64)> {
-    let member_id: String = session.get(SESSION_MEMBER).await.ok().flatten()?;
-    let auth_time: i64 = session.get(SESSION_AUTH_TIME).await.ok().flatten().unwrap_or_else(domain::now_ms);
-    let member = members::find_by_id(&state.idp.db, &member_id).await.ok().flatten()?;
+    let (member_id, auth_time) = app::session::member(session).await?;
+    let member = members::find_by_id(&state.db, &member_id).await.ok().flatten()?;
     Some((member, auth_time))
 }

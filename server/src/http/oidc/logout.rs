@@ -59,14 +59,14 @@ async fn end_session(state: AppState, session: Session, p: LogoutParams) -> Resp
     }
     let client_id = hinted.as_ref().map(|(aud, _)| aud.clone()).or(p.client_id.clone());
     let client = match &client_id {
-        Some(id) => clients::find(&state.idp.db, id).await.ok().flatten(),
+        Some(id) => clients::find(&state.db, id).await.ok().flatten(),
         None => None,
     };
     if let Err(e) = session.flush().await {
         tracing::warn!(error = %e, "could not end the provider session");
     }
     if let (Some((_, sub)), Some(client)) = (&hinted, &client) {
-        if let Err(e) = grants::revoke_member_at_client(&state.idp.db, sub, &client.client_id, domain::now_ms()).await {
+        if let Err(e) = grants::revoke_member_at_client(&state.db, sub, &client.client_id, domain::now_ms()).await {
             tracing::error!(error = %e, "revoking grants at logout failed");
         }
     }

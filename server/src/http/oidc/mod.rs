@@ -15,7 +15,6 @@ pub mod authorize;
 pub mod discovery;
 pub mod logout;
 pub mod page;
-pub mod policy;
 pub mod token;
 pub mod userinfo;
 
@@ -108,7 +107,7 @@ pub fn allow_origin(res: &mut Response, origin: Option<&str>, client: Option<&cl
 /// registered (the real request is then checked against its own client's origins).
 async fn cors_preflight(axum::extract::State(state): axum::extract::State<AppState>, headers: HeaderMap) -> Response {
     let Some(origin) = request_origin(&headers) else { return StatusCode::NO_CONTENT.into_response() };
-    let known = clients::list(&state.idp.db).await.map(|all| all.iter().any(|c| c.allows_origin(origin))).unwrap_or(false);
+    let known = clients::list(&state.db).await.map(|all| all.iter().any(|c| c.allows_origin(origin))).unwrap_or(false);
     let mut res = StatusCode::NO_CONTENT.into_response();
     if known {
         let h = res.headers_mut();

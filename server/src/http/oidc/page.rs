@@ -1,12 +1,12 @@
 //! The few plain pages the protocol edge shows itself (the sign-in screens are Leptos pages in
 //! `app::pages::signin`): refusals that must not redirect, and "signed out". In both languages,
-//! with the site's stylesheet, and framable only where the client registered its origin.
+//! with the site's stylesheet. Who may frame them is the page policy's
+//! (`http::middleware::page_policy`: an `/embed` refusal, its client's origins; nobody else).
 
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Response},
 };
-use domain::identity::clients::Client;
 use serde_json::json;
 
 /// A versioned event for the framing page (see README, "iFrame events").
@@ -33,25 +33,9 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// `frame-ancestors` for a client: its registered web origins, or nobody.
-pub fn frame_ancestors(client: Option<&Client>) -> String {
-    match client {
-        Some(c) if !c.web_origins.is_empty() => c.web_origins.join(" "),
-        _ => "'none'".to_string(),
-    }
-}
-
-fn respond(status: StatusCode, body: String, ancestors: &str) -> Response {
+fn respond(status: StatusCode, body: String) -> Response {
     let mut res = (status, Html(body)).into_response();
-    let csp = format!(
-        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; \
-         base-uri 'none'; frame-ancestors {ancestors}"
-    );
-    let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
@@ -64,11 +48,11 @@ fn document(title: &str, head: &str, main: &str) -> String {
     )
 }
 
-/// A refusal page. With `embed`, the page may be framed by the client's origins and tells the
-/// framing page what went wrong with an `error` event sent to the redirect URI's origin.
-pub fn error(status: StatusCode, message: &str, embed: Option<(&Client, &str, EmbedEvent)>) -> Response {
-    let (head, result, ancestors) = match &embed {
-        Some((client, redirect_uri, event)) => {
+/// A refusal page. With `embed`, the page tells the framing page what went wrong with an
+/// `error` event sent to the (registered) redirect URI's origin.
+pub fn error(status: StatusCode, message: &str, embed: Option<(&str, EmbedEvent)>) -> Response {
+    let (head, result) = match &embed {
+        Some((redirect_uri, event)) => {
             let origin = url::Url::parse(redirect_uri).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
             (
                 format!(
@@ -76,10 +60,9 @@ pub fn error(status: StatusCode, message: &str, embed: Option<(&Client, &str, Em
                     escape(&origin)
                 ),
                 format!("<div id=\"skyjoy-result\" hidden data-message=\"{}\"></div>", escape(&event.0.to_string())),
-                frame_ancestors(Some(client)),
             )
         }
-        None => (String::new(), String::new(), "'none'".to_string()),
+        None => (String::new(), String::new()),
     };
     let main = format!(
         "<section class=\"card\" data-testid=\"signin-refused\"><h1>Không thể đăng nhập</h1>\
@@ -87,14 +70,14 @@ pub fn error(status: StatusCode, message: &str, embed: Option<(&Client, &str, Em
          <p>Vui lòng quay lại trang của đối tác và thử lại. · Please go back to the partner's page and try again.</p>{result}</section>",
         escape(message)
     );
-    respond(status, document("Lỗi đăng nhập · Sign-in error", &head, &main), &ancestors)
+    respond(status, document("Lỗi đăng nhập · Sign-in error", &head, &main))
 }
 
 /// After RP-initiated logout without a (valid) post_logout_redirect_uri.
 pub fn signed_out() -> Response {
     let main = "<section class=\"card\" data-testid=\"signed-out\"><h1>Bạn đã đăng xuất</h1>\
                 <p lang=\"en\">You have signed out of SkyJoy.</p></section>";
-    respond(StatusCode::OK, document("Đã đăng xuất · Signed out", "", main), "'none'")
+    respond(StatusCode::OK, document("Đã đăng xuất · Signed out", "", main))
 }
 
 #[cfg(test)]

@@ -173,12 +173,12 @@ pub async fn upload(State(state): State<AppState>, partner: Partner, headers: He
     let bytes = read_file(body).await?;
     let allow_debits = partner.require("point:redeem").is_ok();
     let upload = Upload { client_id: &partner.client_id, file_name: file_name.as_deref(), source: Source::Api, format, bytes: &bytes, allow_debits };
-    let accepted = batch::accept(&state.idp.db, upload, domain::now_ms()).await.map_err(|e| match e {
+    let accepted = batch::accept(&state.db, upload, domain::now_ms()).await.map_err(|e| match e {
         BatchError::File(f) => SkyJoyError::bad_request(f.code(), f.to_string()),
         BatchError::Store(s) => SkyJoyError::internal(s),
     })?;
     // Its own task: the rows are applied to the end even if the partner stops waiting.
-    let task = tokio::spawn(complete(state.idp.db.clone(), state.earning.clone(), state.worker.clone(), accepted.id.clone()));
+    let task = tokio::spawn(complete(state.db.clone(), state.earning.clone(), state.worker.clone(), accepted.id.clone()));
     let wait = answer_within(&headers);
     let finished = if wait.is_zero() { None } else { tokio::time::timeout(wait, task).await.ok() };
     match finished {
@@ -195,7 +195,7 @@ pub async fn upload(State(state): State<AppState>, partner: Partner, headers: He
 /// `GET /api-point/partner/v1/batch/{batchId}`: the summary of one of the partner's batches.
 pub async fn summary(State(state): State<AppState>, partner: Partner, Path(batch_id): Path<String>) -> Result<Response, SkyJoyError> {
     partner.require("point:read")?;
-    let b = batch::find(&state.idp.db, &partner.client_id, &batch_id).await.map_err(SkyJoyError::internal)?.ok_or_else(not_found)?;
+    let b = batch::find(&state.db, &partner.client_id, &batch_id).await.map_err(SkyJoyError::internal)?.ok_or_else(not_found)?;
     Ok(success(summary_of(b, None)))
 }
 
@@ -203,7 +203,7 @@ pub async fn summary(State(state): State<AppState>, partner: Partner, Path(batch
 /// (`409 BATCH_PROCESSING` until it is done).
 pub async fn result_file(State(state): State<AppState>, partner: Partner, Path(batch_id): Path<String>) -> Result<Response, SkyJoyError> {
     partner.require("point:read")?;
-    let db = &state.idp.db;
+    let db = &state.db;
     let b = batch::find(db, &partner.client_id, &batch_id).await.map_err(SkyJoyError::internal)?.ok_or_else(not_found)?;
     if b.status == BatchStatus::Processing {
         return Err(SkyJoyError::new(

@@ -7,10 +7,11 @@ use axum::{
     response::Response,
 };
 use domain::identity::{
+    customer_fields::{CustomerFields, Onboarding},
     grants,
     link_requests::{self, LinkHint, LINK_TOKEN_TTL_MS},
-    members::{self, Member, MemberError, NewMember},
-    CustomerId, DateOfBirth, Email, FullName, PhoneNumber, SkyJoyId,
+    members::{self, Member, MemberError},
+    CustomerId, PhoneNumber, SkyJoyId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,8 +39,8 @@ pub struct Profile {
 }
 
 async fn profile_of(state: &AppState, partner: &Partner, m: &Member) -> Result<Profile, SkyJoyError> {
-    let customer_id = members::customer_id_of(&state.idp.db, &partner.client_id, &m.id).await.map_err(SkyJoyError::internal)?;
-    let (point_balance, locked_point) = domain::ledger::balance(&state.idp.db, &m.id).await.map_err(SkyJoyError::internal)?;
+    let customer_id = members::customer_id_of(&state.db, &partner.client_id, &m.id).await.map_err(SkyJoyError::internal)?;
+    let (point_balance, locked_point) = domain::ledger::balance(&state.db, &m.id).await.map_err(SkyJoyError::internal)?;
     let (first, last) = m.full_name.first_and_last();
     Ok(Profile {
         skyjoy_id: m.skyjoy_id.to_string(),
@@ -68,23 +69,11 @@ fn member_error(e: MemberError) -> SkyJoyError {
     }
 }
 
-/// A required field: missing or empty is `<CODE>` with "`name` is required".
-fn required<'a>(value: &'a Option<String>, name: &str, code: &'static str) -> Result<&'a str, SkyJoyError> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| SkyJoyError::bad_request(code, format!("{name} is required")))
-}
-
-fn optional<T>(value: &Option<String>, parse: impl Fn(&str) -> Result<T, domain::identity::InvalidInput>) -> Result<Option<T>, SkyJoyError> {
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) => parse(v).map(Some).map_err(SkyJoyError::from),
-    }
-}
-
 /// `GET /api-user/partner/v1/user-profile/{skyjoyId}`
 pub async fn profile(State(state): State<AppState>, partner: Partner, Path(skyjoy_id): Path<String>) -> Result<Response, SkyJoyError> {
     partner.require("user:read")?;
     let id = SkyJoyId::parse(&skyjoy_id)?;
-    let member = members::find_by_skyjoy_id(&state.idp.db, &id).await.map_err(member_error)?.ok_or_else(SkyJoyError::member_not_found)?;
+    let member = members::find_by_skyjoy_id(&state.db, &id).await.map_err(member_error)?.ok_or_else(SkyJoyError::member_not_found)?;
     Ok(success(profile_of(&state, &partner, &member).await?))
 }
 
@@ -101,7 +90,7 @@ pub struct LookupQuery {
 /// calling partner's own Customer ID). Exactly one key.
 pub async fn lookup(State(state): State<AppState>, partner: Partner, Query(q): Query<LookupQuery>) -> Result<Response, SkyJoyError> {
     partner.require("user:read")?;
-    let db = &state.idp.db;
+    let db = &state.db;
     let given = [&q.skyjoy_id, &q.document_id, &q.phone, &q.customer_id].iter().filter(|v| v.is_some()).count();
     if given != 1 {
         return Err(SkyJoyError::bad_request("BAD_REQUEST", "give exactly one of skyjoyId, documentId, phone, customerId"));
@@ -124,18 +113,6 @@ pub async fn lookup(State(state): State<AppState>, partner: Partner, Query(q): Q
     Ok(success(profile_of(&state, &partner, &member).await?))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OnboardRequest {
-    phone: Option<String>,
-    full_name: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    date_of_birth: Option<String>,
-    email: Option<String>,
-    customer_id: Option<String>,
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Onboarded {
@@ -147,23 +124,10 @@ struct Onboarded {
 
 /// `POST /api-user/partner/v1/user/onboard`: `phone`* and `fullName`* (or `firstName` +
 /// `lastName`), optional `dateOfBirth` (DD-MM-YYYY), `email`, and `customerId` to link.
-pub async fn onboard(State(state): State<AppState>, partner: Partner, Body(req): Body<OnboardRequest>) -> Result<Response, SkyJoyError> {
+pub async fn onboard(State(state): State<AppState>, partner: Partner, Body(fields): Body<CustomerFields>) -> Result<Response, SkyJoyError> {
     partner.require("user:write")?;
-    let phone = PhoneNumber::parse(required(&req.phone, "phone", "INVALID_PHONE")?)?;
-    let joined = match (&req.first_name, &req.last_name) {
-        (Some(f), Some(l)) => Some(format!("{} {}", f.trim(), l.trim())),
-        _ => None,
-    };
-    let name = req.full_name.clone().filter(|n| !n.trim().is_empty()).or(joined);
-    let full_name = FullName::parse(required(&name, "fullName", "INVALID_FULL_NAME")?)?;
-    let new = NewMember {
-        phone,
-        full_name,
-        date_of_birth: optional(&req.date_of_birth, DateOfBirth::parse)?,
-        email: optional(&req.email, Email::parse)?,
-    };
-    let customer_id = optional(&req.customer_id, CustomerId::parse)?;
-    let done = members::onboard(&state.idp.db, &partner.client_id, new, customer_id.as_ref(), domain::now_ms())
+    let Onboarding { member, customer_id } = Onboarding::try_from(&fields)?;
+    let done = members::onboard(&state.db, &partner.client_id, member, customer_id.as_ref(), domain::now_ms())
         .await
         .map_err(member_error)?;
     if done.created {
@@ -184,9 +148,9 @@ pub struct LinkRequest {
 /// in at this partner (the sign-in is the member's consent) to the partner's Customer ID.
 pub async fn link(State(state): State<AppState>, partner: Partner, Body(req): Body<LinkRequest>) -> Result<Response, SkyJoyError> {
     partner.require("user:write")?;
-    let db = &state.idp.db;
-    let skyjoy_id = SkyJoyId::parse(required(&req.skyjoy_id, "skyjoyId", "INVALID_SKYJOY_ID")?)?;
-    let customer_id = CustomerId::parse(required(&req.customer_id, "customerId", "INVALID_CUSTOMER_ID")?)?;
+    let db = &state.db;
+    let skyjoy_id = SkyJoyId::parse(req.skyjoy_id.as_deref().unwrap_or_default())?;
+    let customer_id = CustomerId::parse(req.customer_id.as_deref().unwrap_or_default())?;
     let member = members::find_by_skyjoy_id(db, &skyjoy_id).await.map_err(member_error)?.ok_or_else(SkyJoyError::member_not_found)?;
     if !grants::has_authorized(db, &partner.client_id, &member.id).await.map_err(SkyJoyError::internal)? {
         return Err(SkyJoyError::forbidden(
@@ -198,16 +162,6 @@ pub async fn link(State(state): State<AppState>, partner: Partner, Body(req): Bo
     Ok(success(profile_of(&state, &partner, &member).await?))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LinkTokenRequest {
-    customer_id: Option<String>,
-    phone: Option<String>,
-    full_name: Option<String>,
-    date_of_birth: Option<String>,
-    email: Option<String>,
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct LinkToken {
@@ -217,15 +171,9 @@ struct LinkToken {
 
 /// `POST /api-user/partner/v1/user/link-token`: `customerId`* and what the partner knows of its
 /// customer; returns the `linkToken` to pass to `/authorize` or `/embed` as `link_token`.
-pub async fn link_token(State(state): State<AppState>, partner: Partner, Body(req): Body<LinkTokenRequest>) -> Result<Response, SkyJoyError> {
+pub async fn link_token(State(state): State<AppState>, partner: Partner, Body(fields): Body<CustomerFields>) -> Result<Response, SkyJoyError> {
     partner.require("user:write")?;
-    let hint = LinkHint {
-        customer_id: CustomerId::parse(required(&req.customer_id, "customerId", "INVALID_CUSTOMER_ID")?)?,
-        phone: optional(&req.phone, PhoneNumber::parse)?,
-        full_name: optional(&req.full_name, FullName::parse)?,
-        date_of_birth: optional(&req.date_of_birth, DateOfBirth::parse)?,
-        email: optional(&req.email, Email::parse)?,
-    };
-    let token = link_requests::create(&state.idp.db, &partner.client_id, &hint, domain::now_ms()).await.map_err(SkyJoyError::internal)?;
+    let hint = LinkHint::try_from(&fields)?;
+    let token = link_requests::create(&state.db, &partner.client_id, &hint, domain::now_ms()).await.map_err(SkyJoyError::internal)?;
     Ok(success(LinkToken { link_token: token, expires_in: LINK_TOKEN_TTL_MS / 1000 }))
 }

@@ -10,14 +10,22 @@
 //! | `POST /api-point/partner/v1/point-lock/capture` | `skyjoyId`, `transactionId`, `usedPoint` (default all), `transactionAmount` | a point-redemption answer |
 
 use axum::{extract::State, response::Response};
-use domain::ledger::holds::{self, HoldResult, NewHold};
+use domain::ledger::{
+    holds::{self, HoldResult, NewHold},
+    request::{Amount, PointCount, TransactionId},
+    PointRefusal,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    points::{ledger_error, member_of, result, transaction_id},
+    points::{member_of, result},
     success, Body, Partner, SkyJoyError,
 };
 use crate::http::AppState;
+
+fn transaction_id(v: &Option<String>) -> Result<String, PointRefusal> {
+    Ok(TransactionId::parse(v.as_deref().unwrap_or(""))?.as_str().to_string())
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,7 +43,7 @@ struct LockResult {
     transaction_id: String,
     lock_reference: String,
     lock_point: i64,
-    state: String,
+    state: &'static str,
     expires_at: String,
     point_balance: i64,
     locked_point: i64,
@@ -49,7 +57,7 @@ fn lock_result(r: HoldResult) -> Response {
         transaction_id: r.hold.transaction_id,
         lock_reference: r.hold.reference,
         lock_point: r.hold.points,
-        state: r.hold.state,
+        state: r.hold.state.as_str(),
         expires_at: domain::clock::iso_utc(r.hold.expires_at_ms),
         point_balance: r.balance,
         locked_point: r.locked,
@@ -63,13 +71,13 @@ pub async fn lock(State(state): State<AppState>, partner: Partner, Body(req): Bo
     partner.require("point:redeem")?;
     let member = member_of(&state, &req.skyjoy_id).await?;
     let transaction_id = transaction_id(&req.transaction_id)?;
-    let points = req.lock_point.filter(|p| *p > 0).ok_or_else(|| SkyJoyError::bad_request("INVALID_LOCK_POINT", "lockPoint is required and must be positive"))?;
+    let points = req.lock_point.and_then(PointCount::new).ok_or(PointRefusal::InvalidLockPoint)?;
     let ttl_s = req.expires_in.unwrap_or(holds::DEFAULT_TTL_MS / 1000);
     if !(1..=holds::MAX_TTL_MS / 1000).contains(&ttl_s) {
-        return Err(SkyJoyError::bad_request("INVALID_EXPIRES_IN", "expiresIn is in seconds, from 1 to 604800 (7 days)"));
+        return Err(PointRefusal::InvalidLockTime.into());
     }
-    let hold = NewHold { client_id: partner.client_id, transaction_id, member_id: member.id, points, ttl_ms: ttl_s * 1000 };
-    let r = holds::lock(&state.db, &hold, domain::now_ms()).await.map_err(ledger_error)?;
+    let hold = NewHold { client_id: partner.client_id, transaction_id, member_id: member.id, points: points.get(), ttl_ms: ttl_s * 1000 };
+    let r = holds::lock(&state.db, &hold, domain::now_ms()).await?;
     state.worker.wake();
     Ok(lock_result(r))
 }
@@ -88,7 +96,7 @@ pub async fn release(State(state): State<AppState>, partner: Partner, Body(req):
     partner.require("point:redeem")?;
     let member = member_of(&state, &req.skyjoy_id).await?;
     let transaction_id = transaction_id(&req.transaction_id)?;
-    let r = holds::release(&state.db, &partner.client_id, &member.id, &transaction_id, domain::now_ms()).await.map_err(ledger_error)?;
+    let r = holds::release(&state.db, &partner.client_id, &member.id, &transaction_id, domain::now_ms()).await?;
     state.worker.wake();
     Ok(lock_result(r))
 }
@@ -98,15 +106,19 @@ pub async fn capture(State(state): State<AppState>, partner: Partner, Body(req):
     partner.require("point:redeem")?;
     let member = member_of(&state, &req.skyjoy_id).await?;
     let transaction_id = transaction_id(&req.transaction_id)?;
-    if req.used_point.is_some_and(|p| p <= 0) {
-        return Err(SkyJoyError::bad_request("INVALID_USED_POINT", "usedPoint must be positive (leave it out to capture the whole lock)"));
-    }
-    if req.transaction_amount.is_some_and(|a| a < 0) {
-        return Err(SkyJoyError::bad_request("INVALID_TRANSACTION_AMOUNT", "transactionAmount must not be negative"));
-    }
-    let (entry, _) = holds::capture(&state.db, &partner.client_id, &member.id, &transaction_id, req.used_point, req.transaction_amount, domain::now_ms())
-        .await
-        .map_err(ledger_error)?;
+    // usedPoint left out captures the whole lock
+    let used = req.used_point.map(|p| PointCount::new(p).ok_or(PointRefusal::InvalidUsedPoint)).transpose()?;
+    let amount = req.transaction_amount.map(|a| Amount::new(a).ok_or(PointRefusal::InvalidTransactionAmount)).transpose()?;
+    let (entry, _) = holds::capture(
+        &state.db,
+        &partner.client_id,
+        &member.id,
+        &transaction_id,
+        used.map(PointCount::get),
+        amount.map(Amount::get),
+        domain::now_ms(),
+    )
+    .await?;
     state.worker.wake();
-    Ok(success(result(&entry, false)))
+    Ok(success(result(&entry)))
 }

@@ -26,7 +26,10 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use domain::identity::{tokens, InvalidInput};
+use domain::{
+    identity::{tokens, InvalidInput},
+    ledger::{LedgerError, PointError, PointRefusal},
+};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
 
@@ -77,7 +80,7 @@ impl SkyJoyError {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
     pub fn member_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "MEMBER_NOT_FOUND", "No member has this SkyJoy ID.")
+        PointRefusal::MemberNotFound.into()
     }
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "SkyJoy partner API failed");
@@ -101,6 +104,35 @@ impl SkyJoyError {
 impl From<InvalidInput> for SkyJoyError {
     fn from(e: InvalidInput) -> Self {
         SkyJoyError::invalid(e)
+    }
+}
+
+/// A point request's refusal (`domain::ledger::request`): its code and message, with the
+/// status SkyJoy uses for it.
+impl From<PointRefusal> for SkyJoyError {
+    fn from(r: PointRefusal) -> Self {
+        let status = match r {
+            PointRefusal::MemberNotFound | PointRefusal::LockNotFound => StatusCode::NOT_FOUND,
+            PointRefusal::LockNotActive(_) => StatusCode::CONFLICT,
+            PointRefusal::Forbidden => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        SkyJoyError::new(status, r.code(), r.message())
+    }
+}
+
+impl From<PointError> for SkyJoyError {
+    fn from(e: PointError) -> Self {
+        match e {
+            PointError::Refused(r) => r.into(),
+            PointError::Store(s) => SkyJoyError::internal(s),
+        }
+    }
+}
+
+impl From<LedgerError> for SkyJoyError {
+    fn from(e: LedgerError) -> Self {
+        PointError::from(e).into()
     }
 }
 
@@ -149,10 +181,15 @@ pub struct Partner {
 }
 
 impl Partner {
-    /// 403 unless the token carries `scope` (or `partner`, which is every partner scope).
-    pub fn require(&self, scope: &str) -> Result<(), SkyJoyError> {
+    /// Whether the token carries `scope` (or `partner`, which is every partner scope).
+    pub fn has(&self, scope: &str) -> bool {
         debug_assert!(tokens::PARTNER_SCOPES.contains(&scope), "unknown scope {scope}");
-        if self.scope.split(' ').any(|s| s == scope || s == tokens::PARTNER_SCOPE) {
+        self.scope.split(' ').any(|s| s == scope || s == tokens::PARTNER_SCOPE)
+    }
+
+    /// 403 unless the token carries `scope`.
+    pub fn require(&self, scope: &str) -> Result<(), SkyJoyError> {
+        if self.has(scope) {
             Ok(())
         } else {
             Err(SkyJoyError::forbidden("FORBIDDEN", format!("The access token lacks the {scope} scope.")))

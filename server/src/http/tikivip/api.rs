@@ -1,6 +1,5 @@
 //! The handlers; see the module table in `mod.rs`. Rules live in `domain::tikivip`.
 
-use app::pages::tikivip::SESSION_CUSTOMER;
 use axum::{
     body::Bytes,
     extract::{Query, State},
@@ -198,8 +197,7 @@ pub async fn open(State(state): State<AppState>, session: Session, Query(q): Que
     };
     match customer {
         Ok(Some(c)) => {
-            let _ = session.cycle_id().await;
-            if session.insert(SESSION_CUSTOMER, &c.id).await.is_err() {
+            if app::session::open_tikivip(&session, &c.id).await.is_err() {
                 return crate::http::oidc::page::error(StatusCode::SERVICE_UNAVAILABLE, "the service is unavailable; try again shortly", None);
             }
             let lang = q.lang.as_deref().and_then(app::i18n::Lang::parse).map(|l| format!("?lang={}", l.code())).unwrap_or_default();

@@ -34,18 +34,3 @@ pub fn routes() -> Router<AppState> {
         .route("/apps/vn.tiki.vip/open", get(api::open))
 }
 
-/// On the webview pages: choosing a plan is a form post whose answer redirects to the partner's
-/// payment screen, so CSP `form-action` names the payment partners' origins.
-pub async fn webview_page_policy(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    mut req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    if req.uri().path() == "/apps/vn.tiki.vip" {
-        if let Ok(partners) = domain::tikivip::partners::list(&state.db).await {
-            let origins: Vec<String> = partners.iter().filter_map(|p| url::Url::parse(&p.api_base_url).ok()).map(|u| u.origin().ascii_serialization()).collect();
-            req.extensions_mut().insert(app::PagePolicy { frame_ancestors: None, form_targets: Some(origins.join(" ")) });
-        }
-    }
-    next.run(req).await
-}

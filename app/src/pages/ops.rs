@@ -36,8 +36,9 @@ pub struct PaymentForOps {
 }
 
 /// Signs an operator in with the token; refused (403, the same way) when it is wrong or unset.
+/// `next`: the operator page to go back to (`/ops/…` only; default `/ops/tikivip`).
 #[server(endpoint = "ops/sign_in")]
-pub async fn ops_sign_in(token: String) -> Result<(), AppError> {
+pub async fn ops_sign_in(token: String, next: Option<String>) -> Result<(), AppError> {
     let expected = crate::context::operator_token().unwrap_or_default();
     let given = domain::identity::clients::secret_sha256(token.trim());
     if expected.len() != 64 || !domain::signing::constant_time_eq(given.as_bytes(), expected.to_ascii_lowercase().as_bytes()) {
@@ -46,7 +47,8 @@ pub async fn ops_sign_in(token: String) -> Result<(), AppError> {
     }
     let session = crate::session::current().await.ok_or_else(|| crate::errors::failed("no session layer"))?;
     crate::session::sign_in_operator(&session).await?;
-    leptos_axum::redirect("/ops/tikivip");
+    let next = next.filter(|n| n.starts_with("/ops/") && !n.contains("//") && n.bytes().all(|b| b.is_ascii_graphic())).unwrap_or_else(|| "/ops/tikivip".into());
+    leptos_axum::redirect(&next);
     Ok(())
 }
 

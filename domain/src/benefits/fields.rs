@@ -223,6 +223,35 @@ pub fn parse_wire_time(field: &'static str, s: &str) -> Result<i64, InvalidField
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(|_| InvalidField::new(field, "is out of range"))
 }
 
+fn vietnam(ms: i64) -> time::OffsetDateTime {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    at.to_offset(time::UtcOffset::from_hms(7, 0, 0).expect("a valid offset"))
+}
+
+/// An operator's time: ISO 8601 with an offset, or a form's `datetime-local` value
+/// (`2026-12-01T09:30`, seconds optional) read as Vietnam time.
+pub fn parse_operator_time(field: &'static str, s: &str) -> Result<i64, InvalidField> {
+    let s = s.trim();
+    if let Ok(ms) = parse_wire_time(field, s) {
+        return Ok(ms);
+    }
+    let with_seconds = if s.len() == 16 { format!("{s}:00") } else { s.to_string() };
+    let local = time::PrimitiveDateTime::parse(&with_seconds, time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"))
+        .map_err(|_| InvalidField::new(field, "must be a date and time, e.g. 2026-12-01T09:30 (Vietnam time) or ISO 8601 with an offset"))?;
+    let at = local.assume_offset(time::UtcOffset::from_hms(7, 0, 0).expect("a valid offset"));
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).map_err(|_| InvalidField::new(field, "is out of range"))
+}
+
+/// `2026-12-01T09:30` in Vietnam time: the value of a `datetime-local` input.
+pub fn local_input_time(ms: i64) -> String {
+    vietnam(ms).format(time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]")).unwrap_or_default()
+}
+
+/// `01-12-2026 09:30` in Vietnam time, for people.
+pub fn display_time(ms: i64) -> String {
+    vietnam(ms).format(time::macros::format_description!("[day]-[month]-[year] [hour]:[minute]")).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +302,17 @@ mod tests {
         // python3: datetime.fromisoformat("2019-11-27T12:01:01+08:30").timestamp()
         assert_eq!(parse_wire_time("t", "2019-11-27T12:01:01+08:30"), Ok(1_574_825_461_000));
         assert!(parse_wire_time("t", "2019-11-27 12:01:01").is_err());
+    }
+
+    #[test]
+    fn operator_times_are_vietnam_time_unless_they_say_otherwise() {
+        let ms = parse_operator_time("begin", "2026-12-01T09:30").unwrap();
+        assert_eq!(Ok(ms), parse_wire_time("t", "2026-12-01T09:30:00+07:00"));
+        assert_eq!(parse_operator_time("begin", "2026-12-01T09:30:15"), Ok(ms + 15_000));
+        assert_eq!(parse_operator_time("begin", "2026-12-01T02:30:00Z"), Ok(ms));
+        assert_eq!(local_input_time(ms), "2026-12-01T09:30");
+        assert_eq!(display_time(ms), "01-12-2026 09:30");
+        assert_eq!(parse_operator_time("begin", "tomorrow").unwrap_err().field, "begin");
     }
 
     proptest! {

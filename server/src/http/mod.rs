@@ -95,7 +95,7 @@ pub async fn router(
         idp: idp.clone(),
         discovery,
         earning,
-        worker,
+        worker: worker.clone(),
         tikivip: tikivip.clone(),
         benefits: benefit_context,
     }));
@@ -129,6 +129,7 @@ pub async fn router(
                 leptos::prelude::provide_context(idp.clone());
                 leptos::prelude::provide_context(tikivip.clone());
                 leptos::prelude::provide_context(operator.clone());
+                leptos::prelude::provide_context(worker.clone());
             },
             {
                 let options = leptos_options.clone();

@@ -1001,7 +1001,7 @@ async fn app_page(State(p): State<Platform>, Query(q): Query<AppQuery>) -> Html<
                         id = escape(&v.benefit_instance_id),
                         status = escape(&v.status),
                         title = escape(&title),
-                        until = escape(&v.expire_time),
+                        until = escape(&v.expire_time.get(..16).unwrap_or(&v.expire_time).replace('T', " ")),
                     )
                 })
                 .collect()

@@ -127,12 +127,21 @@ impl FromServerFnError for AppError {
 
     /// Called on the server as the error leaves a server function: the one place where each
     /// answer gets its status (a refusal is a 4xx, not the server function's default 500).
+    /// Not for a plain form post (no wasm yet): Leptos answers that with a redirect back to the
+    /// page carrying the error in its URL, and a status set here would replace the redirect
+    /// (the browser would show this JSON instead of the page).
     fn ser(&self) -> Bytes {
         #[cfg(feature = "ssr")]
-        if let (Some(res), Ok(status)) =
-            (leptos::prelude::use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(self.status()))
         {
-            res.set_status(status);
+            use leptos::prelude::use_context;
+            let plain_form_post = use_context::<http::request::Parts>()
+                .and_then(|p| p.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(|a| a.contains("text/html")))
+                .unwrap_or(false);
+            if let (false, Some(res), Ok(status)) =
+                (plain_form_post, use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(self.status()))
+            {
+                res.set_status(status);
+            }
         }
         JsonEncoding::encode(self).unwrap_or_else(|_| Bytes::from_static(br#"{"error":"unavailable"}"#))
     }

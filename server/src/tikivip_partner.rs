@@ -27,14 +27,10 @@ impl HttpPartnerApi {
     /// Sends a signed request; returns the HTTP status and the JSON body.
     async fn call(&self, partner: &Partner, method: reqwest::Method, path_and_query: &str, body: Option<&Value>) -> Result<(u16, Value), CallError> {
         let raw = body.map(|b| b.to_string()).unwrap_or_default();
-        let ts = domain::now_ms();
-        let signature = tikivip::sign(partner.client_secret.as_bytes(), ts, &partner.client_id, raw.as_bytes());
-        let mut req = self
-            .http
-            .request(method, format!("{}{path_and_query}", partner.api_base_url))
-            .header(tikivip::HEADER_TIMESTAMP, ts.to_string())
-            .header(tikivip::HEADER_CLIENT_ID, &partner.client_id)
-            .header(tikivip::HEADER_SIGNATURE, signature);
+        let mut req = self.http.request(method, format!("{}{path_and_query}", partner.api_base_url));
+        for (name, value) in tikivip::headers(&partner.client_id, &partner.client_secret, raw.as_bytes(), domain::now_ms()) {
+            req = req.header(name, value);
+        }
         if body.is_some() {
             req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(raw);
         }

@@ -102,20 +102,3 @@ pub async fn publish(tx: &mut Tx<'_>, event: &Event, now_ms: i64) -> Result<Stri
     Ok(event_id)
 }
 
-/// `data` of the user.* events: SkyJoy's member fields (as in its `user.created` sample).
-pub fn member_data(m: &crate::identity::members::Member, partner: Option<&str>) -> serde_json::Value {
-    let (first, last) = m.full_name.first_and_last();
-    json!({
-        "id": m.id,
-        "member_id": m.skyjoy_id.as_str(),
-        "partner": partner,
-        "username": m.phone.as_str(),
-        "phone_number": m.phone.as_str(),
-        "country_code": "+84",
-        "first_name": first,
-        "last_name": last,
-        "email": m.email.as_ref().map(|e| e.as_str()),
-        "date_of_birth": m.date_of_birth, // DD-MM-YYYY
-        "status": m.status,
-    })
-}

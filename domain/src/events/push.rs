@@ -74,10 +74,19 @@ pub async fn sweep(db: &Db, now_ms: i64) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-type Row = (String, String, String, String, String, i64, Option<i64>);
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    member_id: String,
+    kind: String,
+    title: String,
+    body: String,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
 
-fn from_row((id, member_id, kind, title, body, created_at_ms, sent_at_ms): Row) -> Notification {
-    Notification { id, member_id, kind, title, body, created_at_ms, sent_at_ms }
+fn from_row(r: Row) -> Notification {
+    Notification { id: r.id, member_id: r.member_id, kind: r.kind, title: r.title, body: r.body, created_at_ms: r.created_at, sent_at_ms: r.sent_at }
 }
 
 const COLUMNS: &str = "id, member_id, kind, title, body, created_at, sent_at";
@@ -134,19 +143,6 @@ impl PushSender for LogSender {
             tracing::info!(member = %n.member_id, kind = %n.kind, title = %n.title, "push notification (log sender)");
             Ok(())
         })
-    }
-}
-
-/// The Vietnamese text of a ledger notification (members read SkyJoy in Vietnamese first):
-/// `(kind, title, body)`; `available` is the available balance after the change.
-pub fn ledger_text(kind: crate::ledger::Kind, points: i64, available: i64, partner: &str) -> (&'static str, String, String) {
-    use crate::ledger::Kind;
-    let (n, balance) = (points.abs(), available);
-    match kind {
-        Kind::Accrual => ("points.accrued", format!("+{n} SkyPoint"), format!("Bạn vừa nhận {n} SkyPoint từ {partner}. Số dư: {balance} SkyPoint.")),
-        Kind::Redemption => ("points.redeemed", format!("-{n} SkyPoint"), format!("Bạn vừa dùng {n} SkyPoint tại {partner}. Số dư: {balance} SkyPoint.")),
-        Kind::Expiry => ("points.expired", format!("-{n} SkyPoint hết hạn"), format!("{n} SkyPoint đã hết hạn. Số dư: {balance} SkyPoint.")),
-        Kind::Reversal | Kind::Adjustment => ("points.adjusted", format!("{points:+} SkyPoint"), format!("Số dư SkyPoint của bạn đã được điều chỉnh: {balance} SkyPoint.")),
     }
 }
 

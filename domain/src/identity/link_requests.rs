@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 use super::{CustomerId, DateOfBirth, Email, FullName, PhoneNumber};
 use crate::store::{Db, StoreError};
 
-/// As long as a sign-in flow lives: the member may take that long to finish.
-pub const LINK_TOKEN_TTL_MS: i64 = super::flows::FLOW_TTL_MS;
+/// As long as a sign-in flow lives (`flows::FLOW_TTL_MS`, checked by a test): the member may
+/// take that long to finish.
+pub const LINK_TOKEN_TTL_MS: i64 = 30 * 60_000;
 
 /// Who the partner says its customer is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +66,11 @@ pub async fn purge_expired(db: &Db, now_ms: i64) -> Result<u64, StoreError> {
 mod tests {
     use super::*;
     use crate::{identity::clients, store::testing::temp_db};
+
+    #[test]
+    fn a_link_token_lives_as_long_as_a_flow() {
+        assert_eq!(LINK_TOKEN_TTL_MS, crate::identity::flows::FLOW_TTL_MS);
+    }
 
     const T0: i64 = 1_763_800_000_000;
 

@@ -58,21 +58,31 @@ impl From<sqlx::Error> for MemberError {
     }
 }
 
-type MemberRow = (String, String, String, String, Option<String>, Option<String>, String, i64);
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    id: String,
+    skyjoy_id: String,
+    phone: String,
+    full_name: String,
+    date_of_birth: Option<String>,
+    email: Option<String>,
+    status: String,
+    created_at: i64,
+}
 const MEMBER_COLUMNS: &str = "id, skyjoy_id, phone, full_name, date_of_birth, email, status, created_at";
 
-fn from_row((id, skyjoy_id, phone, full_name, dob, email, status, created_at): MemberRow) -> Result<Member, MemberError> {
+fn from_row(r: MemberRow) -> Result<Member, MemberError> {
     // Rows were written from parsed values; a row that no longer parses is corruption, not input.
-    let corrupt = |what: &str| MemberError::Store(StoreError::corrupt("members", format!("member {id}: stored {what} is invalid")));
+    let corrupt = |what: &str| MemberError::Store(StoreError::corrupt("members", format!("member {}: stored {what} is invalid", r.id)));
     Ok(Member {
-        skyjoy_id: SkyJoyId::parse(&skyjoy_id).map_err(|_| corrupt("skyjoy_id"))?,
-        phone: PhoneNumber::parse(&phone).map_err(|_| corrupt("phone"))?,
-        full_name: FullName::parse(&full_name).map_err(|_| corrupt("full_name"))?,
-        date_of_birth: dob.map(|d| DateOfBirth::parse_iso(&d)).transpose().map_err(|_| corrupt("date_of_birth"))?,
-        email: email.map(|e| Email::parse(&e)).transpose().map_err(|_| corrupt("email"))?,
-        status,
-        created_at_ms: created_at,
-        id,
+        skyjoy_id: SkyJoyId::parse(&r.skyjoy_id).map_err(|_| corrupt("skyjoy_id"))?,
+        phone: PhoneNumber::parse(&r.phone).map_err(|_| corrupt("phone"))?,
+        full_name: FullName::parse(&r.full_name).map_err(|_| corrupt("full_name"))?,
+        date_of_birth: r.date_of_birth.as_deref().map(DateOfBirth::parse_iso).transpose().map_err(|_| corrupt("date_of_birth"))?,
+        email: r.email.as_deref().map(Email::parse).transpose().map_err(|_| corrupt("email"))?,
+        status: r.status,
+        created_at_ms: r.created_at,
+        id: r.id,
     })
 }
 
@@ -133,7 +143,7 @@ pub async fn create(db: &Db, new: NewMember, via: Option<&str>, now_ms: i64) -> 
                 event_type: crate::events::EventType::UserCreated,
                 member_id: id.clone(),
                 actor_client_id: via.map(str::to_string),
-                data: crate::events::member_data(&member, via),
+                data: event_data(&member, via),
             };
             crate::events::publish(&mut tx, &event, now_ms).await?;
             tx.commit().await?;
@@ -245,6 +255,24 @@ pub async fn customer_id_of(db: &Db, client_id: &str, member_id: &str) -> Result
         .fetch_optional(db.pool())
         .await?;
     Ok(c.and_then(|c| CustomerId::parse(&c).ok()))
+}
+
+/// `data` of the user.* events: SkyJoy's member fields (as in its `user.created` sample).
+pub fn event_data(m: &Member, partner: Option<&str>) -> serde_json::Value {
+    let (first, last) = m.full_name.first_and_last();
+    serde_json::json!({
+        "id": m.id,
+        "member_id": m.skyjoy_id.as_str(),
+        "partner": partner,
+        "username": m.phone.as_str(),
+        "phone_number": m.phone.as_str(),
+        "country_code": "+84",
+        "first_name": first,
+        "last_name": last,
+        "email": m.email.as_ref().map(|e| e.as_str()),
+        "date_of_birth": m.date_of_birth, // DD-MM-YYYY
+        "status": m.status,
+    })
 }
 
 #[cfg(test)]

@@ -32,6 +32,16 @@ pub fn sign(client_secret: &[u8], timestamp_ms: i64, client_key: &str, body: &[u
     hex::encode(hmac_sha256(client_secret, encoded_payload(timestamp_ms, client_key, body).as_bytes()))
 }
 
+/// The three headers of a signed call (names lower-case), timestamped `now_ms`: every caller
+/// (our partner calls, the sandbox partner's IPNs and webview requests) sends exactly these.
+pub fn headers(client_id: &str, client_secret: &str, body: &[u8], now_ms: i64) -> [(&'static str, String); 3] {
+    [
+        (HEADER_TIMESTAMP, now_ms.to_string()),
+        (HEADER_CLIENT_ID, client_id.to_string()),
+        (HEADER_SIGNATURE, sign(client_secret.as_bytes(), now_ms, client_id, body)),
+    ]
+}
+
 /// Checks the timestamp window first (cheap), then the signature in constant time.
 pub fn verify(
     client_secret: &[u8],

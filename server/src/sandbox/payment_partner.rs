@@ -360,15 +360,11 @@ impl Partner {
 
     /// One signed IPN attempt; its outcome is logged and kept as the transaction's last answer.
     async fn send_ipn(&self, ipn: &Ipn, attempt: u32, last: bool) -> IpnAttempt {
-        let timestamp = domain::now_ms();
-        let signature = tikivip::sign(self.config.client_secret.as_bytes(), timestamp, &self.config.client_id, &ipn.body);
-        let sent = self
-            .http
-            .post(format!("{}{IPN_PATH}", self.config.tiki_url))
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(tikivip::HEADER_TIMESTAMP, timestamp.to_string())
-            .header(tikivip::HEADER_CLIENT_ID, &self.config.client_id)
-            .header(tikivip::HEADER_SIGNATURE, signature)
+        let mut req = self.http.post(format!("{}{IPN_PATH}", self.config.tiki_url)).header(header::CONTENT_TYPE, "application/json");
+        for (name, value) in tikivip::headers(&self.config.client_id, &self.config.client_secret, &ipn.body, domain::now_ms()) {
+            req = req.header(name, value);
+        }
+        let sent = req
             .body(ipn.body.clone())
             .send()
             .await;
@@ -748,15 +744,11 @@ struct OpenVip {
 /// `POST {tiki}/miniapp/tikivip/webview`, then the webview at `url_open`.
 async fn open_vip(State(partner): State<Partner>, axum::Form(f): axum::Form<OpenVip>) -> Response {
     let body = json!({ "identify_code": f.identify_code, "identify_phone": f.identify_phone, "identify_fullname": f.identify_fullname }).to_string();
-    let timestamp = domain::now_ms();
-    let signature = tikivip::sign(partner.config.client_secret.as_bytes(), timestamp, &partner.config.client_id, body.as_bytes());
-    let answer = partner
-        .http
-        .post(format!("{}/miniapp/tikivip/webview", partner.config.tiki_url))
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(tikivip::HEADER_TIMESTAMP, timestamp.to_string())
-        .header(tikivip::HEADER_CLIENT_ID, &partner.config.client_id)
-        .header(tikivip::HEADER_SIGNATURE, signature)
+    let mut req = partner.http.post(format!("{}/miniapp/tikivip/webview", partner.config.tiki_url)).header(header::CONTENT_TYPE, "application/json");
+    for (name, value) in tikivip::headers(&partner.config.client_id, &partner.config.client_secret, body.as_bytes(), domain::now_ms()) {
+        req = req.header(name, value);
+    }
+    let answer = req
         .body(body)
         .send()
         .await;

@@ -1,9 +1,9 @@
 //! The benefit jobs: the outbox handlers that call the platform (syncBenefit, the
 //! inquireBenefitSync polling, syncUsedBenefit — the rules are in
-//! `domain::benefits::platform_api`) and the expiry of benefits past their expireTime (one
-//! instance at a time, under a lease).
+//! `domain::benefits::platform_api`) and the expiry of benefits past their expireTime (run by
+//! `workers::spawn` under a lease, on one instance at a time).
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use domain::{
     benefits::{
@@ -12,10 +12,8 @@ use domain::{
         sync, usage, BenefitError,
     },
     outbox::{HandlerFuture, Job, JobError, JobHandler, RetryPolicy},
-    store::lease,
     Db,
 };
-use tokio::sync::watch;
 
 use crate::config::BenefitsSettings;
 
@@ -111,30 +109,12 @@ impl JobHandler for SendUsed {
     }
 }
 
-/// Every `expiry_check_every_s`: ACTIVATED benefits past their expireTime become EXPIRED, on the
-/// instance holding the lease.
-pub async fn expire(db: Db, every_s: u64, mut shutdown: watch::Receiver<bool>) {
-    let owner = uuid::Uuid::new_v4().to_string();
-    let every = Duration::from_secs(every_s.max(1));
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                let now = domain::now_ms();
-                match lease::acquire(&db, "benefits.expiry", &owner, every.as_millis() as i64 * 2, now).await {
-                    Ok(true) => match instances::expire_due(&db, now).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(benefits = n, "benefits expired"),
-                        Err(e) => tracing::warn!(error = %e, "benefit expiry failed"),
-                    },
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "benefit expiry: taking the lease failed"),
-                }
-            }
-            _ = shutdown.changed() => {
-                let _ = lease::release(&db, "benefits.expiry", &owner).await;
-                return;
-            }
-        }
+/// One run of the expiry (every `[benefits] expiry_check_every_s`, on the instance holding the
+/// lease): ACTIVATED benefits past their expireTime become EXPIRED.
+pub async fn expire(db: Db) {
+    match instances::expire_due(&db, domain::now_ms()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(benefits = n, "benefits expired"),
+        Err(e) => tracing::warn!(error = %e, "benefit expiry failed"),
     }
 }

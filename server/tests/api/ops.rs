@@ -89,3 +89,33 @@ async fn stop_is_graceful_and_releases_the_port() {
     app.stop().await;
     tokio::net::TcpListener::bind(addr).await.expect("port is free again after a graceful stop");
 }
+
+/// A refused operator sign-in is a 403 for the hydrated page's call, and for a plain form post
+/// (no wasm yet) a redirect back to the page with the error in its URL — never a 500, and never
+/// the error's JSON shown instead of the page.
+#[tokio::test]
+async fn a_refused_operator_sign_in_is_403_or_a_redirect_back_never_500() {
+    let token_sha256 = domain::identity::clients::secret_sha256("the-right-token");
+    let app = TestApp::spawn_with(|c| c.operator.token_sha256 = Some(token_sha256)).await;
+    let url = format!("{}/api/ops/sign_in", app.url);
+    let origin = app.url.clone();
+    let fetch = app.client.post(&url).header(header::ACCEPT, "application/json").header(header::ORIGIN, &origin).form(&[("token", "wrong")]);
+    let res = fetch.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "refused");
+
+    let page = format!("{}/ops/tikivip", app.url);
+    let plain = app.client.post(&url).header(header::ACCEPT, "text/html").header(header::REFERER, &page).header(header::ORIGIN, &origin).form(&[("token", "wrong")]);
+    let res = plain.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND, "back to the page");
+    let location = res.headers()[header::LOCATION].to_str().unwrap().to_string();
+    let err = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "__err").map(|(_, v)| v.into_owned());
+    use base64::Engine;
+    let err = err.and_then(|e| base64::engine::general_purpose::STANDARD.decode(e).ok()).map(|b| String::from_utf8_lossy(&b).into_owned());
+    assert!(location.starts_with(&page) && err.as_deref() == Some(r#"{"error":"refused"}"#), "the error rides in the URL: {location}");
+
+    // the control: the right token signs in (a redirect to the operator page)
+    let res = app.client.post(&url).header(header::ACCEPT, "application/json").header(header::ORIGIN, &origin).form(&[("token", "the-right-token")]).send().await.unwrap();
+    assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+    app.stop().await;
+}

@@ -490,7 +490,7 @@ async fn benefits(config: Config, cmd: BenefitsCommand) -> anyhow::Result<()> {
                 println!("sync {}", serde_json::to_string(&s)?);
             }
             for i in instances::of_template(&db, &template_id, n).await? {
-                println!("benefit {} {} user {} {} until {} use-sync {}", i.instance_id, i.status.as_str(), i.user_id, i.client_code, i.expire_time(), i.use_sync_status.as_deref().unwrap_or("-"));
+                println!("benefit {} {} user {} {} until {} use-sync {}", i.instance_id, i.status.as_str(), i.user_id, i.client_code, i.expire_time(), i.use_sync_status.map_or("-", |s| s.as_str()));
             }
         }
         BenefitsCommand::Sync { template_id } => {

@@ -125,9 +125,9 @@ mod backend {
             status: i.status.as_str().to_string(),
             activate_time: display_time(i.activate_at_ms),
             expire_time: display_time(i.expire_at_ms),
-            use_sync: i.use_sync_status.clone().map(|s| match &i.use_sync_code {
-                Some(code) => format!("{s} {code}"),
-                None => s,
+            use_sync: i.use_sync_status.map(|s| match &i.use_sync_code {
+                Some(code) => format!("{} {code}", s.as_str()),
+                None => s.as_str().to_string(),
             }),
         }
     }

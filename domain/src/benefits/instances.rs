@@ -58,6 +58,37 @@ impl Status {
     }
 }
 
+/// Where the syncUsedBenefit of a USED benefit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum UseSync {
+    /// Queued or being retried.
+    Pending,
+    /// The platform deactivated it.
+    Success,
+    /// The platform refused it for good (`F`, its code in `use_sync_code`).
+    Fail,
+}
+
+impl UseSync {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UseSync::Pending => "PENDING",
+            UseSync::Success => "SUCCESS",
+            UseSync::Fail => "FAIL",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UseSync> {
+        Some(match s {
+            "PENDING" => UseSync::Pending,
+            "SUCCESS" => UseSync::Success,
+            "FAIL" => UseSync::Fail,
+            _ => return None,
+        })
+    }
+}
+
 /// A benefit as stored, with what the wire's ExternalBenefitDetail needs from its template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Instance {
@@ -80,8 +111,8 @@ pub struct Instance {
     pub used_by: Option<String>,
     pub partner_request_id: Option<String>,
     pub use_request_id: Option<String>,
-    /// PENDING, SUCCESS or FAIL: the syncUsedBenefit of a USED benefit.
-    pub use_sync_status: Option<String>,
+    /// The syncUsedBenefit of a USED benefit.
+    pub use_sync_status: Option<UseSync>,
     pub use_sync_code: Option<String>,
 }
 
@@ -123,7 +154,12 @@ struct InstanceRow {
 
 impl InstanceRow {
     fn into_instance(self) -> Result<Instance, BenefitError> {
-        let status = Status::parse(&self.status).ok_or_else(|| crate::StoreError::corrupt("benefit_instances", format!("{}: status {:?}", self.instance_id, self.status)))?;
+        let corrupt = |what: String| crate::StoreError::corrupt("benefit_instances", format!("{}: {what}", self.instance_id));
+        let status = Status::parse(&self.status).ok_or_else(|| corrupt(format!("status {:?}", self.status)))?;
+        let use_sync_status = match &self.use_sync_status {
+            None => None,
+            Some(s) => Some(UseSync::parse(s).ok_or_else(|| corrupt(format!("use_sync_status {s:?}")))?),
+        };
         Ok(Instance {
             instance_id: self.instance_id,
             template_id: self.template_id,
@@ -144,7 +180,7 @@ impl InstanceRow {
             used_by: self.used_by,
             partner_request_id: self.partner_request_id,
             use_request_id: self.use_request_id,
-            use_sync_status: self.use_sync_status,
+            use_sync_status,
             use_sync_code: self.use_sync_code,
         })
     }
@@ -269,7 +305,7 @@ pub async fn transition(tx: &mut Tx<'_>, target: Target<'_>, to: Status, record:
         Target::Issue { client_id, issue_request_id } => ("client_id = $7 AND issue_request_id = $8", Some(client_id), Some(issue_request_id)),
         Target::DueForExpiry => ("expire_at <= $2", None, None),
     };
-    let use_sync = (to == Status::Used).then_some("PENDING");
+    let use_sync = (to == Status::Used).then_some(UseSync::Pending.as_str());
     let sql = format!(
         "UPDATE benefit_instances SET status = $1, status_at = $2, used_by = COALESCE($3, used_by),
              partner_request_id = COALESCE($4, partner_request_id), use_request_id = COALESCE($5, use_request_id),
@@ -370,7 +406,7 @@ pub(crate) async fn insert(
 pub async fn settle_use_sync(db: &Db, instance_id: &str, ok: bool, code: Option<&str>) -> Result<(), BenefitError> {
     sqlx::query("UPDATE benefit_instances SET use_sync_status = $2, use_sync_code = $3 WHERE instance_id = $1 AND use_sync_status = 'PENDING'")
         .bind(instance_id)
-        .bind(if ok { "SUCCESS" } else { "FAIL" })
+        .bind(if ok { UseSync::Success } else { UseSync::Fail }.as_str())
         .bind(code)
         .execute(db.pool())
         .await?;

@@ -174,7 +174,7 @@ pub async fn poll_sync(db: &Db, api: &dyn PlatformApi, sync_request_id: &str, no
 /// benefitUseRequestId; S and F settle it (F is never retried), U and no answer retry.
 pub async fn send_used(db: &Db, api: &dyn PlatformApi, instance_id: &str) -> Result<Outcome, BenefitError> {
     let instance = instances::find(db, instance_id).await?.ok_or(BenefitError::UnknownBenefit)?;
-    if instance.status != Status::Used || instance.use_sync_status.as_deref() != Some("PENDING") {
+    if instance.status != Status::Used || instance.use_sync_status != Some(instances::UseSync::Pending) {
         return Ok(Outcome::Done);
     }
     let use_request_id = instance.use_request_id.clone().ok_or_else(|| crate::StoreError::corrupt("benefit_instances", "a USED benefit without benefitUseRequestId"))?;

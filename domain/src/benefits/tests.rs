@@ -284,7 +284,7 @@ async fn twenty_parallel_uses_of_one_code_have_one_success() {
     let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_jobs WHERE kind = $1").bind(usage::SYNC_USED).fetch_one(db.pool()).await.unwrap();
     assert_eq!(jobs, 1, "one syncUsedBenefit queued");
     let instance = instances::find(&db, &issued.instances[0].instance_id).await.unwrap().unwrap();
-    assert_eq!((instance.status, instance.used_by.as_deref(), instance.use_sync_status.as_deref()), (Status::Used, Some("shop"), Some("PENDING")));
+    assert_eq!((instance.status, instance.used_by.as_deref(), instance.use_sync_status), (Status::Used, Some("shop"), Some(instances::UseSync::Pending)));
     // the winner's retry with its own requestId gets the same answer; anyone else "already used"
     let winner = instance.partner_request_id.clone().unwrap();
     let again = UseRequest { lookup: Lookup::InstanceId(instance.instance_id.clone()), pin: None, partner_request_id: Some(winner) };
@@ -465,13 +465,13 @@ async fn sync_used_benefit_keeps_its_request_id_through_unknowns_and_timeouts_an
     assert_eq!(sent.len(), 4);
     assert!(sent.iter().all(|r| r == &sent[0]), "the same benefitUseRequestId and fields on every try");
     assert_eq!((sent[0].instance_id.as_str(), sent[0].benefit_code.as_str(), sent[0].use_scene), (first.instance_id.as_str(), first.code.as_str(), "MINI_PROGRAM"));
-    assert_eq!(instances::find(&db, &first.instance_id).await.unwrap().unwrap().use_sync_status.as_deref(), Some("SUCCESS"));
+    assert_eq!(instances::find(&db, &first.instance_id).await.unwrap().unwrap().use_sync_status, Some(instances::UseSync::Success));
 
     let second = &issued.instances[1];
     usage::use_benefit(&db, "shop", &UseRequest { lookup: Lookup::Code(second.code.clone()), pin: None, partner_request_id: None }, T0 + 1).await.unwrap();
     assert_eq!(platform_api::send_used(&db, &api, &second.instance_id).await.unwrap(), Outcome::Done, "F is final");
     let settled = instances::find(&db, &second.instance_id).await.unwrap().unwrap();
-    assert_eq!((settled.use_sync_status.as_deref(), settled.use_sync_code.as_deref()), (Some("FAIL"), Some("PROCESS_FAIL")));
+    assert_eq!((settled.use_sync_status, settled.use_sync_code.as_deref()), (Some(instances::UseSync::Fail), Some("PROCESS_FAIL")));
 }
 
 #[tokio::test]

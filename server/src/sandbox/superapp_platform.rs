@@ -153,6 +153,37 @@ impl Default for Knobs {
     }
 }
 
+/// A synced benefit's review, as the platform reports it (syncStatus).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+enum SyncState {
+    Processing,
+    Success,
+    Fail,
+}
+
+impl SyncState {
+    fn as_str(self) -> &'static str {
+        match self {
+            SyncState::Processing => "PROCESSING",
+            SyncState::Success => "SUCCESS",
+            SyncState::Fail => "FAIL",
+        }
+    }
+}
+
+/// How a collect ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+enum CollectOutcome {
+    /// issueBenefit succeeded (at some attempt).
+    Collected,
+    /// The ISV refused it with a defined code (no retry).
+    Failed,
+    /// No answer after the retries: reversed.
+    Reversed,
+}
+
 /// A benefit the ISV synced.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -165,8 +196,7 @@ struct Benefit {
     client_codes: Vec<String>,
     content: Value,
     budget: Value,
-    /// PROCESSING, SUCCESS, FAIL
-    sync_status: &'static str,
+    sync_status: SyncState,
     fail_code: Option<&'static str>,
     fail_reason: Option<&'static str>,
     released: bool,
@@ -198,8 +228,7 @@ struct Collect {
     user_id: String,
     client_code: String,
     template_id: String,
-    /// COLLECTED, FAILED (a refusal), REVERSED (no answer after the retries: reversed)
-    outcome: &'static str,
+    outcome: CollectOutcome,
     result_code: Option<String>,
     message: Option<String>,
     vouchers: Vec<Voucher>,
@@ -413,7 +442,7 @@ async fn sync_benefit(State(p): State<Platform>, method: Method, headers: Header
             client_codes: codes,
             content: req["benefitContent"].clone(),
             budget: req["benefitBudget"].clone(),
-            sync_status: "PROCESSING",
+            sync_status: SyncState::Processing,
             fail_code: None,
             fail_reason: None,
             released: false,
@@ -434,7 +463,7 @@ async fn sync_benefit(State(p): State<Platform>, method: Method, headers: Header
             p.log("from_isv", "syncBenefit", &id, "replay");
             return platform_answer(&p, URI, answer[0].as_str().unwrap_or("F"), answer[1].as_str().unwrap_or(""), answer[2].as_str().unwrap_or(""), json!({}));
         }
-        let immutable_changed = w.benefits.get(&benefit.template_id).filter(|b| b.sync_status != "FAIL" || b.released).is_some_and(|b| {
+        let immutable_changed = w.benefits.get(&benefit.template_id).filter(|b| b.sync_status != SyncState::Fail || b.released).is_some_and(|b| {
             b.client_codes != benefit.client_codes || b.content != benefit.content || b.budget != benefit.budget
         });
         let answer = if immutable_changed {
@@ -464,14 +493,14 @@ async fn review(p: Platform, sync_request_id: String) {
         let Some(template_id) = w.syncs.get(&sync_request_id).map(|s| s.template_id.clone()) else { return };
         let Some(b) = w.benefits.get_mut(&template_id).filter(|b| b.sync_request_id == sync_request_id) else { return };
         match review.fail() {
-            None => b.sync_status = "SUCCESS",
+            None => b.sync_status = SyncState::Success,
             Some((code, reason)) => {
-                b.sync_status = "FAIL";
+                b.sync_status = SyncState::Fail;
                 b.fail_code = Some(code);
                 b.fail_reason = Some(reason);
             }
         }
-        let mut notice = json!({ "benefitSyncRequestId": sync_request_id, "syncStatus": b.sync_status });
+        let mut notice = json!({ "benefitSyncRequestId": sync_request_id, "syncStatus": b.sync_status.as_str() });
         if let (Some(code), Some(reason)) = (b.fail_code, b.fail_reason) {
             notice["syncFailCode"] = json!(code);
             notice["syncFailReason"] = json!(reason);
@@ -517,9 +546,9 @@ async fn inquire_sync(State(p): State<Platform>, method: Method, headers: Header
         Some((given, _)) if given[0] != "S" => platform_answer(&p, URI, "F", "SYNC_REQUEST_ID_NOT_EXIST", "That sync was refused.", json!({})),
         Some((_, b)) => {
             // a later sync of the same template supersedes this one: it is then done
-            let status = if b.sync_request_id == id { b.sync_status } else { "SUCCESS" };
-            let mut extra = json!({ "syncStatus": status });
-            if status == "FAIL" {
+            let status = if b.sync_request_id == id { b.sync_status } else { SyncState::Success };
+            let mut extra = json!({ "syncStatus": status.as_str() });
+            if status == SyncState::Fail {
                 extra["syncFailCode"] = json!(b.fail_code);
                 extra["syncFailReason"] = json!(b.fail_reason);
             }
@@ -663,7 +692,7 @@ async fn collect(p: &Platform, r: CollectRequest) -> Collect {
         user_id: r.user_id.clone(),
         client_code: client_code.clone(),
         template_id: r.benefit_template_id.clone(),
-        outcome: "REVERSED",
+        outcome: CollectOutcome::Reversed,
         result_code: None,
         message: None,
         vouchers: Vec::new(),
@@ -705,13 +734,13 @@ async fn collect(p: &Platform, r: CollectRequest) -> Collect {
         match reading {
             IssueReading::Issued(details) => {
                 p.log("to_isv", "issueBenefit", &issue_request_id, format!("issued {} (attempt {attempt})", details.len()));
-                c.outcome = "COLLECTED";
+                c.outcome = CollectOutcome::Collected;
                 c.vouchers = details.iter().map(voucher_of).collect();
                 return c;
             }
             IssueReading::Refused(code, message) => {
                 p.log("to_isv", "issueBenefit", &issue_request_id, format!("refused {code} (attempt {attempt})"));
-                c.outcome = "FAILED";
+                c.outcome = CollectOutcome::Failed;
                 c.result_code = Some(code);
                 c.message = Some(message);
                 return c;
@@ -786,8 +815,8 @@ struct ReleaseRequest {
 fn release_one(p: &Platform, template_id: &str) -> Result<(), String> {
     let mut w = p.world();
     let b = w.benefits.get_mut(template_id).ok_or("no such benefit")?;
-    if b.sync_status != "SUCCESS" {
-        return Err(format!("the benefit is {}, not SUCCESS: it cannot be released", b.sync_status));
+    if b.sync_status != SyncState::Success {
+        return Err(format!("the benefit is {}, not SUCCESS: it cannot be released", b.sync_status.as_str()));
     }
     b.released = true;
     Ok(())
@@ -898,7 +927,7 @@ async fn console(State(p): State<Platform>) -> Html<String> {
         .map(|b| {
             let action = if b.released {
                 "released".to_string()
-            } else if b.sync_status == "SUCCESS" {
+            } else if b.sync_status == SyncState::Success {
                 format!("<form method=\"post\" class=\"inline\" action=\"/console/release/{id}\"><button data-testid=\"release\">Release</button></form>", id = escape(&b.template_id))
             } else {
                 "—".to_string()
@@ -908,7 +937,7 @@ async fn console(State(p): State<Platform>) -> Html<String> {
                  <td class=\"status {status}\">{status}<br><span class=\"muted\">{fail}</span></td><td>{action}</td></tr>",
                 id = escape(&b.template_id),
                 title = escape(&b.title),
-                status = b.sync_status,
+                status = b.sync_status.as_str(),
                 fail = escape(&[b.fail_code.unwrap_or_default(), b.fail_reason.unwrap_or_default()].join(" ")),
             )
         })
@@ -978,7 +1007,7 @@ async fn app_page(State(p): State<Platform>, Query(q): Query<AppQuery>) -> Html<
         .filter(|c| c.user_id == user)
         .map(|c| {
             let title = w.benefits.get(&c.template_id).map(|b| b.title.clone()).unwrap_or_else(|| c.template_id.clone());
-            if c.outcome != "COLLECTED" {
+            if c.outcome != CollectOutcome::Collected {
                 return format!(
                     "<div class=\"card\" data-testid=\"collect-failed\" data-code=\"{code}\"><strong>{title}</strong><p class=\"FAILED\">Could not collect: {message}</p></div>",
                     code = escape(c.result_code.as_deref().unwrap_or("REVERSED")),

@@ -670,9 +670,13 @@ async fn the_three_flows_run_end_to_end_against_the_sandbox_platform() {
     let (status, used) = s.use_code(&code).await;
     assert_eq!((status, used["data"]["status"].as_str()), (StatusCode::OK, Some("USED")), "{used}");
     until(|| async { (s.state().await["collects"][0]["vouchers"][0]["status"] == "USED").then_some(()) }).await;
+    // our side records the platform's answer once it has it
     let instance = c["vouchers"][0]["benefitInstanceId"].as_str().unwrap();
-    let i = domain::benefits::instances::find(s.app.db(), instance).await.unwrap().unwrap();
-    assert_eq!(i.use_sync_status.as_deref(), Some("SUCCESS"));
+    until(|| async {
+        let i = domain::benefits::instances::find(s.app.db(), instance).await.unwrap().unwrap();
+        (i.use_sync_status == Some(domain::benefits::instances::UseSync::Success)).then_some(())
+    })
+    .await;
     let (status, again) = s.use_code(&code).await;
     assert_eq!((status, error_code(status, &again).as_str()), (StatusCode::CONFLICT, "BENEFIT_ALREADY_USED"));
     // the platform verified every signature of ours: no refusal of that kind in its log
@@ -745,7 +749,7 @@ async fn sync_used_benefit_is_retried_through_two_unknowns_and_a_timeout_with_on
     let instance = c["vouchers"][0]["benefitInstanceId"].as_str().unwrap().to_string();
     let settled = until(|| async {
         let i = domain::benefits::instances::find(s.app.db(), &instance).await.unwrap().unwrap();
-        (i.use_sync_status.as_deref() == Some("SUCCESS")).then_some(i)
+        (i.use_sync_status == Some(domain::benefits::instances::UseSync::Success)).then_some(i)
     })
     .await;
     let use_request_id = settled.use_request_id.unwrap();
@@ -754,6 +758,12 @@ async fn sync_used_benefit_is_retried_through_two_unknowns_and_a_timeout_with_on
     assert_eq!(calls.len(), 4, "{calls:?}");
     assert!(calls.iter().all(|c| c.starts_with(&use_request_id)), "one benefitUseRequestId: {calls:?}");
     assert!(calls[0].ends_with("U (scripted)") && calls[1].ends_with("U (scripted)") && calls[2].contains("timeout") && calls[3].ends_with("deactivated"), "{calls:?}");
+    // the job's last attempt is recorded as it finishes
+    until(|| async {
+        let state: String = sqlx::query_scalar("SELECT state FROM outbox_jobs WHERE kind = 'benefits.sync_used'").fetch_one(s.app.db().pool()).await.unwrap();
+        (state == "done").then_some(())
+    })
+    .await;
     let outcomes: Vec<String> = sqlx::query_scalar(
         "SELECT a.outcome FROM outbox_attempts a JOIN outbox_jobs j ON j.id = a.job_id WHERE j.kind = 'benefits.sync_used' ORDER BY a.attempt",
     )

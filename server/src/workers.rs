@@ -48,13 +48,19 @@ pub fn spawn(
     config: &Config,
     tikivip: &TikiVip,
     benefit_platforms: Arc<dyn domain::benefits::platform_api::PlatformApi>,
+    instance_name: &str,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(Worker, Vec<JoinHandle<()>>)> {
     let mut handlers = job_handlers(db, config)?;
     handlers.push(Arc::new(RefundDelivery(tikivip.clone())));
     handlers.extend(benefits::handlers(db, benefit_platforms, &config.benefits));
-    let worker = Worker::new(db.clone(), WorkerConfig { concurrency: config.worker.concurrency, ..WorkerConfig::default() }, handlers);
-    let instance = Instance { db: db.clone(), owner: format!("instance-{}", uuid::Uuid::new_v4().simple()) };
+    let worker_config = WorkerConfig {
+        concurrency: config.worker.concurrency,
+        lease_ms: i64::try_from(config.worker.lease_s.clamp(1, 86_400) * 1000).unwrap_or(300_000),
+        ..WorkerConfig::default()
+    };
+    let worker = Worker::new(db.clone(), worker_config, handlers).for_instance(instance_name);
+    let instance = Instance { db: db.clone(), owner: instance_name.to_string() };
     let mut tasks = vec![
         tokio::spawn(worker.clone().run(shutdown.clone())),
         batch_files::spawn(db, config, worker.clone(), shutdown.clone()),

@@ -15,12 +15,27 @@ use crate::store::{Db, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GrantPolicy {
     pub code_ttl_ms: i64,
+    /// A confidential client's refresh tokens (its server keeps them).
     pub refresh_ttl_ms: i64,
+    /// A public client's (a single-page app in a browser, where a stolen token is likelier):
+    /// short, and each use rotates it (OAuth 2.0 for Browser-Based Apps).
+    pub public_refresh_ttl_ms: i64,
+}
+
+impl GrantPolicy {
+    /// The policy for tokens issued to a public (`true`) or confidential client.
+    pub fn for_client(&self, public: bool) -> GrantPolicy {
+        if public {
+            GrantPolicy { refresh_ttl_ms: self.public_refresh_ttl_ms, ..*self }
+        } else {
+            *self
+        }
+    }
 }
 
 impl Default for GrantPolicy {
     fn default() -> Self {
-        Self { code_ttl_ms: 60_000, refresh_ttl_ms: 30 * 24 * 3_600_000 }
+        Self { code_ttl_ms: 60_000, refresh_ttl_ms: 30 * 24 * 3_600_000, public_refresh_ttl_ms: 24 * 3_600_000 }
     }
 }
 
@@ -412,5 +427,12 @@ mod tests {
         let old = issue_refresh_token(&db, &p, &g2.id, T0).await.unwrap();
         let late = rotate_refresh_token(&db, &p, "shop", &old, T0 + p.refresh_ttl_ms + 1).await;
         assert!(matches!(late, Err(GrantError::Invalid)));
+
+        // a public client's tokens live a day, not a month
+        let public = p.for_client(true);
+        assert_eq!((public.refresh_ttl_ms, p.for_client(false).refresh_ttl_ms), (24 * 3_600_000, p.refresh_ttl_ms));
+        let short = issue_refresh_token(&db, &public, &g2.id, T0).await.unwrap();
+        let expired = rotate_refresh_token(&db, &public, "shop", &short, T0 + public.refresh_ttl_ms + 1).await;
+        assert!(matches!(expired, Err(GrantError::Invalid)), "expired after a day");
     }
 }

@@ -329,6 +329,9 @@ pub enum ClientsCommand {
         /// point:read, point:earn, point:redeem, benefit:use; default `partner` (all).
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// What its ID and access tokens are signed with: RS256 (default), ES256 or EdDSA.
+        #[arg(long, default_value = "RS256", value_parser = parse_alg)]
+        alg: domain::identity::signing_keys::Alg,
     },
     /// List clients (never their secrets).
     List,
@@ -702,6 +705,10 @@ async fn webhooks(config: Config, cmd: WebhooksCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_alg(s: &str) -> Result<domain::identity::signing_keys::Alg, String> {
+    domain::identity::signing_keys::Alg::parse(s).ok_or_else(|| "RS256, ES256 or EdDSA".to_string())
+}
+
 async fn open_db(config: &Config) -> anyhow::Result<domain::Db> {
     let db = domain::Db::connect_with(config.database_url.expose(), &config.database.to_domain()?).await?;
     db.migrate().await?;
@@ -712,8 +719,18 @@ async fn clients(config: Config, cmd: ClientsCommand) -> anyhow::Result<()> {
     use domain::identity::clients::{self, ClientSpec};
     let db = open_db(&config).await?;
     match cmd {
-        ClientsCommand::Add { client_id, name, public, redirect_uris, web_origins, logo_uri, new_secret, scopes } => {
-            let spec = ClientSpec { client_id, name, confidential: !public, redirect_uris, web_origins, logo_uri, secret_sha256: None, scopes };
+        ClientsCommand::Add { client_id, name, public, redirect_uris, web_origins, logo_uri, new_secret, scopes, alg } => {
+            let spec = ClientSpec {
+                client_id,
+                name,
+                confidential: !public,
+                redirect_uris,
+                web_origins,
+                logo_uri,
+                secret_sha256: None,
+                scopes,
+                id_token_signed_response_alg: alg,
+            };
             let (client, secret) = clients::register(&db, &spec, !new_secret, domain::now_ms()).await?;
             println!("{}", serde_json::to_string_pretty(&client)?);
             if let Some(secret) = secret {
@@ -734,11 +751,11 @@ async fn keys(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
     use domain::identity::signing_keys::{self, KeyRing};
     let db = open_db(&config).await?;
     if let KeysCommand::Rotate { publish_hours } = cmd {
-        let kid = signing_keys::rotate(&db, publish_hours.max(1) * 3_600_000, domain::now_ms()).await?;
-        println!("new active key: {kid}");
+        let kids = signing_keys::rotate(&db, publish_hours.max(1) * 3_600_000, domain::now_ms()).await?;
+        println!("new active keys: {}", kids.join(", "));
     }
     let ring = KeyRing::load_or_create(&db, domain::now_ms()).await?;
-    println!("active: {}", ring.active.kid);
+    println!("active: {}", ring.active_kids());
     println!("{}", serde_json::to_string_pretty(&ring.jwks)?);
     Ok(())
 }

@@ -172,6 +172,7 @@ async fn sandbox_membership_app(
         logo_uri: None,
         secret_sha256: Some(secret_sha256),
         scopes: vec!["user:read".into()],
+        id_token_signed_response_alg: Default::default(),
     };
     clients::register(db, &spec, false, domain::now_ms()).await?;
     let reward_settings = config::RewardClientSettings {
@@ -197,6 +198,7 @@ async fn sandbox_shop(db: &domain::Db) -> anyhow::Result<(String, config::Secret
         confidential: true,
         redirect_uris: vec!["http://localhost/sandbox-shop".into()],
         scopes: vec![http::benefits::partner::SCOPE.into()],
+        id_token_signed_response_alg: Default::default(),
         ..ClientSpec::default()
     };
     let (_, secret) = clients::register(db, &spec, false, domain::now_ms()).await?;

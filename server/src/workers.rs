@@ -207,7 +207,7 @@ async fn reload_signing_keys(idp: Idp, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => match idp.reload_keys(domain::now_ms()).await {
-                Ok(true) => tracing::info!(active = %idp.keys().active.kid, "token signing keys reloaded"),
+                Ok(true) => tracing::info!(active = %idp.keys().active_kids(), "token signing keys reloaded"),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "reloading the token signing keys failed"),
             },

@@ -277,6 +277,7 @@ async fn three_instances_behind_nginx_behave_as_one_service() {
         logo_uri: None,
         secret_sha256: Some(clients::secret_sha256(SECRET)),
         scopes: Vec::new(),
+        id_token_signed_response_alg: Default::default(),
     };
     clients::register(&db, &spec, true, domain::now_ms()).await.unwrap();
     let (hook, deliveries) = receiver().await;

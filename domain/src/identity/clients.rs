@@ -26,6 +26,8 @@ pub struct Client {
     /// The partner-API scopes this client may ask for with client_credentials
     /// (`tokens::PARTNER_SCOPES`; `partner` means all of them).
     pub scopes: Vec<String>,
+    /// What its ID and access tokens are signed with (`id_token_signed_response_alg`).
+    pub token_alg: super::signing_keys::Alg,
 }
 
 /// What registering a client takes (from the CLI or the configuration file).
@@ -51,6 +53,10 @@ pub struct ClientSpec {
     /// `point:read`, `point:earn`, `point:redeem`, `benefit:use`); empty means `partner`, i.e. all.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// `RS256` (default), `ES256` or `EdDSA`: what its ID and access tokens are signed with
+    /// (OpenID Connect Registration's `id_token_signed_response_alg`).
+    #[serde(default)]
+    pub id_token_signed_response_alg: super::signing_keys::Alg,
 }
 
 fn yes() -> bool {
@@ -171,11 +177,11 @@ pub async fn register(db: &Db, spec: &ClientSpec, keep_secret: bool, now_ms: i64
         }
     };
     sqlx::query(
-        "INSERT INTO oidc_clients (client_id, secret_hash, name, redirect_uris, web_origins, logo_uri, partner_scopes, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7)
+        "INSERT INTO oidc_clients (client_id, secret_hash, name, redirect_uris, web_origins, logo_uri, partner_scopes, token_alg, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $8, $9, $7, $7)
          ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash, name = excluded.name,
              redirect_uris = excluded.redirect_uris, web_origins = excluded.web_origins, logo_uri = excluded.logo_uri,
-             partner_scopes = excluded.partner_scopes, updated_at = excluded.updated_at",
+             partner_scopes = excluded.partner_scopes, token_alg = excluded.token_alg, updated_at = excluded.updated_at",
     )
     .bind(&spec.client_id)
     .bind(&secret_hash)
@@ -185,6 +191,7 @@ pub async fn register(db: &Db, spec: &ClientSpec, keep_secret: bool, now_ms: i64
     .bind(&spec.logo_uri)
     .bind(now_ms)
     .bind(spec.scope_list())
+    .bind(spec.id_token_signed_response_alg.as_str())
     .execute(db.pool())
     .await?;
     let client = find(db, &spec.client_id).await?.ok_or(ClientError::BadClientId)?;
@@ -200,11 +207,12 @@ struct ClientRow {
     web_origins: String,
     logo_uri: Option<String>,
     partner_scopes: String,
+    token_alg: String,
 }
 
 pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, ClientError> {
     let row: Option<ClientRow> =
-        sqlx::query_as("SELECT client_id, secret_hash, name, redirect_uris, web_origins, logo_uri, partner_scopes FROM oidc_clients WHERE client_id = $1")
+        sqlx::query_as("SELECT client_id, secret_hash, name, redirect_uris, web_origins, logo_uri, partner_scopes, token_alg FROM oidc_clients WHERE client_id = $1")
             .bind(client_id)
             .fetch_optional(db.pool())
             .await?;
@@ -216,6 +224,8 @@ pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, ClientErro
         redirect_uris: list("redirect_uris", &r.redirect_uris)?,
         web_origins: list("web_origins", &r.web_origins)?,
         scopes: r.partner_scopes.split_whitespace().map(str::to_string).collect(),
+        token_alg: super::signing_keys::Alg::parse(&r.token_alg)
+            .ok_or_else(|| StoreError::corrupt("oidc_clients", format!("{}: unknown token_alg {:?}", r.client_id, r.token_alg)))?,
         client_id: r.client_id,
         secret_hash: r.secret_hash,
         name: r.name,
@@ -276,6 +286,7 @@ mod tests {
             logo_uri: None,
             secret_sha256: None,
             scopes: Vec::new(),
+            id_token_signed_response_alg: Default::default(),
         }
     }
 

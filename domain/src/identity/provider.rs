@@ -62,7 +62,7 @@ impl Idp {
     pub async fn reload_keys(&self, now_ms: i64) -> Result<bool, StoreError> {
         let ring = KeyRing::load_or_create(&self.db, now_ms).await?;
         let mut current = self.keys.write().unwrap_or_else(|e| e.into_inner());
-        let changed = current.active.kid != ring.active.kid || current.jwks_json != ring.jwks_json;
+        let changed = current.active_kids() != ring.active_kids() || current.jwks_json != ring.jwks_json;
         if changed {
             *current = Arc::new(ring);
         }

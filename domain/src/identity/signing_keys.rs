@@ -1,45 +1,134 @@
-//! The provider's token signing keys: RS256 on aws-lc-rs, each with a `kid`.
-//! A key is generated on first start ([`KeyRing::load_or_create`]); [`rotate`] makes a new one
-//! active and keeps the old one in the JWKS until the tokens it signed have expired.
+//! The provider's token signing keys, on aws-lc-rs, each with a `kid`: one active key per JWS
+//! algorithm — RS256 (the default), ES256 and EdDSA (Ed25519), chosen per client
+//! (`id_token_signed_response_alg`). The keys are made on first start
+//! ([`KeyRing::load_or_create`]); [`rotate`] makes new active keys and keeps the old ones in the
+//! JWKS until the tokens they signed have expired.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
-use aws_lc_rs::rsa::PublicKeyComponents;
+use aws_lc_rs::{
+    rand::SystemRandom,
+    rsa::PublicKeyComponents,
+    signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, UnparsedPublicKey},
+};
 use openidconnect::{
-    core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm},
+    core::{CoreJsonCurveType, CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm},
     JsonWebKeyId, PrivateSigningKey, SigningError,
 };
+use serde::{Deserialize, Serialize};
 
 use crate::{
-    signing::RsaPrivateKey,
+    signing::{RsaPrivateKey, SignatureError},
     store::{Db, StoreError},
 };
 
-/// One signing key with its id.
+/// A JWS algorithm the provider signs tokens with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Alg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys: what every client can verify.
+    #[default]
+    RS256,
+    /// ECDSA P-256 with SHA-256: about ten times cheaper to sign than RS256.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl Alg {
+    pub const ALL: [Alg; 3] = [Alg::RS256, Alg::ES256, Alg::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::ES256 => "ES256",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Alg> {
+        Alg::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    pub fn jws(self) -> CoreJwsSigningAlgorithm {
+        match self {
+            Alg::RS256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            Alg::ES256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            Alg::EdDSA => CoreJwsSigningAlgorithm::EdDsa,
+        }
+    }
+}
+
+enum Material {
+    Rsa(RsaPrivateKey),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// One signing key with its id and algorithm.
 pub struct SigningKey {
     pub kid: String,
-    key: RsaPrivateKey,
+    pub alg: Alg,
+    material: Material,
 }
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SigningKey({})", self.kid)
+        write!(f, "SigningKey({}, {})", self.kid, self.alg.as_str())
     }
 }
 
 impl SigningKey {
-    /// SHA256withRSA (RS256) over `msg`.
-    pub fn sign_sha256(&self, msg: &[u8]) -> Vec<u8> {
-        self.key.sign_sha256(msg)
+    fn from_pkcs8(kid: String, alg: Alg, der: &[u8]) -> Result<SigningKey, String> {
+        let material = match alg {
+            Alg::RS256 => Material::Rsa(RsaPrivateKey::from_pkcs8_der(der).map_err(|e| e.to_string())?),
+            Alg::ES256 => Material::Ec(EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(|e| e.to_string())?),
+            Alg::EdDSA => Material::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(|e| e.to_string())?),
+        };
+        Ok(SigningKey { kid, alg, material })
     }
 
-    pub fn verify_sha256(&self, msg: &[u8], sig: &[u8]) -> Result<(), crate::signing::SignatureError> {
-        self.key.public_key().verify_sha256(msg, sig)
+    /// A new key's PKCS#8 DER (RSA-2048 takes a while: call off the async threads).
+    fn generate_pkcs8(alg: Alg) -> Result<Vec<u8>, String> {
+        let rng = SystemRandom::new();
+        Ok(match alg {
+            Alg::RS256 => RsaPrivateKey::generate_2048().and_then(|k| k.to_pkcs8_der()).map_err(|e| e.to_string())?,
+            Alg::ES256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(|e| e.to_string())?.as_ref().to_vec(),
+            Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?.as_ref().to_vec(),
+        })
     }
 
-    fn jwk(&self) -> CoreJsonWebKey {
-        let parts: PublicKeyComponents<Vec<u8>> = self.key.public_components();
-        CoreJsonWebKey::new_rsa(parts.n, parts.e, Some(JsonWebKeyId::new(self.kid.clone())))
+    /// The JWS signature of `msg` (ES256 in the fixed r‖s form JWS wants).
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        match &self.material {
+            Material::Rsa(k) => k.sign_sha256(msg),
+            Material::Ec(k) => k.sign(&SystemRandom::new(), msg).map(|s| s.as_ref().to_vec()).unwrap_or_default(),
+            Material::Ed(k) => k.sign(msg).as_ref().to_vec(),
+        }
+    }
+
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
+        let bad = |_| SignatureError::Mismatch;
+        match &self.material {
+            Material::Rsa(k) => k.public_key().verify_sha256(msg, sig),
+            Material::Ec(k) => UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, k.public_key().as_ref()).verify(msg, sig).map_err(bad),
+            Material::Ed(k) => UnparsedPublicKey::new(&signature::ED25519, k.public_key().as_ref()).verify(msg, sig).map_err(bad),
+        }
+    }
+
+    pub fn jwk(&self) -> CoreJsonWebKey {
+        let kid = Some(JsonWebKeyId::new(self.kid.clone()));
+        match &self.material {
+            Material::Rsa(k) => {
+                let parts: PublicKeyComponents<Vec<u8>> = k.public_components();
+                CoreJsonWebKey::new_rsa(parts.n, parts.e, kid)
+            }
+            Material::Ec(k) => {
+                // an uncompressed point: 0x04 ‖ x ‖ y, 32 bytes each
+                let point = k.public_key().as_ref();
+                CoreJsonWebKey::new_ec(point[1..33].to_vec(), point[33..65].to_vec(), CoreJsonCurveType::P256, kid)
+            }
+            Material::Ed(k) => CoreJsonWebKey::new_okp(k.public_key().as_ref().to_vec(), CoreJsonCurveType::Ed25519, kid),
+        }
     }
 }
 
@@ -47,10 +136,10 @@ impl PrivateSigningKey for SigningKey {
     type VerificationKey = CoreJsonWebKey;
 
     fn sign(&self, alg: &CoreJwsSigningAlgorithm, message: &[u8]) -> Result<Vec<u8>, SigningError> {
-        match alg {
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 => Ok(self.key.sign_sha256(message)),
-            other => Err(SigningError::UnsupportedAlg(format!("{other:?}"))),
+        if *alg != self.alg.jws() {
+            return Err(SigningError::UnsupportedAlg(format!("{alg:?}")));
         }
+        Ok(SigningKey::sign(self, message))
     }
 
     fn as_verification_key(&self) -> CoreJsonWebKey {
@@ -58,23 +147,29 @@ impl PrivateSigningKey for SigningKey {
     }
 }
 
-/// The active key and the published set, as loaded from the database.
+/// The active keys (one per algorithm) and the published set, as loaded from the database.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
-    pub active: Arc<SigningKey>,
-    /// Every published key (the active one first), for verifying what we signed.
+    active: HashMap<Alg, Arc<SigningKey>>,
+    /// Every published key (the active ones first), for verifying what we signed.
     pub published: Vec<Arc<SigningKey>>,
     pub jwks: CoreJsonWebKeySet,
     /// `jwks` serialised once, as the JWKS endpoint serves it.
     pub jwks_json: String,
 }
 
-type KeyRow = (String, Vec<u8>);
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    kid: String,
+    alg: String,
+    private_pkcs8: Vec<u8>,
+    retired_at: Option<i64>,
+}
 
 impl KeyRing {
-    /// Loads the keys; creates the first one when there is none. Instances starting together on
-    /// an empty database agree on one first key: only the holder of the lease `signing-key-init`
-    /// creates it, the others wait for it (at most a minute).
+    /// Loads the keys; makes the missing active ones (every algorithm, on first start). Instances
+    /// starting together agree on one key per algorithm: only the holder of the lease
+    /// `signing-key-init` makes keys, the others wait for them (at most a minute).
     pub async fn load_or_create(db: &Db, now_ms: i64) -> Result<KeyRing, StoreError> {
         let owner = format!("key-init-{}", uuid::Uuid::new_v4().simple());
         for _ in 0..600 {
@@ -82,58 +177,81 @@ impl KeyRing {
                 return Ok(ring);
             }
             if crate::store::lease::acquire(db, "signing-key-init", &owner, 60_000, crate::now_ms()).await? {
-                if Self::load(db, now_ms).await?.is_none() {
-                    insert_new_key(db, now_ms).await?;
+                let missing: Vec<Alg> = match Self::load_rows(db, now_ms).await {
+                    Ok(rows) => Alg::ALL.into_iter().filter(|a| !rows.iter().any(|r| r.retired_at.is_none() && r.alg == a.as_str())).collect(),
+                    Err(e) => return Err(e),
+                };
+                for alg in missing {
+                    insert_new_key(db, alg, now_ms).await?;
                 }
                 crate::store::lease::release(db, "signing-key-init", &owner).await?;
             } else {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
-        Err(StoreError::NotFound("a first signing key (another instance holds the lease to create it)".into()))
+        Err(StoreError::NotFound("the first signing keys (another instance holds the lease to create them)".into()))
     }
 
-    async fn load(db: &Db, now_ms: i64) -> Result<Option<KeyRing>, StoreError> {
-        let active: Option<KeyRow> = sqlx::query_as(
-            "SELECT kid, private_pkcs8 FROM oidc_signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1",
-        )
-        .fetch_optional(db.pool())
-        .await?;
-        let Some(active) = active else { return Ok(None) };
-        let published: Vec<KeyRow> = sqlx::query_as(
-            "SELECT kid, private_pkcs8 FROM oidc_signing_keys
+    async fn load_rows(db: &Db, now_ms: i64) -> Result<Vec<KeyRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT kid, alg, private_pkcs8, retired_at FROM oidc_signing_keys
              WHERE retired_at IS NULL OR publish_until > $1 ORDER BY created_at DESC, kid",
         )
         .bind(now_ms)
         .fetch_all(db.pool())
-        .await?;
-        let active = Arc::new(parse(active)?);
-        let published: Vec<Arc<SigningKey>> = published.into_iter().map(|row| parse(row).map(Arc::new)).collect::<Result<_, _>>()?;
+        .await?)
+    }
+
+    /// The ring, unless an algorithm has no active key yet.
+    async fn load(db: &Db, now_ms: i64) -> Result<Option<KeyRing>, StoreError> {
+        let rows = Self::load_rows(db, now_ms).await?;
+        let mut active = HashMap::new();
+        let mut published = Vec::with_capacity(rows.len());
+        for r in rows {
+            let corrupt = |e: String| StoreError::corrupt("oidc_signing_keys", format!("signing key {}: {e}", r.kid));
+            let alg = Alg::parse(&r.alg).ok_or_else(|| corrupt(format!("unknown alg {:?}", r.alg)))?;
+            let retired = r.retired_at.is_some();
+            let key = Arc::new(SigningKey::from_pkcs8(r.kid.clone(), alg, &r.private_pkcs8).map_err(corrupt)?);
+            if !retired {
+                active.entry(alg).or_insert_with(|| key.clone()); // the newest unretired one
+            }
+            published.push(key);
+        }
+        if Alg::ALL.iter().any(|a| !active.contains_key(a)) {
+            return Ok(None);
+        }
+        // the active keys first, RS256 first (a client that takes the first key gets the default)
+        published.sort_by_key(|k| (!active.get(&k.alg).is_some_and(|a| Arc::ptr_eq(a, k)), Alg::ALL.iter().position(|a| *a == k.alg)));
         let jwks = CoreJsonWebKeySet::new(published.iter().map(|k| k.jwk()).collect());
         let jwks_json = serde_json::to_string(&jwks).map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(Some(KeyRing { active, published, jwks, jwks_json }))
+    }
+
+    /// The key that signs `alg` tokens now.
+    pub fn active(&self, alg: Alg) -> &SigningKey {
+        self.active.get(&alg).map(Arc::as_ref).expect("a loaded ring has every algorithm's key")
     }
 
     /// The published key with this `kid`.
     pub fn published_key(&self, kid: &str) -> Option<&SigningKey> {
         self.published.iter().find(|k| k.kid == kid).map(|k| k.as_ref())
     }
+
+    /// The active keys' ids, for logs and the CLI: `RS256 kid, ES256 kid, EdDSA kid`.
+    pub fn active_kids(&self) -> String {
+        Alg::ALL.iter().map(|a| format!("{} {}", a.as_str(), self.active(*a).kid)).collect::<Vec<_>>().join(", ")
+    }
 }
 
-fn parse((kid, der): KeyRow) -> Result<SigningKey, StoreError> {
-    let key = RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| StoreError::corrupt("oidc_signing_keys", format!("signing key {kid}: {e}")))?;
-    Ok(SigningKey { kid, key })
-}
-
-async fn insert_new_key(db: &Db, now_ms: i64) -> Result<String, StoreError> {
-    let key = tokio::task::spawn_blocking(RsaPrivateKey::generate_2048)
+async fn insert_new_key(db: &Db, alg: Alg, now_ms: i64) -> Result<String, StoreError> {
+    let der = tokio::task::spawn_blocking(move || SigningKey::generate_pkcs8(alg))
         .await
         .map_err(|e| StoreError::Internal(format!("key generation task: {e}")))?
-        .map_err(|e| StoreError::Internal(e.to_string()))?;
-    let der = key.to_pkcs8_der().map_err(|e| StoreError::Internal(e.to_string()))?;
-    let kid = format!("{}-{}", time_tag(now_ms), &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    sqlx::query("INSERT INTO oidc_signing_keys (kid, private_pkcs8, created_at) VALUES ($1, $2, $3)")
+        .map_err(StoreError::Internal)?;
+    let kid = format!("{}-{}-{}", time_tag(now_ms), alg.as_str().to_ascii_lowercase(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    sqlx::query("INSERT INTO oidc_signing_keys (kid, alg, private_pkcs8, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&kid)
+        .bind(alg.as_str())
         .bind(der)
         .bind(now_ms)
         .execute(db.pool())
@@ -147,17 +265,26 @@ fn time_tag(now_ms: i64) -> String {
         .unwrap_or_else(|_| "key".into())
 }
 
-/// Makes a new key active. Older active keys are retired and stay published for
-/// `publish_for_ms` (at least the longest token lifetime). Returns the new `kid`.
-pub async fn rotate(db: &Db, publish_for_ms: i64, now_ms: i64) -> Result<String, StoreError> {
-    let kid = insert_new_key(db, now_ms).await?;
-    sqlx::query("UPDATE oidc_signing_keys SET retired_at = $1, publish_until = $2 WHERE retired_at IS NULL AND kid <> $3")
-        .bind(now_ms)
-        .bind(now_ms + publish_for_ms)
-        .bind(&kid)
-        .execute(db.pool())
-        .await?;
-    Ok(kid)
+/// Makes a new active key for every algorithm. The older active keys are retired and stay
+/// published for `publish_for_ms` (at least the longest token lifetime). Returns the new kids
+/// (RS256 first).
+pub async fn rotate(db: &Db, publish_for_ms: i64, now_ms: i64) -> Result<Vec<String>, StoreError> {
+    let mut kids = Vec::new();
+    for alg in Alg::ALL {
+        kids.push(insert_new_key(db, alg, now_ms).await?);
+    }
+    let mut tx = db.begin().await?;
+    for (alg, kid) in Alg::ALL.iter().zip(&kids) {
+        sqlx::query("UPDATE oidc_signing_keys SET retired_at = $1, publish_until = $2 WHERE retired_at IS NULL AND alg = $3 AND kid <> $4")
+            .bind(now_ms)
+            .bind(now_ms + publish_for_ms)
+            .bind(alg.as_str())
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(kids)
 }
 
 #[cfg(test)]
@@ -183,7 +310,7 @@ mod tests {
             EmptyAdditionalClaims {},
         )
         .set_nonce(Some(Nonce::new("n-1".into())));
-        CoreIdToken::new(claims, ring.active.as_ref(), CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, None, None).unwrap()
+        CoreIdToken::new(claims, ring.active(Alg::RS256), CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, None, None).unwrap()
     }
 
     fn verify(token: &CoreIdToken, jwks: CoreJsonWebKeySet) -> bool {
@@ -191,8 +318,44 @@ mod tests {
             ClientId::new("demo".into()),
             IssuerUrl::new("http://127.0.0.1:3000".into()).unwrap(),
             jwks,
-        );
+        )
+        .set_allowed_algs(Alg::ALL.iter().map(|a| a.jws()));
         token.claims(&verifier, &Nonce::new("n-1".into())).is_ok()
+    }
+
+    /// Every algorithm's ID tokens verify with the `openidconnect` crate's own verifier (an
+    /// implementation independent of our aws-lc-rs signing) against the published JWKS, and a
+    /// token signed by one key does not pass as another's.
+    #[tokio::test]
+    async fn each_algorithm_signs_tokens_an_independent_verifier_accepts() {
+        let (_d, db) = temp_db().await;
+        let ring = KeyRing::load_or_create(&db, T0).await.unwrap();
+        for alg in Alg::ALL {
+            let now = chrono::Utc::now();
+            let claims = CoreIdTokenClaims::new(
+                IssuerUrl::new("http://127.0.0.1:3000".into()).unwrap(),
+                vec![Audience::new("demo".into())],
+                now + chrono::Duration::minutes(5),
+                now,
+                StandardClaims::new(SubjectIdentifier::new("member-1".into())),
+                EmptyAdditionalClaims {},
+            )
+            .set_nonce(Some(Nonce::new("n-1".into())));
+            let token = CoreIdToken::new(claims, ring.active(alg), alg.jws(), None, None).unwrap();
+            assert!(verify(&token, ring.jwks.clone()), "{alg:?}");
+            let msg = b"payload";
+            let sig = ring.active(alg).sign(msg);
+            assert!(ring.active(alg).verify(msg, &sig).is_ok());
+            let other = Alg::ALL.into_iter().find(|a| *a != alg).unwrap();
+            assert!(ring.active(other).verify(msg, &sig).is_err(), "{alg:?}'s signature is not {other:?}'s");
+        }
+        let kinds: Vec<String> = serde_json::from_str::<serde_json::Value>(&ring.jwks_json).unwrap()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| format!("{}/{}", k["kty"].as_str().unwrap(), k["crv"].as_str().unwrap_or("-")))
+            .collect();
+        assert_eq!(kinds, ["RSA/-", "EC/P-256", "OKP/Ed25519"]);
     }
 
     #[tokio::test]
@@ -200,8 +363,8 @@ mod tests {
         let (_d, db) = temp_db().await;
         let first = KeyRing::load_or_create(&db, T0).await.unwrap();
         let again = KeyRing::load_or_create(&db, T0 + 1).await.unwrap();
-        assert_eq!(first.active.kid, again.active.kid);
-        assert_eq!(first.jwks.keys().len(), 1);
+        assert_eq!(first.active_kids(), again.active_kids());
+        assert_eq!(first.jwks.keys().len(), 3, "one key per algorithm");
         let token = id_token(&first);
         assert!(verify(&token, again.jwks.clone()), "an ID token verifies against the published JWKS");
     }
@@ -211,15 +374,15 @@ mod tests {
         let (_d, db) = temp_db().await;
         let old = KeyRing::load_or_create(&db, T0).await.unwrap();
         let old_token = id_token(&old);
-        let new_kid = rotate(&db, 3_600_000, T0 + 10).await.unwrap();
+        let new_kids = rotate(&db, 3_600_000, T0 + 10).await.unwrap();
         let ring = KeyRing::load_or_create(&db, T0 + 20).await.unwrap();
-        assert_eq!(ring.active.kid, new_kid);
-        assert_eq!(ring.jwks.keys().len(), 2);
+        assert_eq!(ring.active(Alg::RS256).kid, new_kids[0]);
+        assert_eq!(ring.jwks.keys().len(), 6);
         assert!(verify(&old_token, ring.jwks.clone()), "tokens signed before the rotation still verify");
         assert!(verify(&id_token(&ring), ring.jwks.clone()));
 
         let later = KeyRing::load_or_create(&db, T0 + 10 + 3_600_000).await.unwrap();
-        assert_eq!(later.jwks.keys().len(), 1, "the old key is gone once its tokens have expired");
+        assert_eq!(later.jwks.keys().len(), 3, "the old keys are gone once their tokens have expired");
         assert!(!verify(&old_token, later.jwks));
     }
 }

@@ -1,4 +1,5 @@
-//! The tokens the provider issues, all RS256 JWTs with a `kid` from the [`KeyRing`]:
+//! The tokens the provider issues, all JWTs with a `kid` from the [`KeyRing`], signed with the
+//! client's algorithm (RS256 by default, ES256 or EdDSA if it chose one):
 //! - ID tokens, built and signed with the `openidconnect` crate's types;
 //! - access tokens (`typ: at+jwt`, RFC 9068) for userinfo and the partner APIs;
 //! - and any other signed claims a later feature needs ([`sign_jwt`] / [`verify_jwt`]).
@@ -16,7 +17,10 @@ use openidconnect::{
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use super::{members::Member, signing_keys::KeyRing};
+use super::{
+    members::Member,
+    signing_keys::{Alg, KeyRing},
+};
 
 /// SkyJoy's claim beside the standard ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,9 +114,9 @@ fn utc(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// Signs an ID token (with `at_hash`/`c_hash` when the access token/code is given).
+/// Signs an ID token with `alg` (with `at_hash`/`c_hash` when the access token/code is given).
 /// RSA signing costs about 0.3 ms: call from a blocking thread on hot paths.
-pub fn id_token(ring: &KeyRing, policy: &TokenPolicy, input: &IdTokenInput<'_>, now_ms: i64) -> Result<IdToken, TokenError> {
+pub fn id_token(ring: &KeyRing, alg: Alg, policy: &TokenPolicy, input: &IdTokenInput<'_>, now_ms: i64) -> Result<IdToken, TokenError> {
     let issuer = IssuerUrl::new(input.issuer.to_string()).map_err(|_| TokenError::Malformed)?;
     let claims = IdTokenClaims::new(
         issuer,
@@ -126,8 +130,7 @@ pub fn id_token(ring: &KeyRing, policy: &TokenPolicy, input: &IdTokenInput<'_>, 
     .set_auth_time(Some(utc(input.auth_time_ms)));
     let access = input.access_token.map(|t| AccessToken::new(t.to_string()));
     let code = input.code.map(|c| AuthorizationCode::new(c.to_string()));
-    IdToken::new(claims, ring.active.as_ref(), CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, access.as_ref(), code.as_ref())
-        .map_err(|_| TokenError::Malformed)
+    IdToken::new(claims, ring.active(alg), alg.jws(), access.as_ref(), code.as_ref()).map_err(|_| TokenError::Malformed)
 }
 
 /// An access token's claims (RFC 9068 profile). `gid` names the grant for member tokens, so a
@@ -192,18 +195,20 @@ struct Header {
     kid: Option<String>,
 }
 
-/// Signs `claims` as an RS256 JWT with the active key.
-pub fn sign_jwt<T: Serialize>(ring: &KeyRing, typ: &str, claims: &T) -> String {
-    let header = Header { alg: "RS256".into(), typ: Some(typ.into()), kid: Some(ring.active.kid.clone()) };
+/// Signs `claims` as a JWT with the active key of `alg`.
+pub fn sign_jwt<T: Serialize>(ring: &KeyRing, alg: Alg, typ: &str, claims: &T) -> String {
+    let key = ring.active(alg);
+    let header = Header { alg: alg.as_str().into(), typ: Some(typ.into()), kid: Some(key.kid.clone()) };
     let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serialises"));
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialise"));
     let signing_input = format!("{header}.{payload}");
-    let signature = ring.active.sign_sha256(signing_input.as_bytes());
+    let signature = key.sign(signing_input.as_bytes());
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
-/// Verifies an RS256 JWT against the published keys and returns its claims (expiry and issuer
-/// are checked by [`verify_access_token`]; other callers check what they need).
+/// Verifies a JWT we signed (any of our algorithms; the header's `alg` must be its key's)
+/// against the published keys and returns its claims (expiry and issuer are checked by
+/// [`verify_access_token`]; other callers check what they need).
 pub fn verify_jwt<T: DeserializeOwned>(ring: &KeyRing, token: &str) -> Result<T, TokenError> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
@@ -214,13 +219,13 @@ pub fn verify_jwt<T: DeserializeOwned>(ring: &KeyRing, token: &str) -> Result<T,
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or(TokenError::Malformed)?;
-    if header.alg != "RS256" {
-        return Err(TokenError::UnknownKey);
-    }
     let key = header.kid.as_deref().and_then(|kid| ring.published_key(kid)).ok_or(TokenError::UnknownKey)?;
+    if Alg::parse(&header.alg) != Some(key.alg) {
+        return Err(TokenError::UnknownKey); // "none", or another key's algorithm
+    }
     let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| TokenError::Malformed)?;
     let signing_input = &token[..h.len() + 1 + p.len()];
-    key.verify_sha256(signing_input.as_bytes(), &signature).map_err(|_| TokenError::BadSignature)?;
+    key.verify(signing_input.as_bytes(), &signature).map_err(|_| TokenError::BadSignature)?;
     let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| TokenError::Malformed)?;
     serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)
 }
@@ -277,7 +282,7 @@ mod tests {
             access_token: Some("at"),
             code: None,
         };
-        let token = id_token(&ring, &TokenPolicy::default(), &input, now).unwrap();
+        let token = id_token(&ring, Alg::RS256, &TokenPolicy::default(), &input, now).unwrap();
         let jwks: CoreJsonWebKeySet = ring.jwks.clone();
         let verifier = IdTokenVerifier::new_confidential_client(
             ClientId::new("shop".into()),
@@ -299,7 +304,7 @@ mod tests {
         let (_d, ring, member) = fixture().await;
         let policy = TokenPolicy::default();
         let claims = AccessClaims::new(ISS, &policy, "shop", &member.id, "openid phone", T0);
-        let token = sign_jwt(&ring, "at+jwt", &claims);
+        let token = sign_jwt(&ring, Alg::RS256, "at+jwt", &claims);
         assert_eq!(verify_access_token(&ring, ISS, &token, T0 + 1).unwrap(), claims);
         assert_eq!(verify_access_token(&ring, ISS, &token, T0 + 600_000), Err(TokenError::Expired));
         assert_eq!(verify_access_token(&ring, "https://other", &token, T0), Err(TokenError::WrongIssuer));

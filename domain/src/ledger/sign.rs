@@ -80,7 +80,8 @@ pub fn issue(ring: &KeyRing, issuer: &str, client_id: &str, member_id: &str, dat
         txn_data: serde_json::to_string(data).expect("txn_data serialises"),
         signed_time: now_ms,
     };
-    tokens::sign_jwt(ring, "JWT", &claims)
+    // SkyJoy's `sign` is RS256 whatever the partner's token algorithm (counterparts.md §1.6)
+    tokens::sign_jwt(ring, crate::identity::signing_keys::Alg::RS256, "JWT", &claims)
 }
 
 /// Checks `sign` against the partner calling and the request it came with.

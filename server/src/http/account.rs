@@ -39,6 +39,7 @@ pub fn client_spec(public_url: &str) -> clients::ClientSpec {
         logo_uri: None,
         secret_sha256: None,
         scopes: Vec::new(),
+        id_token_signed_response_alg: Default::default(),
     }
 }
 

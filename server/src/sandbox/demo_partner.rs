@@ -634,6 +634,7 @@ pub async fn start(
         logo_uri: None,
         secret_sha256: None,
         scopes: Vec::new(),
+        id_token_signed_response_alg: Default::default(),
     };
     let (_, secret) = clients::register(db, &confidential, false, domain::now_ms()).await?;
     let (_, webhook_secret) = domain::events::webhooks::register(db, CLIENT_ID, &format!("{own_url}/webhooks/skyjoy"), &[], false, domain::now_ms()).await?;
@@ -646,6 +647,7 @@ pub async fn start(
         logo_uri: None,
         secret_sha256: None,
         scopes: Vec::new(),
+        id_token_signed_response_alg: Default::default(),
     };
     clients::register(db, &spa, true, domain::now_ms()).await?;
     let config = DemoConfig { provider_url, own_url: own_url.clone(), client_secret: secret.unwrap_or_default(), webhook_secret };

@@ -28,6 +28,7 @@ pub(crate) async fn register(app: &TestApp, client_id: &str, confidential: bool)
         logo_uri: None,
         secret_sha256: None,
         scopes: Vec::new(),
+        id_token_signed_response_alg: Default::default(),
     };
     clients::register(app.db(), &spec, false, domain::now_ms()).await.unwrap().1
 }
@@ -95,7 +96,7 @@ async fn a_partner_signs_a_member_in_and_out_with_the_openidconnect_client() {
     let app = TestApp::spawn().await;
     let secret = register(&app, "shop", true).await.unwrap();
     let (metadata, http) = discover(&app).await;
-    assert_eq!(metadata.jwks().keys().len(), 1, "discovery fetched the JWKS");
+    assert_eq!(metadata.jwks().keys().len(), 3, "discovery fetched the JWKS (one key per algorithm)");
     let client = CoreClient::from_provider_metadata(metadata, ClientId::new("shop".into()), Some(ClientSecret::new(secret)))
         .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
 
@@ -353,6 +354,7 @@ async fn the_embedded_sign_in_is_framable_only_by_the_clients_origins() {
         logo_uri: None,
         secret_sha256: None,
         scopes: Vec::new(),
+        id_token_signed_response_alg: Default::default(),
     };
     clients::register(app.db(), &spec, false, domain::now_ms()).await.unwrap();
     let res = app.client.get(format!("{}/embed?client_id=noframe&redirect_uri={}", app.url, urlencode(REDIRECT))).send().await.unwrap();
@@ -422,5 +424,45 @@ async fn the_token_preflight_is_answered_for_the_named_clients_origins_only() {
     assert!(res.status().is_client_error());
     let meta: Value = app.get("/.well-known/openid-configuration", "application/json").await.json().await.unwrap();
     assert_eq!(meta["authorization_response_iss_parameter_supported"], true, "RFC 9207: we send iss, clients may insist");
+    app.stop().await;
+}
+
+/// A client that chose ES256 or EdDSA gets its tokens signed so, the JWKS publishes one key per
+/// algorithm, and the partner APIs accept the tokens; RS256 stays the default.
+#[tokio::test]
+async fn a_client_may_choose_es256_or_eddsa_for_its_tokens() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    let mut es_token = String::new();
+    for (client_id, alg) in [("shop-rs", "RS256"), ("shop-es", "ES256"), ("shop-ed", "EdDSA")] {
+        let spec = ClientSpec {
+            client_id: client_id.into(),
+            name: "Test Shop".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            id_token_signed_response_alg: domain::identity::signing_keys::Alg::parse(alg).unwrap(),
+            ..Default::default()
+        };
+        let secret = clients::register(app.db(), &ClientSpec { confidential: true, ..spec }, false, domain::now_ms()).await.unwrap().1.unwrap();
+        let token = crate::skyjoy::partner_token(&app, client_id, &secret).await;
+        let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header["alg"], alg, "{client_id}");
+        let res = app.client.get(format!("{}/api-user/partner/v1/user-profile/SJ0000000000", app.url)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{alg}: the token is accepted (the member is simply unknown)");
+        if alg == "ES256" {
+            es_token = token;
+        }
+    }
+    let jwks: Value = app.get("/jwks", "application/json").await.json().await.unwrap();
+    let kinds: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kty"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["RSA", "EC", "OKP"]);
+    let meta: Value = app.get("/.well-known/openid-configuration", "application/json").await.json().await.unwrap();
+    assert_eq!(meta["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256", "EdDSA"]));
+    // a token whose header names another algorithm than its key's is refused (no alg confusion)
+    let parts: Vec<&str> = es_token.split('.').collect();
+    let mut header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    header["alg"] = "RS256".into();
+    let forged = format!("{}.{}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(header.to_string()), parts[1], parts[2]);
+    let res = app.client.get(format!("{}/api-user/partner/v1/user-profile/SJ0000000000", app.url)).bearer_auth(&forged).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }

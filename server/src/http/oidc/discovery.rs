@@ -10,7 +10,7 @@ use axum::{
 use domain::identity::tokens::{CLAIMS, SCOPES};
 use openidconnect::{
     core::{
-        CoreClaimName, CoreClientAuthMethod, CoreGrantType, CoreJwsSigningAlgorithm,
+        CoreClaimName, CoreClientAuthMethod, CoreGrantType,
         CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
     },
     AdditionalProviderMetadata, AuthUrl, EndSessionUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata, ResponseTypes,
@@ -54,7 +54,8 @@ pub fn metadata_json(issuer: &str) -> anyhow::Result<Bytes> {
         JsonWebKeySetUrl::new(url("/jwks"))?,
         vec![ResponseTypes::new(vec![CoreResponseType::Code])],
         vec![CoreSubjectIdentifierType::Public],
-        vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+        // every client may choose one of these for its tokens (`id_token_signed_response_alg`)
+        domain::identity::signing_keys::Alg::ALL.iter().map(|a| a.jws()).collect(),
         SkyIdMetadata {
             end_session_endpoint: EndSessionUrl::new(url("/logout"))?,
             code_challenge_methods_supported: vec!["S256".into()],

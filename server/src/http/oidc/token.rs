@@ -119,7 +119,7 @@ async fn grant(idp: &Idp, client: &Client, form: &TokenForm) -> Result<Response,
                 .map_err(grant_error)?;
             let policy = idp.grants.for_client(client.is_public());
             let refresh = grants::issue_refresh_token(&idp.db, &policy, &grant.id, now).await.map_err(grant_error)?;
-            member_tokens(idp, grant, None, Some(code.to_string()), refresh, now).await
+            member_tokens(idp, client, grant, None, Some(code.to_string()), refresh, now).await
         }
         Some("refresh_token") => {
             let token = form.refresh_token.as_deref().ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
@@ -135,7 +135,7 @@ async fn grant(idp: &Idp, client: &Client, form: &TokenForm) -> Result<Response,
                     Some(asked.to_string())
                 }
             };
-            member_tokens(idp, grant, narrowed, None, next, now).await
+            member_tokens(idp, client, grant, narrowed, None, next, now).await
         }
         Some("client_credentials") => {
             if client.is_public() {
@@ -153,8 +153,8 @@ async fn grant(idp: &Idp, client: &Client, form: &TokenForm) -> Result<Response,
             }
             let scope = scope.split_whitespace().collect::<Vec<_>>().join(" ");
             let claims = AccessClaims::new(&idp.issuer, &idp.tokens, &client.client_id, &client.client_id, &scope, now);
-            let keys = idp.keys();
-            let access = tokio::task::spawn_blocking(move || tokens::sign_jwt(&keys, "at+jwt", &claims))
+            let (keys, alg) = (idp.keys(), client.token_alg);
+            let access = tokio::task::spawn_blocking(move || tokens::sign_jwt(&keys, alg, "at+jwt", &claims))
                 .await
                 .map_err(OAuthError::server_error)?;
             let mut body: StandardTokenResponse<EmptyExtraTokenFields, CoreTokenType> =
@@ -171,6 +171,7 @@ async fn grant(idp: &Idp, client: &Client, form: &TokenForm) -> Result<Response,
 /// Access token and ID token for a member's grant, with the grant's next refresh token.
 async fn member_tokens(
     idp: &Idp,
+    client: &Client,
     grant: Grant,
     narrowed: Option<String>,
     code: Option<String>,
@@ -182,12 +183,12 @@ async fn member_tokens(
         .map_err(OAuthError::server_error)?
         .ok_or_else(|| OAuthError::invalid_grant("the member no longer exists"))?;
     let scope = narrowed.unwrap_or_else(|| grant.scope.clone());
-    let (keys, issuer, policy) = (idp.keys(), idp.issuer.clone(), idp.tokens);
+    let (keys, issuer, policy, alg) = (idp.keys(), idp.issuer.clone(), idp.tokens, client.token_alg);
     let body = tokio::task::spawn_blocking(move || -> Result<TokenResponse, tokens::TokenError> {
         let mut claims = AccessClaims::new(&issuer, &policy, &grant.client_id, &member.id, &scope, now);
         claims.gid = Some(grant.id.clone());
         claims.skyjoy_id = Some(member.skyjoy_id.to_string());
-        let access = tokens::sign_jwt(&keys, "at+jwt", &claims);
+        let access = tokens::sign_jwt(&keys, alg, "at+jwt", &claims);
         let input = tokens::IdTokenInput {
             issuer: &issuer,
             client_id: &grant.client_id,
@@ -198,7 +199,7 @@ async fn member_tokens(
             access_token: Some(&access),
             code: code.as_deref(),
         };
-        let id_token = tokens::id_token(&keys, &policy, &input, now)?;
+        let id_token = tokens::id_token(&keys, alg, &policy, &input, now)?;
         let mut body = TokenResponse::new(AccessToken::new(access), CoreTokenType::Bearer, TokenFields::new(Some(id_token), EmptyExtraTokenFields {}));
         body.set_expires_in(Some(&Duration::from_secs(policy.access_ttl_s as u64)));
         body.set_refresh_token(Some(RefreshToken::new(refresh)));

@@ -4,7 +4,7 @@
 //! One module per capability; each keeps its types, rules and queries side by side.
 
 pub mod clock;
-pub mod csv;
+pub mod csv_file;
 pub mod events;
 pub mod identity;
 pub mod ledger;

@@ -339,7 +339,7 @@ async fn webhooks(config: Config, cmd: WebhooksCommand) -> anyhow::Result<()> {
 }
 
 async fn open_db(config: &Config) -> anyhow::Result<domain::Db> {
-    let db = domain::Db::connect(config.database_url.expose()).await?;
+    let db = domain::Db::connect_with(config.database_url.expose(), &config.database.to_domain()?).await?;
     db.migrate().await?;
     Ok(db)
 }

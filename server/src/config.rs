@@ -37,8 +37,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The address partners and browsers use to reach us (issuer, links). Defaults to `http://{listen}`.
     pub public_url: Option<String>,
-    /// `sqlite://…` (embedded default). May carry credentials on PostgreSQL, hence secret.
+    /// `sqlite://…` (embedded default) or `postgres://user:password@host/db` (several instances).
+    /// May carry credentials, hence secret.
     pub database_url: Secret,
+    /// Connection pool and timeouts (`[database]`).
+    pub database: DatabaseSettings,
     /// Where the built site lives (`cargo leptos build` writes `target/site`).
     pub site_root: PathBuf,
     /// Sandbox mode: demo partner and sandbox counterparts on, dev inboxes visible.
@@ -280,6 +283,40 @@ pub enum LogFormat {
     Json,
 }
 
+/// `[database]`: how many connections an instance keeps and how long it waits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Connections this instance opens at most (1 to 1000). On PostgreSQL, instances × this must
+    /// stay under the server's `max_connections`.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it fails (503 / the API's
+    /// internal error), in ms.
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL `statement_timeout` and `lock_timeout` in ms (0: none); on SQLite, how long a
+    /// write waits for the database's one writer.
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        let d = domain::store::DbSettings::default();
+        Self { max_connections: d.max_connections, acquire_timeout_ms: d.acquire_timeout_ms, statement_timeout_ms: d.statement_timeout_ms }
+    }
+}
+
+impl DatabaseSettings {
+    pub fn to_domain(&self) -> anyhow::Result<domain::store::DbSettings> {
+        anyhow::ensure!((1..=1000).contains(&self.max_connections), "[database] max_connections must be 1 to 1000");
+        anyhow::ensure!(self.acquire_timeout_ms >= 1, "[database] acquire_timeout_ms must be at least 1");
+        Ok(domain::store::DbSettings {
+            max_connections: self.max_connections,
+            acquire_timeout_ms: self.acquire_timeout_ms,
+            statement_timeout_ms: self.statement_timeout_ms,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorkerSettings {
@@ -309,6 +346,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             public_url: None,
             database_url: Secret::new("sqlite://data/joygate.db"),
+            database: DatabaseSettings::default(),
             site_root: PathBuf::from("target/site"),
             sandbox: true,
             log: LogConfig::default(),

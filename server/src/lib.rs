@@ -49,7 +49,7 @@ impl Running {
 /// and the background workers. `config.listen` may use port 0 (tests).
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     telemetry::metrics_handle(); // install the recorder before the first request is counted
-    let db = domain::Db::connect(config.database_url.expose()).await.context("opening the database")?;
+    let db = domain::Db::connect_with(config.database_url.expose(), &config.database.to_domain()?).await.context("opening the database")?;
     db.migrate().await.context("applying database migrations")?;
     for spec in &config.clients {
         if spec.confidential && spec.secret_sha256.is_none() {
@@ -160,7 +160,7 @@ async fn identity_provider(config: &Config, db: &domain::Db, addr: SocketAddr) -
         tokens::TokenPolicy,
         Idp,
     };
-    let inbox = config.sandbox.then(DevInbox::default);
+    let inbox = config.sandbox.then(|| DevInbox::new(db.clone()));
     let sms: Arc<dyn SmsSender> = match &config.sms.url {
         Some(url) => Arc::new(sms::WebhookSender::new(url.clone(), config.sms.token.expose().to_string())?),
         None => Arc::new(LogSender { inbox: inbox.clone() }),

@@ -1,5 +1,10 @@
-//! Background work started with the server: the outbox worker and periodic housekeeping.
-//! Each stops when the shutdown signal turns true.
+//! Background work started with the server: the outbox worker and the scheduled jobs (pending
+//! payment checks, points expiry, housekeeping). Each stops when the shutdown signal turns true.
+//!
+//! With several instances on one database, a scheduled job runs on one instance at a time: each
+//! run takes the job's lease (`domain::store::lease`) first, and an instance that dies holding it
+//! loses it after `lease_ttl` — another takes the next run. The outbox needs no lease: its
+//! workers claim jobs row by row.
 
 mod batch_files;
 mod folders;
@@ -16,12 +21,13 @@ use domain::{
         refunds, TikiVip,
     },
     signing::replay::SeenNonces,
+    store::lease,
     Db,
 };
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
-    config::{Config, PointsExpirySettings},
+    config::Config,
     deliveries::{HttpPushSender, PushDelivery, WebhookDelivery},
 };
 
@@ -39,31 +45,69 @@ pub fn spawn(db: &Db, idp: &Idp, config: &Config, tikivip: &TikiVip, shutdown: w
     let mut handlers = job_handlers(db, config)?;
     handlers.push(Arc::new(RefundDelivery(tikivip.clone())));
     let worker = Worker::new(db.clone(), WorkerConfig { concurrency: config.worker.concurrency, ..WorkerConfig::default() }, handlers);
-    let tasks = vec![
+    let instance = Instance { db: db.clone(), owner: format!("instance-{}", uuid::Uuid::new_v4().simple()) };
+    let mut tasks = vec![
         tokio::spawn(worker.clone().run(shutdown.clone())),
         batch_files::spawn(db, config, worker.clone(), shutdown.clone()),
         reconcile_files::spawn(db, config, shutdown.clone()),
-        tokio::spawn(housekeeping(db.clone(), shutdown.clone())),
-        tokio::spawn(expire_points(db.clone(), config.points_expiry.clone(), shutdown.clone())),
-        tokio::spawn(check_pending_payments(tikivip.clone(), shutdown.clone())),
-        tokio::spawn(reload_signing_keys(idp.clone(), shutdown)),
+        tokio::spawn(reload_signing_keys(idp.clone(), shutdown.clone())),
     ];
+    tasks.push(tokio::spawn(instance.clone().every("housekeeping", Duration::from_secs(60), shutdown.clone(), {
+        let db = db.clone();
+        move || housekeeping(db.clone())
+    })));
+    if config.points_expiry.months > 0 {
+        let (db, settings) = (db.clone(), config.points_expiry.clone());
+        let every = Duration::from_secs(settings.check_every_s.max(1));
+        tasks.push(tokio::spawn(instance.clone().every("points-expiry", every, shutdown.clone(), move || expire_points(db.clone(), settings.months))));
+    }
+    let vip = tikivip.clone();
+    tasks.push(tokio::spawn(instance.every("tikivip-pending-check", Duration::from_secs(5), shutdown, move || check_pending_payments(vip.clone()))));
     Ok((worker, tasks))
+}
+
+/// This process, as the holder of scheduled jobs' leases.
+#[derive(Clone)]
+struct Instance {
+    db: Db,
+    owner: String,
+}
+
+impl Instance {
+    /// Runs `job` every `every` while this instance holds the lease `name`; the lease lasts three
+    /// periods (at least 30 s) from each run's start, and is given back at shutdown.
+    async fn every<F, Fut>(self, name: &'static str, every: Duration, mut shutdown: watch::Receiver<bool>, mut job: F)
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let ttl_ms = i64::try_from((every * 3).max(Duration::from_secs(30)).as_millis()).unwrap_or(i64::MAX);
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => match lease::acquire(&self.db, name, &self.owner, ttl_ms, domain::now_ms()).await {
+                    Ok(true) => job().await,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, job = name, "scheduled job: taking its lease failed"),
+                },
+                _ = shutdown.changed() => {
+                    if let Err(e) = lease::release(&self.db, name, &self.owner).await {
+                        tracing::debug!(error = %e, job = name, "scheduled job: lease not released");
+                    }
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Tiki VIP payments still PENDING: asked about at the partner (no payment is lost when the
 /// IPN never comes). Every 5 s; each payment at most every `pending_check_every_s`.
-async fn check_pending_payments(vip: TikiVip, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => match gateway::check_pending(&vip.db, vip.api.as_ref(), &vip.plans, &vip.policy, domain::now_ms()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(payments = n, "pending check: payments settled at the partner"),
-                Err(e) => tracing::warn!(error = %e, "pending check failed"),
-            },
-            _ = shutdown.changed() => return,
-        }
+async fn check_pending_payments(vip: TikiVip) {
+    match gateway::check_pending(&vip.db, vip.api.as_ref(), &vip.plans, &vip.policy, domain::now_ms()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(payments = n, "pending check: payments settled at the partner"),
+        Err(e) => tracing::warn!(error = %e, "pending check failed"),
     }
 }
 
@@ -90,61 +134,48 @@ impl JobHandler for RefundDelivery {
 
 /// Every `check_every_s`: expires points earned more than `months` ago (FIFO; see
 /// `domain::ledger::expiry`).
-async fn expire_points(db: Db, settings: PointsExpirySettings, mut shutdown: watch::Receiver<bool>) {
-    if settings.months == 0 {
-        return;
-    }
-    let mut tick = tokio::time::interval(Duration::from_secs(settings.check_every_s.max(1)));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => match domain::ledger::expiry::run(&db, settings.months, domain::now_ms()).await {
-                Ok(written) if !written.is_empty() => tracing::info!(members = written.len(), "points expired"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "points expiry failed"),
-            },
-            _ = shutdown.changed() => return,
-        }
+async fn expire_points(db: Db, months: u32) {
+    match domain::ledger::expiry::run(&db, months, domain::now_ms()).await {
+        Ok(written) if !written.is_empty() => tracing::info!(members = written.len(), "points expired"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "points expiry failed"),
     }
 }
 
 /// Once a minute: ends expired point locks, queues member notifications still waiting, deletes
 /// webhook events older than 30 days and used webview links, replay-protection records past their
-/// retention, expired sign-in flows and expired link tokens.
-async fn housekeeping(db: Db, mut shutdown: watch::Receiver<bool>) {
-    let seen = SeenNonces::new(db.clone());
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                match domain::ledger::holds::expire_due(&db, domain::now_ms()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(locks = n, "expired point locks released"),
-                    Err(e) => tracing::warn!(error = %e, "housekeeping: expiring point locks failed"),
-                }
-                if let Err(e) = domain::events::webhooks::purge_old(&db, domain::now_ms()).await {
-                    tracing::warn!(error = %e, "housekeeping: purging old webhook events failed");
-                }
-                if let Err(e) = domain::tikivip::customers::purge_expired_links(&db, domain::now_ms()).await {
-                    tracing::warn!(error = %e, "housekeeping: purging webview links failed");
-                }
-                if let Err(e) = domain::events::push::sweep(&db, domain::now_ms()).await {
-                    tracing::warn!(error = %e, "housekeeping: queueing waiting notifications failed");
-                }
-                if let Err(e) = seen.purge_expired(domain::now_ms()).await {
-                    tracing::warn!(error = %e, "housekeeping: purging seen nonces failed");
-                }
-                if let Err(e) = domain::identity::flows::purge_expired(&db, domain::now_ms()).await {
-                    tracing::warn!(error = %e, "housekeeping: purging sign-in flows failed");
-                }
-                if let Err(e) = domain::identity::link_requests::purge_expired(&db, domain::now_ms()).await {
-                    tracing::warn!(error = %e, "housekeeping: purging link tokens failed");
-                }
-                if let Err(e) = domain::store::sessions::purge_expired(&db, domain::now_ms()).await {
-                    tracing::warn!(error = %e, "housekeeping: purging expired sessions failed");
-                }
-            }
-            _ = shutdown.changed() => return,
-        }
+/// retention, expired sign-in flows, link tokens and sessions.
+async fn housekeeping(db: Db) {
+    let now = domain::now_ms();
+    match domain::ledger::holds::expire_due(&db, now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(locks = n, "expired point locks released"),
+        Err(e) => tracing::warn!(error = %e, "housekeeping: expiring point locks failed"),
+    }
+    let warn = |what: &str, e: &dyn std::fmt::Display| tracing::warn!(error = %e, "housekeeping: {what} failed");
+    if let Err(e) = domain::events::webhooks::purge_old(&db, now).await {
+        warn("purging old webhook events", &e);
+    }
+    if let Err(e) = domain::tikivip::customers::purge_expired_links(&db, now).await {
+        warn("purging webview links", &e);
+    }
+    if let Err(e) = domain::events::push::sweep(&db, now).await {
+        warn("queueing waiting notifications", &e);
+    }
+    if let Err(e) = SeenNonces::new(db.clone()).purge_expired(now).await {
+        warn("purging seen nonces", &e);
+    }
+    if let Err(e) = domain::identity::flows::purge_expired(&db, now).await {
+        warn("purging sign-in flows", &e);
+    }
+    if let Err(e) = domain::identity::link_requests::purge_expired(&db, now).await {
+        warn("purging link tokens", &e);
+    }
+    if let Err(e) = domain::store::sessions::purge_expired(&db, now).await {
+        warn("purging expired sessions", &e);
+    }
+    if let Err(e) = domain::identity::sms::DevInbox::new(db.clone()).purge(now).await {
+        warn("purging the sandbox SMS inbox", &e);
     }
 }
 

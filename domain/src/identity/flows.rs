@@ -591,14 +591,14 @@ mod tests {
         create(db, new, T0).await.unwrap()
     }
 
-    fn last_code(inbox: &DevInbox) -> String {
-        inbox.messages(None)[0].text[..6].to_string()
+    async fn last_code(inbox: &DevInbox) -> String {
+        inbox.messages(None).await.unwrap()[0].text[..6].to_string()
     }
 
     #[tokio::test]
     async fn a_new_member_signs_up_through_phone_code_and_profile() {
         let (_d, db, flow) = setup().await;
-        let inbox = DevInbox::default();
+        let inbox = DevInbox::new(db.clone());
         let sms = LogSender { inbox: Some(inbox.clone()) };
         let s = Services { db: &db, otp: &OtpPolicy::default(), grants: &GrantPolicy::default(), sms: &sms };
         assert!(load_for_form(&db, &flow.id, "wrong", T0).await.is_err(), "the CSRF token is checked");
@@ -615,7 +615,7 @@ mod tests {
         let f = load(&db, &flow.id, T0).await.unwrap().unwrap();
         assert_eq!(f.error, Some(UserError::InvalidCode));
 
-        submit_code(&s, &f, &last_code(&inbox), T0 + 2).await.unwrap();
+        submit_code(&s, &f, &last_code(&inbox).await, T0 + 2).await.unwrap();
         let f = load(&db, &flow.id, T0).await.unwrap().unwrap();
         assert_eq!(f.step, Step::Profile, "no member with this phone yet");
 
@@ -656,12 +656,12 @@ mod tests {
         let f = load(&db, &flow.id, T0).await.unwrap().unwrap();
         assert_eq!((f.step, f.error), (Step::Phone, Some(UserError::SmsFailed)));
 
-        let inbox = DevInbox::default();
+        let inbox = DevInbox::new(db.clone());
         let sms = LogSender { inbox: Some(inbox.clone()) };
         let s = Services { db: &db, otp: &policy, grants: &grants, sms: &sms };
         submit_phone(&s, &f, "0987654321", "1.1.1.1", T0 + policy.resend_after_ms).await.unwrap();
         let f = load(&db, &flow.id, T0).await.unwrap().unwrap();
-        let member = submit_code(&s, &f, &last_code(&inbox), T0 + policy.resend_after_ms + 1).await.unwrap();
+        let member = submit_code(&s, &f, &last_code(&inbox).await, T0 + policy.resend_after_ms + 1).await.unwrap();
         assert_eq!(member.map(|m| m.id), Some(known.id));
     }
 
@@ -671,7 +671,7 @@ mod tests {
         let known = known_member(&db).await;
         let policy = OtpPolicy { resend_after_ms: 0, ..OtpPolicy::default() };
         let grants = GrantPolicy::default();
-        let inbox = DevInbox::default();
+        let inbox = DevInbox::new(db.clone());
         let sms = LogSender { inbox: Some(inbox.clone()) };
         let s = Services { db: &db, otp: &policy, grants: &grants, sms: &sms };
         let sign_in = |customer: &'static str, t: i64| {
@@ -680,7 +680,7 @@ mod tests {
                 let flow = linking_flow(db, customer).await;
                 submit_phone(s, &flow, "0987654321", "1.1.1.1", t).await.unwrap();
                 let f = load(db, &flow.id, t).await.unwrap().unwrap();
-                submit_code(s, &f, &last_code(inbox), t + 1).await.unwrap();
+                submit_code(s, &f, &last_code(inbox).await, t + 1).await.unwrap();
                 load(db, &flow.id, t + 2).await.unwrap().unwrap()
             }
         };
@@ -704,13 +704,13 @@ mod tests {
         let (_d, db, _) = setup().await;
         let known = known_member(&db).await;
         members::link(&db, "shop", &crate::identity::CustomerId::parse("CUST-1").unwrap(), &known.id, T0).await.unwrap();
-        let inbox = DevInbox::default();
+        let inbox = DevInbox::new(db.clone());
         let sms = LogSender { inbox: Some(inbox.clone()) };
         let s = Services { db: &db, otp: &OtpPolicy::default(), grants: &GrantPolicy::default(), sms: &sms };
         let flow = linking_flow(&db, "CUST-1").await;
         submit_phone(&s, &flow, "0911111111", "1.1.1.1", T0).await.unwrap();
         let f = load(&db, &flow.id, T0).await.unwrap().unwrap();
-        submit_code(&s, &f, &last_code(&inbox), T0 + 1).await.unwrap();
+        submit_code(&s, &f, &last_code(&inbox).await, T0 + 1).await.unwrap();
         let f = load(&db, &flow.id, T0).await.unwrap().unwrap();
         assert_eq!(f.step, Step::Profile);
         let form = ProfileForm { full_name: "Pham D".into(), date_of_birth: "01-02-1990".into(), email: String::new() };

@@ -25,6 +25,8 @@ pub struct Idp {
     /// Sandbox only: the codes "sent", for testers and browser tests.
     pub inbox: Option<DevInbox>,
     keys: Arc<RwLock<Arc<KeyRing>>>,
+    /// When the keys were last reloaded for an unknown key ([`Idp::with_keys`]).
+    last_reload_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl std::fmt::Debug for Idp {
@@ -47,7 +49,7 @@ impl Idp {
         now_ms: i64,
     ) -> Result<Idp, StoreError> {
         let ring = KeyRing::load_or_create(&db, now_ms).await?;
-        Ok(Idp { db, issuer, otp, grants, tokens, sms, inbox, keys: Arc::new(RwLock::new(Arc::new(ring))) })
+        Ok(Idp { db, issuer, otp, grants, tokens, sms, inbox, keys: Arc::new(RwLock::new(Arc::new(ring))), last_reload_ms: Arc::default() })
     }
 
     /// The current key ring (cheap: an `Arc` clone).
@@ -65,6 +67,29 @@ impl Idp {
             *current = Arc::new(ring);
         }
         Ok(changed)
+    }
+
+    /// Runs `check` (a token verification) with the keys; when it fails for a key this instance
+    /// does not know yet — another instance rotated or created it since our last reload — reloads
+    /// the keys once and tries again. Reloads at most once a second, so bad tokens cannot make
+    /// us hit the database on every request.
+    pub async fn with_keys<T, E>(&self, check: impl Fn(&KeyRing) -> Result<T, E>, unknown_key: impl Fn(&E) -> bool) -> Result<T, E> {
+        let first = check(&self.keys());
+        match first {
+            Err(e) if unknown_key(&e) => {
+                let now = crate::now_ms();
+                let last = self.last_reload_ms.load(std::sync::atomic::Ordering::Relaxed);
+                if now - last < 1_000 || self.last_reload_ms.compare_exchange(last, now, std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed).is_err() {
+                    return Err(e);
+                }
+                if let Err(reload) = self.reload_keys(now).await {
+                    tracing::warn!(error = %reload, "reloading the signing keys for an unknown key failed");
+                    return Err(e);
+                }
+                check(&self.keys())
+            }
+            other => other,
+        }
     }
 
     pub fn services(&self) -> Services<'_> {

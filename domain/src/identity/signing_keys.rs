@@ -72,14 +72,25 @@ pub struct KeyRing {
 type KeyRow = (String, Vec<u8>);
 
 impl KeyRing {
-    /// Loads the keys; creates the first one when there is none (two servers starting at once
-    /// each insert a candidate, and both then use the newest).
+    /// Loads the keys; creates the first one when there is none. Instances starting together on
+    /// an empty database agree on one first key: only the holder of the lease `signing-key-init`
+    /// creates it, the others wait for it (at most a minute).
     pub async fn load_or_create(db: &Db, now_ms: i64) -> Result<KeyRing, StoreError> {
-        if let Some(ring) = Self::load(db, now_ms).await? {
-            return Ok(ring);
+        let owner = format!("key-init-{}", uuid::Uuid::new_v4().simple());
+        for _ in 0..600 {
+            if let Some(ring) = Self::load(db, now_ms).await? {
+                return Ok(ring);
+            }
+            if crate::store::lease::acquire(db, "signing-key-init", &owner, 60_000, crate::now_ms()).await? {
+                if Self::load(db, now_ms).await?.is_none() {
+                    insert_new_key(db, now_ms).await?;
+                }
+                crate::store::lease::release(db, "signing-key-init", &owner).await?;
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
         }
-        insert_new_key(db, now_ms).await?;
-        Self::load(db, now_ms).await?.ok_or_else(|| StoreError::NotFound("the signing key just created".into()))
+        Err(StoreError::NotFound("a first signing key (another instance holds the lease to create it)".into()))
     }
 
     async fn load(db: &Db, now_ms: i64) -> Result<Option<KeyRing>, StoreError> {

@@ -1,16 +1,15 @@
 //! Points expiry: points expire `months` calendar months after they were earned, oldest first
-//! (FIFO). Every debit (redemption, earlier expiry, negative adjustment) is taken to have
-//! consumed the oldest credits, so what is still unspent of the credits older than the cut-off
-//! is `credits before cut-off − all debits`, when positive. That much expires as one EXPIRY
-//! entry per member (never more than the available balance: locked points wait until their
-//! hold ends), with the transactionId `EXPIRY-{cut-off day}-{member}`, so running the job twice
-//! a day changes nothing. The scheduled job runs hourly; `joygate ledger expire` runs it now.
-//!
-//! The scan reads every entry; at many millions of entries this wants a per-lot table.
+//! (FIFO). Every debit (redemption, earlier expiry, negative adjustment) spent the oldest lots
+//! first (`lots.rs`), so what is due is simply what is left in the lots earned before the
+//! cut-off. That much expires as one EXPIRY entry per member (never more than the available
+//! balance: locked points wait until their hold ends), with the transactionId
+//! `EXPIRY-{cut-off day}-{member}`, so running the job twice a day changes nothing. The scheduled
+//! job runs hourly; `joygate ledger expire` runs it now. It reads only the lots still holding
+//! points and old enough (a partial index), not the ledger's history.
 
 use chrono::{DateTime, Months, Utc};
 
-use super::{post, Entry, Kind, LedgerError, PointRefusal, Posting, PLATFORM};
+use super::{lots, post, Entry, Kind, LedgerError, PointRefusal, Posting, PLATFORM};
 use crate::store::Db;
 
 /// The moment `months` calendar months before `now_ms` (Unix ms).
@@ -25,18 +24,7 @@ pub async fn run(db: &Db, months: u32, now_ms: i64) -> Result<Vec<Entry>, Ledger
         return Ok(Vec::new());
     }
     let cutoff = cutoff_ms(now_ms, months);
-    let due: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT s.member_id, s.old_credits - s.debits, a.balance, a.locked
-         FROM (SELECT member_id,
-                      CAST(SUM(CASE WHEN points > 0 AND created_at < $1 THEN points ELSE 0 END) AS BIGINT) AS old_credits,
-                      CAST(SUM(CASE WHEN points < 0 THEN -points ELSE 0 END) AS BIGINT) AS debits
-               FROM ledger_entries GROUP BY member_id) s
-         JOIN ledger_accounts a ON a.member_id = s.member_id
-         WHERE s.old_credits > s.debits",
-    )
-    .bind(cutoff)
-    .fetch_all(db.pool())
-    .await?;
+    let due = lots::due_before(db, cutoff).await?;
     let day = DateTime::<Utc>::from_timestamp_millis(cutoff).unwrap_or_default().format("%Y%m%d").to_string();
     let mut written = Vec::new();
     for (member_id, unspent, balance, locked) in due {

@@ -6,14 +6,16 @@
 //! (idempotent by the partner's `transactionId`) and moves the balance with one conditional
 //! `UPDATE`, so a debit can never overdraw, even under concurrency, and a failed debit leaves
 //! no entry; the webhook and member notification are written in that transaction too.
-//! Locked points: [`holds`]. Points expiry (FIFO, N months): [`expiry`].
-//! [`inconsistent_accounts`] proves balance == sum(entries) for every member.
+//! Locked points: [`holds`]. Which points a debit spends (FIFO lots): [`lots`]. Points expiry
+//! (N months, by the lots): [`expiry`]. [`inconsistent_accounts`] proves balance ==
+//! sum(entries) == sum(lots' remaining) for every member.
 
 pub mod batch;
 mod bit_reference;
 mod earning;
 pub mod expiry;
 pub mod holds;
+mod lots;
 pub mod request;
 pub mod sign;
 
@@ -297,6 +299,8 @@ async fn write_entry(tx: &mut Tx<'_>, p: &Posting, hash: &[u8], unlock: i64, now
         .bind(balance)
         .execute(&mut **tx)
         .await?;
+    // The account row is locked by the update above, so this member's lots move in turn.
+    lots::record(tx, &p.member_id, bit.as_str(), p.points, now_ms).await?;
     let entry = Entry {
         bit_reference: bit.as_str().to_string(),
         member_id: p.member_id.clone(),
@@ -449,17 +453,24 @@ pub async fn history(db: &Db, member_id: &str, page: u32, per_page: u32) -> Resu
     Ok((lines, more))
 }
 
-/// Members whose stored balance differs from the sum of their entries: `(member, balance, sum)`.
-/// Empty on a healthy ledger.
+/// Members whose stored balance differs from the sum of their entries, or from what their lots
+/// still hold: `(member, balance, sum)` with the first sum that differs. Empty on a healthy
+/// ledger.
 pub async fn inconsistent_accounts(db: &Db) -> Result<Vec<(String, i64, i64)>, LedgerError> {
-    Ok(sqlx::query_as(
+    let mut bad: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT a.member_id, a.balance, CAST(COALESCE(SUM(e.points), 0) AS BIGINT) AS total
          FROM ledger_accounts a LEFT JOIN ledger_entries e ON e.member_id = a.member_id
          GROUP BY a.member_id, a.balance
          HAVING a.balance <> COALESCE(SUM(e.points), 0)",
     )
     .fetch_all(db.pool())
-    .await?)
+    .await?;
+    for lot in lots::inconsistent(db).await? {
+        if !bad.iter().any(|(m, _, _)| *m == lot.0) {
+            bad.push(lot);
+        }
+    }
+    Ok(bad)
 }
 
 #[cfg(test)]

@@ -228,3 +228,33 @@ async fn old_events_are_purged_once_their_deliveries_are_over() {
     sqlx::query("UPDATE outbox_jobs SET state = 'done' WHERE kind = 'webhook.deliver'").execute(db.pool()).await.unwrap();
     assert_eq!(crate::events::webhooks::purge_old(&db, later).await.unwrap(), 1, "the delivered one goes once its delivery is over");
 }
+
+#[tokio::test]
+async fn debits_spend_the_oldest_lots_first_and_expiry_takes_only_what_is_left_of_old_lots() {
+    let (_d, db) = temp_db().await;
+    let m = member(&db, "0912777000").await;
+    const MONTH: i64 = 31 * 86_400_000;
+    post(&db, &posting(&m, "OLD", Kind::Accrual, 100), T0).await.unwrap();
+    post(&db, &posting(&m, "NEW", Kind::Accrual, 50), T0 + 2 * MONTH).await.unwrap();
+    post(&db, &posting(&m, "SPEND", Kind::Redemption, -120), T0 + 2 * MONTH + 1).await.unwrap();
+    let remaining: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT e.transaction_id, l.remaining FROM ledger_lots l JOIN ledger_entries e ON e.bit_reference = l.bit_reference ORDER BY l.earned_at",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(remaining, vec![("OLD".to_string(), 0), ("NEW".to_string(), 30)], "FIFO: the old lot is spent first");
+    // 12 months after the old lot: nothing of it is left, so nothing expires
+    assert!(expiry::run(&db, 12, T0 + 12 * MONTH + 1).await.unwrap().is_empty());
+    // once the new lot is old enough, exactly its 30 points expire, once
+    let written = expiry::run(&db, 12, T0 + 15 * MONTH).await.unwrap();
+    assert_eq!(written.iter().map(|e| e.points).collect::<Vec<_>>(), vec![-30]);
+    assert!(expiry::run(&db, 12, T0 + 15 * MONTH + 1).await.unwrap().is_empty());
+    assert_eq!(balance(&db, &m).await.unwrap(), (0, 0));
+    assert!(inconsistent_accounts(&db).await.unwrap().is_empty());
+
+    // the control: a lot that no longer matches the balance is caught by the check
+    post(&db, &posting(&m, "MORE", Kind::Accrual, 10), T0 + 16 * MONTH).await.unwrap();
+    sqlx::query("UPDATE ledger_lots SET remaining = remaining - 1 WHERE remaining > 0").execute(db.pool()).await.unwrap();
+    assert_eq!(inconsistent_accounts(&db).await.unwrap(), vec![(m.clone(), 10, 9)]);
+}

@@ -67,6 +67,10 @@ impl NewJob {
     }
 }
 
+/// The PostgreSQL channel on which enqueues wake idle workers of every instance (`NOTIFY` is
+/// delivered when the enqueuing transaction commits; polling stays as the fallback).
+pub const WAKE_CHANNEL: &str = "joygate_outbox";
+
 /// Adds a job inside the caller's transaction. Returns the new id, or `None` when a job with
 /// the same `dedupe_key` already exists.
 pub async fn enqueue(tx: &mut Tx<'_>, job: NewJob, now_ms: i64) -> Result<Option<i64>, StoreError> {
@@ -84,6 +88,9 @@ pub async fn enqueue(tx: &mut Tx<'_>, job: NewJob, now_ms: i64) -> Result<Option
     .bind(now_ms)
     .fetch_optional(&mut **tx)
     .await?;
+    if id.is_some() && tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_notify($1, '')").bind(WAKE_CHANNEL).execute(&mut **tx).await?;
+    }
     Ok(id)
 }
 
@@ -119,12 +126,14 @@ pub(crate) async fn claim(db: &Db, kinds: &[&str], lease_owner: &str, lease_ms: 
     if look.fetch_optional(db.pool()).await?.is_none() {
         return Ok(None);
     }
-    // The outer WHERE re-checks the condition, so two workers racing for one row cannot both win.
-    let (due3, kinds4) = (due("$3"), kind_list(4));
+    // The outer WHERE re-checks the condition, so two workers racing for one row cannot both
+    // win; on PostgreSQL the inner SELECT also skips rows another worker is claiming right now
+    // (`SKIP LOCKED`), so workers of several instances take different jobs instead of queueing.
+    let (due3, kinds4, skip) = (due("$3"), kind_list(4), db.skip_locked());
     let sql = format!(
         "UPDATE outbox_jobs
          SET state = 'running', attempts = attempts + 1, lease_owner = $1, lease_until = $2, updated_at = $3
-         WHERE id = (SELECT id FROM outbox_jobs WHERE {due3} AND kind IN ({kinds4}) ORDER BY run_at, id LIMIT 1)
+         WHERE id = (SELECT id FROM outbox_jobs WHERE {due3} AND kind IN ({kinds4}) ORDER BY run_at, id LIMIT 1{skip})
            AND {due3}
          RETURNING id, kind, payload, attempts, max_attempts"
     );

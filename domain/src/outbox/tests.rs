@@ -194,3 +194,29 @@ fn backoff_grows_exponentially_with_jitter_and_a_cap() {
         assert!((30_000..=60_000).contains(&p.delay_ms(u32::MAX, &mut rng)));
     }
 }
+
+/// Another instance (its own pool on the same database) commits a job: on PostgreSQL an idle
+/// worker here hears of it through `LISTEN/NOTIFY` at once, though its next poll is a minute
+/// away; on SQLite (one machine) it waits for its poll, which the control shows.
+#[tokio::test]
+async fn a_job_committed_by_another_instance_wakes_an_idle_worker_on_postgresql() {
+    let (_g, db) = temp_db().await;
+    let other_instance = Db::connect(db.url()).await.unwrap();
+    let handler = Flaky::new("wake.test", 0);
+    let poll = if db.backend() == crate::store::Backend::Postgres { 60_000 } else { 300 };
+    let w = Worker::new(db.clone(), WorkerConfig { concurrency: 1, lease_ms: 60_000, poll_interval: std::time::Duration::from_millis(poll) }, vec![handler.clone()]);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(w.run(stopped));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the worker is idle, and (PostgreSQL) listening
+    let sent = std::time::Instant::now();
+    add(&other_instance, NewJob::new("wake.test", json!({}))).await.unwrap();
+    while handler.runs.load(Ordering::SeqCst) == 0 {
+        assert!(sent.elapsed() < std::time::Duration::from_secs(10), "the job never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let waited = sent.elapsed();
+    assert!(waited < std::time::Duration::from_secs(5), "woken by NOTIFY or the short poll, not a minute later: {waited:?}");
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    other_instance.close().await;
+}

@@ -86,12 +86,45 @@ impl Worker {
     }
 
     /// Runs `concurrency` loops; returns when `shutdown` turns true and the jobs in hand are finished.
+    /// On PostgreSQL it also listens for enqueues committed by any instance.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let loops: Vec<_> = (0..self.config.concurrency.max(1))
+        let mut loops: Vec<_> = (0..self.config.concurrency.max(1))
             .map(|_| tokio::spawn(self.clone().run_loop(shutdown.clone())))
             .collect();
+        if self.db.backend() == crate::store::Backend::Postgres {
+            loops.push(tokio::spawn(self.clone().listen(shutdown.clone())));
+        }
         for l in loops {
             let _ = l.await;
+        }
+    }
+
+    /// Wakes this instance's idle workers when any instance enqueues (PostgreSQL `LISTEN`).
+    /// A lost connection is retried with backoff; meanwhile polling finds the jobs.
+    async fn listen(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(200);
+        while !*shutdown.borrow() {
+            let listened = async {
+                let mut listener = sqlx::postgres::PgListener::connect(self.db.url()).await?;
+                listener.listen(queue::WAKE_CHANNEL).await?;
+                loop {
+                    listener.recv().await?;
+                    self.wake();
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), sqlx::Error>(())
+            };
+            tokio::select! {
+                Err(e) = listened => {
+                    tracing::warn!(error = %e, "outbox: LISTEN connection lost; polling until it is back");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                _ = shutdown.changed() => {}
+            }
         }
     }
 

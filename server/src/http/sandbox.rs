@@ -34,5 +34,11 @@ async fn inbox(State(state): State<AppState>, Query(q): Query<InboxQuery>) -> Re
                 .into_response()
         }
     };
-    Json(json!({ "messages": inbox.messages(phone.as_ref()) })).into_response()
+    match inbox.messages(phone.as_ref()).await {
+        Ok(messages) => Json(json!({ "messages": messages })).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "sandbox inbox: reading failed");
+            ApiError::internal().into_response()
+        }
+    }
 }

@@ -34,8 +34,9 @@ pub async fn end_session_post(State(state): State<AppState>, session: Session, F
 }
 
 /// `(client_id, sub)` from an ID token we signed (expired ones are fine: that is the usual case).
-fn hint(state: &AppState, token: &str) -> Option<(String, String)> {
-    let claims: serde_json::Value = tokens::verify_jwt(&state.idp.keys(), token).ok()?;
+async fn hint(state: &AppState, token: &str) -> Option<(String, String)> {
+    let verified = state.idp.with_keys(|keys| tokens::verify_jwt::<serde_json::Value>(keys, token), |e| *e == tokens::TokenError::UnknownKey).await;
+    let claims = verified.ok()?;
     if claims.get("iss")?.as_str()? != state.idp.issuer {
         return None;
     }
@@ -48,7 +49,10 @@ fn hint(state: &AppState, token: &str) -> Option<(String, String)> {
 }
 
 async fn end_session(state: AppState, session: Session, p: LogoutParams) -> Response {
-    let hinted = p.id_token_hint.as_deref().and_then(|t| hint(&state, t));
+    let hinted = match p.id_token_hint.as_deref() {
+        Some(t) => hint(&state, t).await,
+        None => None,
+    };
     if p.id_token_hint.is_some() && hinted.is_none() {
         return page::error(StatusCode::BAD_REQUEST, "id_token_hint is not an ID token from this provider", None);
     }

@@ -29,7 +29,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let idp = &state.idp;
     let Some(token) = bearer(&headers) else { return invalid_token("a bearer access token is required").into_response() };
-    let claims = match tokens::verify_access_token(&idp.keys(), &idp.issuer, token, domain::now_ms()) {
+    let verified = idp.with_keys(|keys| tokens::verify_access_token(keys, &idp.issuer, token, domain::now_ms()), |e| *e == tokens::TokenError::UnknownKey).await;
+    let claims = match verified {
         Ok(c) => c,
         Err(e) => return invalid_token(&e.to_string()).into_response(),
     };

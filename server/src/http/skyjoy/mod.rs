@@ -203,7 +203,10 @@ impl FromRequestParts<AppState> for Partner {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let State(state): State<AppState> = State::from_request_parts(parts, state).await.map_err(SkyJoyError::internal)?;
         let token = bearer(&parts.headers).ok_or_else(|| SkyJoyError::unauthorized("A Bearer access token is required."))?;
-        let claims = tokens::verify_access_token(&state.idp.keys(), &state.idp.issuer, token, domain::now_ms())
+        let idp = &state.idp;
+        let claims = idp
+            .with_keys(|keys| tokens::verify_access_token(keys, &idp.issuer, token, domain::now_ms()), |e| *e == tokens::TokenError::UnknownKey)
+            .await
             .map_err(|e| SkyJoyError::unauthorized(format!("The access token is not valid: {e}.")))?;
         if claims.gid.is_some() {
             return Err(SkyJoyError::forbidden("FORBIDDEN", "A member's token cannot call partner APIs; use client_credentials."));

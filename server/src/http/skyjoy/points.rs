@@ -102,7 +102,10 @@ pub async fn redemption_with_token(
     let (request, member) = checked(&state, Operation::Redemption, &body).await?;
     let sign = body.get("sign").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| SkyJoyError::bad_request("INVALID_SIGN", "sign is required"))?;
     let confirmed = sign::TxnData::of(&request, &member.skyjoy_id).ok_or(PointRefusal::InvalidUsedPoint)?;
-    let claims = sign::verify(&state.idp.keys(), &state.idp.issuer, &partner.client_id, sign, &confirmed, domain::now_ms())
+    let idp = &state.idp;
+    let claims = idp
+        .with_keys(|keys| sign::verify(keys, &idp.issuer, &partner.client_id, sign, &confirmed, domain::now_ms()), |e| *e == sign::SignError::Invalid)
+        .await
         .map_err(|e| SkyJoyError::bad_request("INVALID_SIGN", e.to_string()))?;
     if claims.sub != member.id {
         return Err(SkyJoyError::bad_request("INVALID_SIGN", "sign was issued to another member"));

@@ -7,7 +7,7 @@
 //! workers claim jobs row by row.
 
 mod batch_files;
-mod folders;
+pub(crate) mod folders;
 pub(crate) mod reconcile_files;
 
 use std::{sync::Arc, time::Duration};
@@ -48,8 +48,8 @@ pub fn spawn(db: &Db, idp: &Idp, config: &Config, tikivip: &TikiVip, shutdown: w
     let instance = Instance { db: db.clone(), owner: format!("instance-{}", uuid::Uuid::new_v4().simple()) };
     let mut tasks = vec![
         tokio::spawn(worker.clone().run(shutdown.clone())),
-        batch_files::spawn(db, config, worker.clone(), shutdown.clone()),
-        reconcile_files::spawn(db, config, shutdown.clone()),
+        batch_files::spawn(db, config, worker.clone(), &instance.owner, shutdown.clone()),
+        reconcile_files::spawn(db, config, &instance.owner, shutdown.clone()),
         tokio::spawn(reload_signing_keys(idp.clone(), shutdown.clone())),
     ];
     tasks.push(tokio::spawn(instance.clone().every("housekeeping", Duration::from_secs(60), shutdown.clone(), {

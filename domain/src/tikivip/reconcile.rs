@@ -101,7 +101,8 @@ impl fmt::Display for Day {
 }
 
 /// `tikivip_{PARTNERCODE}_{YYYYMMDD}_{n}.csv`: a partner's file of a day, part n (from 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Ordered by partner, then day, then part.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FileName {
     pub partner_code: String,
     pub day: Day,

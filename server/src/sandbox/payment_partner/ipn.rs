@@ -132,13 +132,19 @@ impl Partner {
     /// The first attempt, then one retry after each configured delay while Tiki's answer is
     /// neither a success nor final.
     pub(super) async fn deliver(self, ipn: Ipn) {
+        self.attempts(&ipn).await;
+        let mut ledger = self.ledger();
+        ledger.ipn_in_flight = ledger.ipn_in_flight.saturating_sub(1);
+    }
+
+    async fn attempts(&self, ipn: &Ipn) {
         let delays = self.config.ipn_retry_ms.clone();
         let attempts = delays.len() as u32 + 1;
         for attempt in 1..=attempts {
             if attempt > 1 {
                 tokio::time::sleep(Duration::from_millis(delays[attempt as usize - 2])).await;
             }
-            if self.send_ipn(&ipn, attempt, attempt == attempts).await.outcome != IpnOutcome::Retry {
+            if self.send_ipn(ipn, attempt, attempt == attempts).await.outcome != IpnOutcome::Retry {
                 return;
             }
         }

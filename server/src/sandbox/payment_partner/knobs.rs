@@ -1,5 +1,5 @@
 //! The sandbox knobs, no auth (a tester's tools): resend an IPN now, fail the next refunds,
-//! read the IPN log.
+//! read the IPN log, see whether IPN deliveries are still under way.
 
 use axum::{
     extract::{Query, State},
@@ -52,3 +52,9 @@ pub(super) async fn ipn_log(State(partner): State<Partner>, Query(q): Query<Tran
     Json(ledger.ipn_log.iter().filter(|a| q.transaction_id.as_ref().is_none_or(|id| *id == a.transaction_id)).cloned().collect())
 }
 
+
+/// How many IPN deliveries are queued or still attempting: 0 means no IPN will be sent unless
+/// a payment is decided or resent (what tests wait for instead of sleeping).
+pub(super) async fn ipn_deliveries(State(partner): State<Partner>) -> Response {
+    success(json!({ "in_flight": partner.ledger().ipn_in_flight }))
+}

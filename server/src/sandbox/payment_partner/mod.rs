@@ -29,7 +29,8 @@
 //!   check the transaction;
 //! - sandbox knobs, no auth: `POST /sandbox/resend-ipn?transaction_id=…` (one more attempt now,
 //!   answered with its outcome), `POST /sandbox/fail-refunds?count=N` (the next N refund calls
-//!   answer HTTP 500 code 2), `GET /sandbox/ipn-log[?transaction_id=…]` (every IPN attempt).
+//!   answer HTTP 500 code 2), `GET /sandbox/ipn-log[?transaction_id=…]` (every IPN attempt),
+//!   `GET /sandbox/ipn-deliveries` (`in_flight`: IPN deliveries queued or with retries to come).
 //!
 //! State is in memory: this is a sandbox counterpart, not the product.
 //!
@@ -109,6 +110,7 @@ async fn serve(listener: tokio::net::TcpListener, partner: Partner, queue: mpsc:
         .route("/sandbox/resend-ipn", post(knobs::resend_ipn))
         .route("/sandbox/fail-refunds", post(knobs::fail_refunds))
         .route("/sandbox/ipn-log", get(knobs::ipn_log))
+        .route("/sandbox/ipn-deliveries", get(knobs::ipn_deliveries))
         .with_state(partner);
     let mut stop = shutdown;
     let stop = async move {

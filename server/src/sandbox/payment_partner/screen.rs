@@ -96,9 +96,13 @@ pub(super) async fn decide(State(partner): State<Partner>, Path(transaction_id):
         }
     }
     let target = t.return_target();
+    if ipn.is_some() {
+        ledger.ipn_in_flight += 1;
+    }
     drop(ledger);
     if let Some(ipn) = ipn {
         if partner.ipn_queue.send(ipn).is_err() {
+            partner.ledger().ipn_in_flight -= 1;
             tracing::warn!(%transaction_id, "payment partner is stopping: IPN not sent");
         }
     }

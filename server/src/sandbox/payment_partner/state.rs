@@ -137,6 +137,8 @@ pub(super) struct Ledger {
     /// Refund calls still to fail on purpose (`/sandbox/fail-refunds`).
     pub(super) fail_refunds: u32,
     pub(super) ipn_log: Vec<IpnAttempt>,
+    /// IPN deliveries queued or still attempting (retries to come): `/sandbox/ipn-deliveries`.
+    pub(super) ipn_in_flight: u32,
 }
 
 #[derive(Clone)]

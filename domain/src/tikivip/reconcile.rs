@@ -471,7 +471,6 @@ mod tests {
         store::testing::temp_db,
         tikivip::{
             customers::{self, CustomerRequest},
-            partners::{self, OpenMode, Partner},
             Plan,
         },
     };
@@ -589,17 +588,7 @@ mod tests {
     #[tokio::test]
     async fn a_day_holds_the_payments_created_from_midnight_to_midnight_in_vietnam() {
         let (_d, db) = temp_db().await;
-        for code in ["walletx", "othery"] {
-            let p = Partner {
-                partner_code: code.into(),
-                name: code.into(),
-                client_id: format!("{code}-client"),
-                client_secret: "0123456789abcdef0123".into(),
-                api_base_url: "http://127.0.0.1:9/partner/v1".into(),
-                open_mode: OpenMode::Url,
-            };
-            partners::register(&db, &p, D0).await.unwrap();
-        }
+        crate::tikivip::tests::two_partners(&db, D0).await;
         let mut ids = Vec::new();
         for (i, (partner, at)) in
             [("walletx", D0 - 1), ("walletx", D0), ("othery", D0 + 5), ("walletx", D0 + 86_400_000 - 1), ("walletx", D0 + 86_400_000)]

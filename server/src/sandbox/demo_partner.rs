@@ -297,7 +297,7 @@ fn user_block(user: &serde_json::Value) -> String {
     format!(
         "<section data-testid=\"demo-user\"><p>Signed in as <strong data-testid=\"demo-name\">{}</strong>, SkyJoy ID \
          <strong data-testid=\"demo-skyjoy-id\">{}</strong>; shop account <strong data-testid=\"demo-customer-id\">{}</strong></p>\
-         <pre>{}</pre><a class=\"button\" href=\"/logout\">Sign out</a></section>\
+         <pre tabindex=\"0\">{}</pre><a class=\"button\" href=\"/logout\">Sign out</a></section>\
          <h2>Shop</h2>\
          <form method=\"post\" action=\"/buy\" data-testid=\"demo-buy-form\"><label>Purchase (VND) <input name=\"amount\" type=\"number\" min=\"10000\" value=\"250000\" required></label> \
          <button type=\"submit\">Buy and earn SkyPoints</button></form>\
@@ -587,7 +587,7 @@ async fn events(State(demo): State<Demo>) -> Response {
         .rev()
         .map(|(id, e)| {
             format!(
-                "<li data-testid=\"demo-event\" data-type=\"{}\" data-member=\"{}\"><code>{}</code> {}<pre>{}</pre></li>",
+                "<li data-testid=\"demo-event\" data-type=\"{}\" data-member=\"{}\"><code>{}</code> {}<pre tabindex=\"0\">{}</pre></li>",
                 escape(e["event_type"].as_str().unwrap_or("")),
                 escape(e["data"]["member_id"].as_str().unwrap_or("")),
                 escape(id),

@@ -34,7 +34,7 @@ pub(super) async fn payment_screen(State(partner): State<Partner>, Path(transact
         return (StatusCode::NOT_FOUND, page("Not found", "<p data-testid=\"pay-error\">Unknown transaction.</p>")).into_response();
     };
     let head = format!(
-        "<p>Pay Tiki ({partner})</p><p class=\"amount\" data-testid=\"pay-amount\">{amount}</p><p data-testid=\"pay-description\">{description}</p>\
+        "<p>Pay Tiki ({partner})</p><div class=\"amount\" data-testid=\"pay-amount\">{amount}</div><p data-testid=\"pay-description\">{description}</p>\
          <p class=\"muted\">Transaction {id}<br>Tiki {tiki_id}</p>",
         partner = escape(&partner.config.partner_code),
         amount = vnd(t.amount),
@@ -178,7 +178,6 @@ pub(super) async fn open_vip(State(partner): State<Partner>, axum::Form(f): axum
         None => (StatusCode::BAD_GATEWAY, format!("Tiki refused: {answer}")).into_response(),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -179,14 +179,3 @@ pub(super) async fn open_vip(State(partner): State<Partner>, axum::Form(f): axum
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn amounts_read_the_vietnamese_way() {
-        assert_eq!(vnd(1_000_000), "1.000.000 ₫");
-        assert_eq!(vnd(99_000), "99.000 ₫");
-        assert_eq!(vnd(500), "500 ₫");
-    }
-}

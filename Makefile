@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(CACHE)/target
 WITH_TOOLS := source $(CACHE)/env.sh &&
 E2E_PORT ?= 3107
 
-.PHONY: setup build run test test-rust test-rust-sqlite test-rust-postgres test-e2e bench clean-site
+.PHONY: setup build run cluster test test-rust test-rust-sqlite test-rust-postgres test-cluster test-e2e bench clean-site
 
 setup:
 	@scripts/setup
@@ -23,9 +23,15 @@ run: setup
 	$(WITH_TOOLS) cargo leptos build --release
 	$(CARGO_TARGET_DIR)/release/joygate serve
 
-## Every test: unit, integration, then the browser tests in headless Chromium.
+## PostgreSQL, three instances and nginx in front on :3000 (README, "PostgreSQL and several instances").
+cluster: setup
+	$(WITH_TOOLS) cargo leptos build --release
+	scripts/cluster $(CARGO_TARGET_DIR)/release/joygate
+
+## Every test: unit, integration (on SQLite, then on PostgreSQL), the multi-instance test, then
+## the browser tests in headless Chromium.
 test: build
-	$(MAKE) --no-print-directory test-rust test-e2e
+	$(MAKE) --no-print-directory test-rust test-cluster test-e2e
 
 ## The Rust suite twice: on SQLite, then on PostgreSQL (a throwaway cluster from Debian's
 ## packages, or the server in JOYGATE_TEST_POSTGRES_URL).
@@ -36,6 +42,10 @@ test-rust-sqlite:
 
 test-rust-postgres:
 	$(WITH_TOOLS) scripts/with-postgres cargo test --workspace --no-fail-fast
+
+## Three `joygate serve` processes on one PostgreSQL behind nginx (server/tests/cluster.rs).
+test-cluster:
+	$(WITH_TOOLS) scripts/with-postgres cargo test -p joygate --test cluster -- --nocapture
 
 ## Load figures for the release build (README, "Benchmarks").
 bench: setup

@@ -26,6 +26,11 @@ use crate::pages::{
     tikivip::{PlansPage, ResultPage},
 };
 
+/// The calling client's IP address, as the server decided it (a request extension; behind a
+/// trusted load balancer, from `X-Forwarded-For`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIp(pub String);
+
 /// The nonce of this page's hydration script, chosen by the server's page policy (a request
 /// extension; `server::http::middleware::page_policy` writes it into the CSP).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,6 +44,9 @@ pub struct Config {
     pub database: DatabaseSettings,
     /// Where the built site lives (`cargo leptos build` writes `target/site`).
     pub site_root: PathBuf,
+    /// Load balancers whose `X-Forwarded-For` names the client (their exact IP addresses);
+    /// everyone else's is ignored. `make cluster` trusts its nginx (127.0.0.1).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Sandbox mode: demo partner and sandbox counterparts on, dev inboxes visible.
     pub sandbox: bool,
     pub log: LogConfig,
@@ -211,6 +214,8 @@ pub struct IdentitySettings {
     pub access_token_ttl_s: i64,
     pub id_token_ttl_s: i64,
     pub refresh_token_ttl_days: i64,
+    /// A public client's (single-page app's) refresh tokens: shorter, rotated at each use.
+    pub public_refresh_token_ttl_hours: i64,
     /// Authorization codes.
     pub code_ttl_s: i64,
     /// One-time sign-in codes sent per phone number, and per client address, per hour.
@@ -226,6 +231,7 @@ impl Default for IdentitySettings {
             access_token_ttl_s: 600,
             id_token_ttl_s: 600,
             refresh_token_ttl_days: 30,
+            public_refresh_token_ttl_hours: 24,
             code_ttl_s: 60,
             otp_per_phone_per_hour: 5,
             otp_per_ip_per_hour: 20,
@@ -320,8 +326,11 @@ impl DatabaseSettings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorkerSettings {
-    /// Outbox jobs run at once.
+    /// Outbox jobs run at once (per instance).
     pub concurrency: usize,
+    /// How long a claimed job stays this instance's (s): an instance that dies mid-job loses it
+    /// after this long and another instance runs it again. Longer than any job takes.
+    pub lease_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -347,6 +356,7 @@ impl Default for Config {
             public_url: None,
             database_url: Secret::new("sqlite://data/joygate.db"),
             database: DatabaseSettings::default(),
+            trusted_proxies: Vec::new(),
             site_root: PathBuf::from("target/site"),
             sandbox: true,
             log: LogConfig::default(),
@@ -376,7 +386,7 @@ impl Default for LogConfig {
 
 impl Default for WorkerSettings {
     fn default() -> Self {
-        Self { concurrency: 4 }
+        Self { concurrency: 4, lease_s: 300 }
     }
 }
 
@@ -389,37 +399,19 @@ impl Config {
             None => fig.merge(Toml::file("joygate.toml")),
         };
         // The file is strict (a typo is an error); the environment is shared with other tools
-        // (JOYGATE_CONFIG, build scripts), so only variables naming a known key are read.
-        let env = Env::prefixed("JOYGATE_").filter(|key| {
+        // (JOYGATE_CONFIG, build scripts), so only variables naming a known key are read — the
+        // keys are the configuration's own fields, so a new section needs no list kept by hand.
+        let keys: Vec<String> = match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let env = Env::prefixed("JOYGATE_").filter(move |key| {
             let top = key.as_str().split("__").next().unwrap_or("").to_ascii_lowercase();
-            Self::KEYS.contains(&top.as_str())
+            keys.contains(&top)
         });
         let env = env.split("__");
         fig.merge(env).extract().map_err(Box::new)
     }
-
-    /// The top-level keys, as they appear after `JOYGATE_` (lower-cased).
-    const KEYS: [&'static str; 19] = [
-        "listen",
-        "public_url",
-        "database_url",
-        "site_root",
-        "sandbox",
-        "log",
-        "worker",
-        "identity",
-        "sms",
-        "demo_partner",
-        "points_expiry",
-        "webhooks",
-        "push",
-        "batch",
-        "tikivip",
-        "payment_partner",
-        "earning",
-        "earning_by_partner",
-        "operator",
-    ];
 
     /// The externally visible base URL, without a trailing slash.
     pub fn public_url(&self, bound: SocketAddr) -> String {
@@ -467,6 +459,25 @@ mod tests {
             assert_eq!((c.batch.dir, c.batch.poll_s), (PathBuf::from("/srv/joygate/batch"), 2));
             jail.create_file("typo.toml", "[batch]\npoll = 2\n")?;
             assert!(Config::load(Some(std::path::Path::new("typo.toml"))).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn several_instances_are_configured_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("JOYGATE_DATABASE_URL", "postgres://joygate@db.internal/joygate");
+            jail.set_env("JOYGATE_DATABASE__MAX_CONNECTIONS", "32");
+            jail.set_env("JOYGATE_DATABASE__STATEMENT_TIMEOUT_MS", "5000");
+            jail.set_env("JOYGATE_TRUSTED_PROXIES", r#"["127.0.0.1", "10.0.0.2"]"#);
+            jail.set_env("JOYGATE_WORKER__LEASE_S", "30");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!((c.database.max_connections, c.database.statement_timeout_ms, c.worker.lease_s), (32, 5000, 30));
+            assert_eq!(c.trusted_proxies, vec!["127.0.0.1".parse::<std::net::IpAddr>().unwrap(), "10.0.0.2".parse().unwrap()]);
+            assert!(c.database.to_domain().is_ok());
+            jail.set_env("JOYGATE_DATABASE__MAX_CONNECTIONS", "0");
+            assert!(Config::load(None).map_err(|e| e.to_string())?.database.to_domain().is_err(), "a pool of none is refused");
             Ok(())
         });
     }

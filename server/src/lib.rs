@@ -71,8 +71,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .context("registering the member pages' own sign-in client")?;
     let tikivip = tikivip(&config, &db, &idp.issuer).await?;
-    let (worker, mut tasks) = workers::spawn(&db, &idp, &config, &tikivip, shutdown_rx.clone())?;
-    let router = http::router(&config, db.clone(), idp.clone(), worker, tikivip, addr).await?;
+    // This process among the instances sharing the database: named in its leases and /readyz.
+    let instance = format!("instance-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let (worker, mut tasks) = workers::spawn(&db, &idp, &config, &tikivip, &instance, shutdown_rx.clone())?;
+    let router = http::router(&config, db.clone(), idp.clone(), worker, tikivip, addr, instance).await?;
     tasks.push(tokio::spawn(http::serve(listener, router, shutdown_rx.clone())));
     tracing::info!(%addr, "joygate listening");
 
@@ -167,7 +169,11 @@ async fn identity_provider(config: &Config, db: &domain::Db, addr: SocketAddr) -
     };
     let ids = &config.identity;
     let tokens = TokenPolicy { access_ttl_s: ids.access_token_ttl_s, id_ttl_s: ids.id_token_ttl_s };
-    let grants = GrantPolicy { code_ttl_ms: ids.code_ttl_s * 1000, refresh_ttl_ms: ids.refresh_token_ttl_days * 86_400_000 };
+    let grants = GrantPolicy {
+        code_ttl_ms: ids.code_ttl_s * 1000,
+        refresh_ttl_ms: ids.refresh_token_ttl_days * 86_400_000,
+        public_refresh_ttl_ms: ids.public_refresh_token_ttl_hours * 3_600_000,
+    };
     let otp = OtpPolicy {
         per_phone_per_hour: ids.otp_per_phone_per_hour,
         per_ip_per_hour: ids.otp_per_ip_per_hour,

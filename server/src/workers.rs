@@ -41,11 +41,16 @@ fn job_handlers(db: &Db, config: &Config) -> anyhow::Result<Vec<Arc<dyn JobHandl
     Ok(vec![Arc::new(WebhookDelivery::new(db.clone(), retry)?), Arc::new(PushDelivery { db: db.clone(), sender: push })])
 }
 
-pub fn spawn(db: &Db, idp: &Idp, config: &Config, tikivip: &TikiVip, shutdown: watch::Receiver<bool>) -> anyhow::Result<(Worker, Vec<JoinHandle<()>>)> {
+pub fn spawn(db: &Db, idp: &Idp, config: &Config, tikivip: &TikiVip, instance_name: &str, shutdown: watch::Receiver<bool>) -> anyhow::Result<(Worker, Vec<JoinHandle<()>>)> {
     let mut handlers = job_handlers(db, config)?;
     handlers.push(Arc::new(RefundDelivery(tikivip.clone())));
-    let worker = Worker::new(db.clone(), WorkerConfig { concurrency: config.worker.concurrency, ..WorkerConfig::default() }, handlers);
-    let instance = Instance { db: db.clone(), owner: format!("instance-{}", uuid::Uuid::new_v4().simple()) };
+    let worker_config = WorkerConfig {
+        concurrency: config.worker.concurrency,
+        lease_ms: i64::try_from(config.worker.lease_s.clamp(1, 86_400) * 1000).unwrap_or(300_000),
+        ..WorkerConfig::default()
+    };
+    let worker = Worker::new(db.clone(), worker_config, handlers).for_instance(instance_name);
+    let instance = Instance { db: db.clone(), owner: instance_name.to_string() };
     let mut tasks = vec![
         tokio::spawn(worker.clone().run(shutdown.clone())),
         batch_files::spawn(db, config, worker.clone(), &instance.owner, shutdown.clone()),

@@ -90,12 +90,11 @@ pub mod backend {
         }
     }
 
+    /// The client's address (`server::http::middleware::client_ip` decides it).
     pub async fn client_ip() -> String {
-        use axum::extract::ConnectInfo;
-        leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
-            .await
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
-            .unwrap_or_else(|_| "unknown".into())
+        use_context::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<crate::ClientIp>().map(|c| c.0.clone()))
+            .unwrap_or_else(|| "unknown".into())
     }
 
     /// Remembers the member on this browser (single sign-on for the redirect mode), then sends

@@ -74,10 +74,19 @@ pub async fn sweep(db: &Db, now_ms: i64) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-type Row = (String, String, String, String, String, i64, Option<i64>);
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    member_id: String,
+    kind: String,
+    title: String,
+    body: String,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
 
-fn from_row((id, member_id, kind, title, body, created_at_ms, sent_at_ms): Row) -> Notification {
-    Notification { id, member_id, kind, title, body, created_at_ms, sent_at_ms }
+fn from_row(r: Row) -> Notification {
+    Notification { id: r.id, member_id: r.member_id, kind: r.kind, title: r.title, body: r.body, created_at_ms: r.created_at, sent_at_ms: r.sent_at }
 }
 
 const COLUMNS: &str = "id, member_id, kind, title, body, created_at, sent_at";

@@ -102,10 +102,18 @@ pub async fn set_enabled(db: &Db, id: &str, enabled: bool) -> Result<bool, Store
     Ok(r.rows_affected() == 1)
 }
 
-type EndpointRow = (String, String, String, String, crate::store::Flag, i64);
+#[derive(sqlx::FromRow)]
+struct EndpointRow {
+    id: String,
+    client_id: String,
+    url: String,
+    event_types: String,
+    enabled: crate::store::Flag,
+    created_at: i64,
+}
 
-fn endpoint((id, client_id, url, event_types, enabled, created_at_ms): EndpointRow) -> Endpoint {
-    Endpoint { id, client_id, url, event_types, enabled: enabled.0, created_at_ms }
+fn endpoint(r: EndpointRow) -> Endpoint {
+    Endpoint { id: r.id, client_id: r.client_id, url: r.url, event_types: r.event_types, enabled: r.enabled.0, created_at_ms: r.created_at }
 }
 
 /// Endpoints, of one partner or all.

@@ -191,7 +191,16 @@ pub async fn register(db: &Db, spec: &ClientSpec, keep_secret: bool, now_ms: i64
     Ok((client, secret))
 }
 
-type ClientRow = (String, Option<Vec<u8>>, String, String, String, Option<String>, String);
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    secret_hash: Option<Vec<u8>>,
+    name: String,
+    redirect_uris: String,
+    web_origins: String,
+    logo_uri: Option<String>,
+    partner_scopes: String,
+}
 
 pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, ClientError> {
     let row: Option<ClientRow> =
@@ -199,18 +208,18 @@ pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, ClientErro
             .bind(client_id)
             .fetch_optional(db.pool())
             .await?;
-    let Some((client_id, secret_hash, name, redirects, origins, logo_uri, scopes)) = row else { return Ok(None) };
+    let Some(r) = row else { return Ok(None) };
     let list = |what: &str, json: &str| -> Result<Vec<String>, StoreError> {
-        serde_json::from_str(json).map_err(|e| StoreError::corrupt("oidc_clients", format!("{client_id}: {what}: {e}")))
+        serde_json::from_str(json).map_err(|e| StoreError::corrupt("oidc_clients", format!("{}: {what}: {e}", r.client_id)))
     };
     Ok(Some(Client {
-        redirect_uris: list("redirect_uris", &redirects)?,
-        web_origins: list("web_origins", &origins)?,
-        client_id,
-        secret_hash,
-        name,
-        logo_uri,
-        scopes: scopes.split_whitespace().map(str::to_string).collect(),
+        redirect_uris: list("redirect_uris", &r.redirect_uris)?,
+        web_origins: list("web_origins", &r.web_origins)?,
+        scopes: r.partner_scopes.split_whitespace().map(str::to_string).collect(),
+        client_id: r.client_id,
+        secret_hash: r.secret_hash,
+        name: r.name,
+        logo_uri: r.logo_uri,
     }))
 }
 

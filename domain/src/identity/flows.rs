@@ -443,13 +443,21 @@ async fn finish(s: &Services<'_>, flow: &Flow, member: &Member, auth_time_ms: i6
         code_challenge: flow.request.code_challenge.as_deref(),
         auth_time_ms,
     };
-    let code = grants::issue_code(s.db, s.grants, &req, now_ms).await?;
-    sqlx::query("UPDATE signin_flows SET step = 'done', member_id = $2, code = $3, error = NULL WHERE id = $1 AND step NOT IN ('done', 'failed')")
+    // The code and the flow's end commit together, once: a second finish (a double submit,
+    // another instance) finds the flow ended and leaves no grant behind.
+    let mut tx = s.db.begin().await?;
+    let code = grants::issue_code_in(&mut tx, s.grants, &req, now_ms).await?;
+    let ended = sqlx::query("UPDATE signin_flows SET step = 'done', member_id = $2, code = $3, error = NULL WHERE id = $1 AND step NOT IN ('done', 'failed')")
         .bind(&flow.id)
         .bind(&member.id)
         .bind(&code)
-        .execute(s.db.pool())
+        .execute(&mut *tx)
         .await?;
+    if ended.rows_affected() == 1 {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
     Ok(())
 }
 

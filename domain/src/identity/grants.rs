@@ -15,12 +15,27 @@ use crate::store::{Db, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GrantPolicy {
     pub code_ttl_ms: i64,
+    /// A confidential client's refresh tokens (its server keeps them).
     pub refresh_ttl_ms: i64,
+    /// A public client's (a single-page app in a browser, where a stolen token is likelier):
+    /// short, and each use rotates it (OAuth 2.0 for Browser-Based Apps).
+    pub public_refresh_ttl_ms: i64,
+}
+
+impl GrantPolicy {
+    /// The policy for tokens issued to a public (`true`) or confidential client.
+    pub fn for_client(&self, public: bool) -> GrantPolicy {
+        if public {
+            GrantPolicy { refresh_ttl_ms: self.public_refresh_ttl_ms, ..*self }
+        } else {
+            *self
+        }
+    }
 }
 
 impl Default for GrantPolicy {
     fn default() -> Self {
-        Self { code_ttl_ms: 60_000, refresh_ttl_ms: 30 * 24 * 3_600_000 }
+        Self { code_ttl_ms: 60_000, refresh_ttl_ms: 30 * 24 * 3_600_000, public_refresh_ttl_ms: 24 * 3_600_000 }
     }
 }
 
@@ -103,9 +118,16 @@ pub struct CodeRequest<'a> {
 
 /// Creates a grant and its authorization code; returns the code (shown once, in the redirect).
 pub async fn issue_code(db: &Db, policy: &GrantPolicy, req: &CodeRequest<'_>, now_ms: i64) -> Result<String, GrantError> {
+    let mut tx = db.begin().await?;
+    let code = issue_code_in(&mut tx, policy, req, now_ms).await?;
+    tx.commit().await?;
+    Ok(code)
+}
+
+/// [`issue_code`] inside the caller's transaction (a sign-in flow ends in the same one).
+pub async fn issue_code_in(tx: &mut crate::store::Tx<'_>, policy: &GrantPolicy, req: &CodeRequest<'_>, now_ms: i64) -> Result<String, GrantError> {
     let grant_id = uuid::Uuid::new_v4().simple().to_string();
     let code = new_token();
-    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO oidc_grants (id, client_id, member_id, scope, nonce, auth_time, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -116,7 +138,7 @@ pub async fn issue_code(db: &Db, policy: &GrantPolicy, req: &CodeRequest<'_>, no
     .bind(req.nonce)
     .bind(req.auth_time_ms)
     .bind(now_ms)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     sqlx::query("INSERT INTO oidc_codes (code_hash, grant_id, redirect_uri, code_challenge, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(token_hash(&code))
@@ -124,13 +146,21 @@ pub async fn issue_code(db: &Db, policy: &GrantPolicy, req: &CodeRequest<'_>, no
         .bind(req.redirect_uri)
         .bind(req.code_challenge)
         .bind(now_ms + policy.code_ttl_ms)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    tx.commit().await?;
     Ok(code)
 }
 
-type GrantRow = (String, String, String, String, Option<String>, i64, Option<i64>);
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    id: String,
+    client_id: String,
+    member_id: String,
+    scope: String,
+    nonce: Option<String>,
+    auth_time: i64,
+    revoked_at: Option<i64>,
+}
 
 async fn load_grant(db: &Db, grant_id: &str) -> Result<(Grant, Option<i64>), GrantError> {
     let row: Option<GrantRow> =
@@ -138,8 +168,8 @@ async fn load_grant(db: &Db, grant_id: &str) -> Result<(Grant, Option<i64>), Gra
             .bind(grant_id)
             .fetch_optional(db.pool())
             .await?;
-    let (id, client_id, member_id, scope, nonce, auth_time_ms, revoked_at) = row.ok_or(GrantError::Invalid)?;
-    Ok((Grant { id, client_id, member_id, scope, nonce, auth_time_ms }, revoked_at))
+    let r = row.ok_or(GrantError::Invalid)?;
+    Ok((Grant { id: r.id, client_id: r.client_id, member_id: r.member_id, scope: r.scope, nonce: r.nonce, auth_time_ms: r.auth_time }, r.revoked_at))
 }
 
 /// Revokes a grant: its refresh tokens stop working and [`is_active`] turns false.
@@ -397,5 +427,12 @@ mod tests {
         let old = issue_refresh_token(&db, &p, &g2.id, T0).await.unwrap();
         let late = rotate_refresh_token(&db, &p, "shop", &old, T0 + p.refresh_ttl_ms + 1).await;
         assert!(matches!(late, Err(GrantError::Invalid)));
+
+        // a public client's tokens live a day, not a month
+        let public = p.for_client(true);
+        assert_eq!((public.refresh_ttl_ms, p.for_client(false).refresh_ttl_ms), (24 * 3_600_000, p.refresh_ttl_ms));
+        let short = issue_refresh_token(&db, &public, &g2.id, T0).await.unwrap();
+        let expired = rotate_refresh_token(&db, &public, "shop", &short, T0 + public.refresh_ttl_ms + 1).await;
+        assert!(matches!(expired, Err(GrantError::Invalid)), "expired after a day");
     }
 }

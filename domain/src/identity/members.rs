@@ -58,21 +58,31 @@ impl From<sqlx::Error> for MemberError {
     }
 }
 
-type MemberRow = (String, String, String, String, Option<String>, Option<String>, String, i64);
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    id: String,
+    skyjoy_id: String,
+    phone: String,
+    full_name: String,
+    date_of_birth: Option<String>,
+    email: Option<String>,
+    status: String,
+    created_at: i64,
+}
 const MEMBER_COLUMNS: &str = "id, skyjoy_id, phone, full_name, date_of_birth, email, status, created_at";
 
-fn from_row((id, skyjoy_id, phone, full_name, dob, email, status, created_at): MemberRow) -> Result<Member, MemberError> {
+fn from_row(r: MemberRow) -> Result<Member, MemberError> {
     // Rows were written from parsed values; a row that no longer parses is corruption, not input.
-    let corrupt = |what: &str| MemberError::Store(StoreError::corrupt("members", format!("member {id}: stored {what} is invalid")));
+    let corrupt = |what: &str| MemberError::Store(StoreError::corrupt("members", format!("member {}: stored {what} is invalid", r.id)));
     Ok(Member {
-        skyjoy_id: SkyJoyId::parse(&skyjoy_id).map_err(|_| corrupt("skyjoy_id"))?,
-        phone: PhoneNumber::parse(&phone).map_err(|_| corrupt("phone"))?,
-        full_name: FullName::parse(&full_name).map_err(|_| corrupt("full_name"))?,
-        date_of_birth: dob.map(|d| DateOfBirth::parse_iso(&d)).transpose().map_err(|_| corrupt("date_of_birth"))?,
-        email: email.map(|e| Email::parse(&e)).transpose().map_err(|_| corrupt("email"))?,
-        status,
-        created_at_ms: created_at,
-        id,
+        skyjoy_id: SkyJoyId::parse(&r.skyjoy_id).map_err(|_| corrupt("skyjoy_id"))?,
+        phone: PhoneNumber::parse(&r.phone).map_err(|_| corrupt("phone"))?,
+        full_name: FullName::parse(&r.full_name).map_err(|_| corrupt("full_name"))?,
+        date_of_birth: r.date_of_birth.as_deref().map(DateOfBirth::parse_iso).transpose().map_err(|_| corrupt("date_of_birth"))?,
+        email: r.email.as_deref().map(Email::parse).transpose().map_err(|_| corrupt("email"))?,
+        status: r.status,
+        created_at_ms: r.created_at,
+        id: r.id,
     })
 }
 

@@ -106,7 +106,14 @@ pub struct Job {
     pub(crate) lease_owner: String,
 }
 
-type JobRow = (i64, String, String, i64, i64);
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: i64,
+    kind: String,
+    payload: String,
+    attempts: i64,
+    max_attempts: i64,
+}
 
 /// Claims the next due job of one of `kinds` (or a running one whose lease expired).
 pub(crate) async fn claim(db: &Db, kinds: &[&str], lease_owner: &str, lease_ms: i64, now_ms: i64) -> Result<Option<Job>, StoreError> {
@@ -141,7 +148,7 @@ pub(crate) async fn claim(db: &Db, kinds: &[&str], lease_owner: &str, lease_ms: 
     for k in kinds {
         q = q.bind(*k);
     }
-    let Some((id, kind, payload, attempts, max_attempts)) = q.fetch_optional(db.pool()).await? else {
+    let Some(JobRow { id, kind, payload, attempts, max_attempts }) = q.fetch_optional(db.pool()).await? else {
         return Ok(None);
     };
     let mut job = Job { id, kind, payload: serde_json::Value::Null, attempt: attempts as u32, max_attempts: max_attempts as u32, lease_owner: lease_owner.to_string() };
@@ -212,7 +219,7 @@ pub(crate) async fn finish(db: &Db, job: &Job, started_ms: i64, outcome: Outcome
 pub struct JobSummary {
     pub id: i64,
     pub kind: String,
-    pub state: String,
+    pub state: JobState,
     pub attempts: i64,
     pub max_attempts: i64,
     pub run_at: i64,
@@ -220,7 +227,17 @@ pub struct JobSummary {
     pub dedupe_key: Option<String>,
 }
 
-type SummaryRow = (i64, String, String, i64, i64, i64, Option<String>, Option<String>);
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: i64,
+    kind: String,
+    state: String,
+    attempts: i64,
+    max_attempts: i64,
+    run_at: i64,
+    last_error: Option<String>,
+    dedupe_key: Option<String>,
+}
 
 /// Lists jobs, newest first, optionally in one state.
 pub async fn list(db: &Db, state: Option<JobState>, limit: i64) -> Result<Vec<JobSummary>, StoreError> {
@@ -232,19 +249,12 @@ pub async fn list(db: &Db, state: Option<JobState>, limit: i64) -> Result<Vec<Jo
     .bind(limit)
     .fetch_all(db.pool())
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, kind, state, attempts, max_attempts, run_at, last_error, dedupe_key)| JobSummary {
-            id,
-            kind,
-            state,
-            attempts,
-            max_attempts,
-            run_at,
-            last_error,
-            dedupe_key,
+    rows.into_iter()
+        .map(|r| {
+            let state = JobState::parse(&r.state).ok_or_else(|| StoreError::corrupt("outbox_jobs", format!("job {}: unknown state {:?}", r.id, r.state)))?;
+            Ok(JobSummary { id: r.id, kind: r.kind, state, attempts: r.attempts, max_attempts: r.max_attempts, run_at: r.run_at, last_error: r.last_error, dedupe_key: r.dedupe_key })
         })
-        .collect())
+        .collect()
 }
 
 /// Manual replay: puts a dead (or done) job back in the queue for `extra_attempts` more tries.

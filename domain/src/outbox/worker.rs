@@ -72,12 +72,21 @@ pub struct Worker {
     config: WorkerConfig,
     handlers: Arc<HashMap<&'static str, Arc<dyn JobHandler>>>,
     wake: Arc<Notify>,
+    /// This instance's name, the first part of every lease it takes (`{instance}:{claim}`), so
+    /// operators see which instance runs a job.
+    instance: Arc<str>,
 }
 
 impl Worker {
     pub fn new(db: Db, config: WorkerConfig, handlers: Vec<Arc<dyn JobHandler>>) -> Self {
         let handlers = handlers.into_iter().map(|h| (h.kind(), h)).collect();
-        Self { db, config, handlers: Arc::new(handlers), wake: Arc::new(Notify::new()) }
+        Self { db, config, handlers: Arc::new(handlers), wake: Arc::new(Notify::new()), instance: "worker".into() }
+    }
+
+    /// Names the instance these workers run in (see [`Worker::run_one`]'s lease owners).
+    pub fn for_instance(mut self, instance: &str) -> Self {
+        self.instance = instance.into();
+        self
     }
 
     /// Tells idle workers that a job was committed, so they don't wait for the next poll.
@@ -146,7 +155,7 @@ impl Worker {
 
     /// Claims and runs one due job; `Ok(false)` when none was due.
     pub async fn run_one(&self, kinds: &[&str]) -> Result<bool, crate::StoreError> {
-        let owner = uuid::Uuid::new_v4().to_string();
+        let owner = format!("{}:{}", self.instance, uuid::Uuid::new_v4().simple());
         let Some(job) = queue::claim(&self.db, kinds, &owner, self.config.lease_ms, now_ms()).await? else {
             return Ok(false);
         };

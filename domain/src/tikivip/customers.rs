@@ -51,11 +51,28 @@ fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-type Row = (String, String, String, String, Option<String>, Option<String>, Option<i64>);
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    partner_code: String,
+    identify_code: String,
+    phone: String,
+    full_name: Option<String>,
+    vip_plan: Option<String>,
+    vip_until: Option<i64>,
+}
 const COLUMNS: &str = "id, partner_code, identify_code, phone, full_name, vip_plan, vip_until";
 
-fn from_row((id, partner_code, identify_code, phone, full_name, vip_plan, vip_until_ms): Row) -> Customer {
-    Customer { id, partner_code, identify_code, phone, full_name, vip_plan, vip_until_ms }
+fn from_row(r: Row) -> Customer {
+    Customer {
+        id: r.id,
+        partner_code: r.partner_code,
+        identify_code: r.identify_code,
+        phone: r.phone,
+        full_name: r.full_name,
+        vip_plan: r.vip_plan,
+        vip_until_ms: r.vip_until,
+    }
 }
 
 pub async fn find(db: &Db, id: &str) -> Result<Option<Customer>, TikiError> {

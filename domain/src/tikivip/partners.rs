@@ -81,15 +81,23 @@ pub async fn register(db: &Db, p: &Partner, now_ms: i64) -> Result<(), TikiError
     Ok(())
 }
 
-type Row = (String, String, String, String, String, String);
+#[derive(sqlx::FromRow)]
+struct Row {
+    partner_code: String,
+    name: String,
+    client_id: String,
+    client_secret: String,
+    api_base_url: String,
+    open_mode: String,
+}
 
-fn from_row((partner_code, name, client_id, client_secret, api_base_url, open_mode): Row) -> Result<Partner, StoreError> {
-    let open_mode = match open_mode.as_str() {
+fn from_row(r: Row) -> Result<Partner, StoreError> {
+    let open_mode = match r.open_mode.as_str() {
         "url" => OpenMode::Url,
         "deeplink" => OpenMode::Deeplink,
-        other => return Err(StoreError::corrupt("tikivip_partners", format!("{partner_code}: unknown open_mode {other:?}"))),
+        other => return Err(StoreError::corrupt("tikivip_partners", format!("{}: unknown open_mode {other:?}", r.partner_code))),
     };
-    Ok(Partner { partner_code, name, client_id, client_secret, api_base_url, open_mode })
+    Ok(Partner { partner_code: r.partner_code, name: r.name, client_id: r.client_id, client_secret: r.client_secret, api_base_url: r.api_base_url, open_mode })
 }
 
 const COLUMNS: &str = "partner_code, name, client_id, client_secret, api_base_url, open_mode";

@@ -70,7 +70,7 @@
         grant_type: "authorization_code", code: code, redirect_uri: options.redirectUri,
         client_id: options.clientId, code_verifier: p.verifier
       });
-      return fetch(PROVIDER + "/token", { method: "POST", body: body, credentials: "omit" })
+      return fetch(PROVIDER + "/token?client_id=" + encodeURIComponent(options.clientId), { method: "POST", body: body, credentials: "omit" })
         .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw j; return j; }); })
         .then(function (tokens) {
           var c = decodeJwt(tokens.id_token);

@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 use axum::{
     body::Body,
     extract::{Request, State},
-    http::{header, HeaderMap, StatusCode, Uri},
+    http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
     middleware::Next,
     response::{Html, IntoResponse, Response},
     Json,
@@ -63,8 +63,27 @@ pub async fn fallback(State(state): State<AppState>, uri: Uri, req: Request) -> 
     let (parts, _) = req.into_parts();
     let probe = Request::from_parts(parts, Body::empty());
     match ServeDir::new(&*state.leptos_options.site_root).precompressed_br().precompressed_gzip().oneshot(probe).await {
-        Ok(res) if res.status() != StatusCode::NOT_FOUND => res.into_response(),
+        Ok(res) if res.status() != StatusCode::NOT_FOUND => {
+            let mut res = res.into_response();
+            res.headers_mut().insert(header::CACHE_CONTROL, static_cache_control(uri.path()));
+            res
+        }
         _ => ApiError::not_found().into_response(),
+    }
+}
+
+/// How long browsers (and a partner page embedding the SDK) may keep a static file: a file
+/// whose name carries its content hash forever; the versioned SDK an hour (`/sdk/v1/` only
+/// changes compatibly); anything else five minutes, then revalidated (`Last-Modified`).
+fn static_cache_control(path: &str) -> HeaderValue {
+    let file = path.rsplit('/').next().unwrap_or("");
+    let hashed = file.split('.').any(|part| part.len() >= 16 && part.bytes().all(|b| b.is_ascii_hexdigit() || b.is_ascii_alphanumeric()) && part.bytes().any(|b| b.is_ascii_digit()));
+    if hashed {
+        HeaderValue::from_static("public, max-age=31536000, immutable")
+    } else if path.starts_with("/sdk/v1/") {
+        HeaderValue::from_static("public, max-age=3600")
+    } else {
+        HeaderValue::from_static("public, max-age=300, must-revalidate")
     }
 }
 
@@ -111,6 +130,14 @@ mod tests {
     async fn call(accept: &str) -> Response {
         let app = Router::new().route("/boom", get(boom)).layer(axum::middleware::from_fn(catch_panic));
         app.oneshot(Request::get("/boom").header(header::ACCEPT, accept).body(Body::empty()).unwrap()).await.unwrap()
+    }
+
+    #[test]
+    fn static_files_are_cached_by_how_their_name_changes() {
+        assert_eq!(static_cache_control("/pkg/joygate.3f2a9c41d07b8e65aa01.wasm"), "public, max-age=31536000, immutable");
+        assert_eq!(static_cache_control("/sdk/v1/skyjoy.js"), "public, max-age=3600");
+        assert_eq!(static_cache_control("/pkg/joygate.css"), "public, max-age=300, must-revalidate");
+        assert_eq!(static_cache_control("/favicon.svg"), "public, max-age=300, must-revalidate");
     }
 
     #[tokio::test]

@@ -52,6 +52,8 @@ impl FromRef<AppState> for LeptosOptions {
 pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub db: domain::Db,
+    /// This process's name among the instances on the database (its leases say it too).
+    pub instance: String,
     /// The sign-in provider (also handed to the pages' server functions as context).
     pub idp: domain::identity::Idp,
     /// The OpenID discovery document, serialised once.
@@ -74,6 +76,7 @@ pub async fn router(
     worker: domain::outbox::Worker,
     tikivip: domain::tikivip::TikiVip,
     bound: SocketAddr,
+    instance: String,
 ) -> anyhow::Result<Router> {
     let leptos_options = LeptosOptions::builder()
         .output_name("joygate")
@@ -88,6 +91,7 @@ pub async fn router(
     let state = AppState(std::sync::Arc::new(Shared {
         leptos_options: leptos_options.clone(),
         db: db.clone(),
+        instance,
         idp: idp.clone(),
         discovery,
         earning,
@@ -132,6 +136,10 @@ pub async fn router(
         .fallback(errors::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::page_policy::apply))
         .layer(axum::middleware::from_fn_with_state(own_origin, middleware::same_origin::check))
+        .layer(axum::middleware::from_fn_with_state(
+            middleware::client_ip::TrustedProxies(std::sync::Arc::new(config.trusted_proxies.clone())),
+            middleware::client_ip::resolve,
+        ))
         .layer(axum::middleware::from_fn(middleware::metrics::record))
         .with_state(state)
         .layer(

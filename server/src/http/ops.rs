@@ -12,14 +12,16 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// The process can serve: the database answers (within the pool's acquire timeout). Reports
-/// the database kind and this instance's pool.
-pub async fn readyz(State(db): State<domain::Db>) -> Result<impl IntoResponse, ApiError> {
+/// which instance answered, the database kind and this instance's pool.
+pub async fn readyz(State(state): State<super::AppState>) -> Result<impl IntoResponse, ApiError> {
+    let db = &state.db;
     db.ping().await.map_err(|e| ApiError::unavailable(format!("database: {e}")))?;
     let (open, idle) = db.pool_state();
     Ok((
         StatusCode::OK,
         Json(json!({
             "status": "ready",
+            "instance": state.instance,
             "checks": { "database": "ok" },
             "database": { "kind": db.backend().as_str(), "pool": { "open": open, "idle": idle } },
         })),

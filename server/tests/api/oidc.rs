@@ -386,3 +386,41 @@ async fn discovery_and_jwks_describe_what_the_provider_does() {
     assert!(clients::find(app.db(), "demo-spa").await.unwrap().unwrap().is_public());
     app.stop().await;
 }
+
+/// The token endpoint's CORS preflight is answered per client: only the named client's
+/// registered origins may call it from a browser.
+#[tokio::test]
+async fn the_token_preflight_is_answered_for_the_named_clients_origins_only() {
+    let app = TestApp::spawn().await;
+    register(&app, "shop", true).await;
+    let preflight = |query: &str, origin: &str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/token{query}", app.url))
+            .header(header::ORIGIN, origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let res = preflight("?client_id=shop", ORIGIN).await.unwrap();
+    assert_eq!(res.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).map(|v| v.to_str().unwrap()), Some(ORIGIN));
+    for (query, origin, why) in [
+        ("", ORIGIN, "no client named"),
+        ("?client_id=shop", "http://localhost:4001", "an origin the client did not register"),
+        ("?client_id=nobody", ORIGIN, "an unknown client"),
+    ] {
+        let res = preflight(query, origin).await.unwrap();
+        assert!(res.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{why}");
+    }
+    // the real request must come from the client it named
+    let res = app
+        .client
+        .post(format!("{}/token?client_id=other", app.url))
+        .form(&[("grant_type", "client_credentials"), ("client_id", "shop"), ("client_secret", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error());
+    let meta: Value = app.get("/.well-known/openid-configuration", "application/json").await.json().await.unwrap();
+    assert_eq!(meta["authorization_response_iss_parameter_supported"], true, "RFC 9207: we send iss, clients may insist");
+    app.stop().await;
+}

@@ -1,5 +1,6 @@
 //! Middleware, one concern per file.
 
+pub mod client_ip;
 pub mod language;
 pub mod metrics;
 pub mod same_origin;

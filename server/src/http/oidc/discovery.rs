@@ -20,11 +20,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::http::AppState;
 
-/// What discovery adds to `CoreProviderMetadata`: RP-initiated logout and PKCE.
+/// What discovery adds to `CoreProviderMetadata`: RP-initiated logout, PKCE, and RFC 9207 (we
+/// send `iss` with every authorization response, so clients may insist on it).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct SkyIdMetadata {
     pub end_session_endpoint: EndSessionUrl,
     pub code_challenge_methods_supported: Vec<String>,
+    pub authorization_response_iss_parameter_supported: bool,
 }
 impl AdditionalProviderMetadata for SkyIdMetadata {}
 
@@ -56,6 +58,7 @@ pub fn metadata_json(issuer: &str) -> anyhow::Result<Bytes> {
         SkyIdMetadata {
             end_session_endpoint: EndSessionUrl::new(url("/logout"))?,
             code_challenge_methods_supported: vec!["S256".into()],
+            authorization_response_iss_parameter_supported: true,
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token"))?))

@@ -103,13 +103,30 @@ pub fn allow_origin(res: &mut Response, origin: Option<&str>, client: Option<&cl
     }
 }
 
-/// CORS preflight for the token and userinfo endpoints: allowed for origins some client has
-/// registered (the real request is then checked against its own client's origins).
-async fn cors_preflight(axum::extract::State(state): axum::extract::State<AppState>, headers: HeaderMap) -> Response {
+/// `?client_id=` on the token and userinfo endpoints: which client a browser calls them for.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ClientQuery {
+    pub client_id: Option<String>,
+}
+
+/// CORS preflight for the token and userinfo endpoints, per client: a browser that must ask
+/// (a request that is not a simple form post) names its client (`?client_id=`, as our SDK does),
+/// and only that client's registered web origins are allowed; without it, or for an origin the
+/// client did not register, the answer carries no CORS header and the browser does not send the
+/// request. The real request is checked against its authenticated client again.
+async fn cors_preflight(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<ClientQuery>,
+    headers: HeaderMap,
+) -> Response {
     let Some(origin) = request_origin(&headers) else { return StatusCode::NO_CONTENT.into_response() };
-    let known = clients::list(&state.db).await.map(|all| all.iter().any(|c| c.allows_origin(origin))).unwrap_or(false);
+    let client = match q.client_id.as_deref() {
+        Some(id) => clients::find(&state.db, id).await.ok().flatten(),
+        None => None,
+    };
+    let allowed = client.is_some_and(|c| c.allows_origin(origin));
     let mut res = StatusCode::NO_CONTENT.into_response();
-    if known {
+    if allowed {
         let h = res.headers_mut();
         if let Ok(v) = HeaderValue::from_str(origin) {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);

@@ -41,7 +41,12 @@ pub struct TokenForm {
     pub client_secret: Option<String>,
 }
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, form: Result<Form<TokenForm>, FormRejection>) -> Response {
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: axum::extract::Query<super::ClientQuery>,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Response {
     let origin = request_origin(&headers).map(str::to_string);
     let Ok(Form(form)) = form else {
         return OAuthError::invalid_request("the body must be application/x-www-form-urlencoded").into_response();
@@ -50,6 +55,10 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, form: Resu
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
+    // `?client_id=` (what a browser's CORS preflight was answered for) must be the client itself.
+    if query.client_id.as_deref().is_some_and(|id| id != client.client_id) {
+        return OAuthError::invalid_request("the client_id in the URL is not the authenticated client").into_response();
+    }
     let mut res = match grant(&state.idp, &client, &form).await {
         Ok(res) => res,
         Err(e) => e.into_response(),
@@ -108,13 +117,14 @@ async fn grant(idp: &Idp, client: &Client, form: &TokenForm) -> Result<Response,
             let grant = grants::redeem_code(&idp.db, &client.client_id, code, redirect_uri, form.code_verifier.as_deref(), now)
                 .await
                 .map_err(grant_error)?;
-            let refresh = grants::issue_refresh_token(&idp.db, &idp.grants, &grant.id, now).await.map_err(grant_error)?;
+            let policy = idp.grants.for_client(client.is_public());
+            let refresh = grants::issue_refresh_token(&idp.db, &policy, &grant.id, now).await.map_err(grant_error)?;
             member_tokens(idp, grant, None, Some(code.to_string()), refresh, now).await
         }
         Some("refresh_token") => {
             let token = form.refresh_token.as_deref().ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
             let (grant, next) =
-                grants::rotate_refresh_token(&idp.db, &idp.grants, &client.client_id, token, now).await.map_err(grant_error)?;
+                grants::rotate_refresh_token(&idp.db, &idp.grants.for_client(client.is_public()), &client.client_id, token, now).await.map_err(grant_error)?;
             let narrowed = match form.scope.as_deref() {
                 None => None,
                 Some(asked) => {

@@ -1,0 +1,430 @@
+//! Several instances as one service: three `joygate serve` processes on one PostgreSQL behind
+//! nginx (Debian's, round robin), started and stopped by this test. `make test-cluster` runs it
+//! (inside `make test`); it needs `JOYGATE_TEST_POSTGRES_URL` (scripts/with-postgres sets it).
+//!
+//! What it proves: a sign-in begun on one instance finishes on the others; 2,000 point postings
+//! with client retries spread over all instances and through nginx are each credited once and
+//! never overdraw — while one instance is killed with SIGKILL mid-run and restarted — and
+//! `joygate ledger check` is clean; every webhook event reaches the partner's receiver (the
+//! killed instance's leased deliveries are picked up by the others after the lease), repeated at
+//! most for the deliveries that instance had in flight.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use domain::identity::clients::{self, ClientSpec};
+use rand::Rng;
+use reqwest::{header, StatusCode};
+use serde_json::{json, Value};
+
+const INSTANCES: usize = 3;
+const POSTINGS: usize = 2_000;
+const MEMBERS: usize = 20;
+const CLIENT: &str = "cluster-shop";
+const SECRET: &str = "cluster-shop-secret-0123456789abcdef";
+const REDIRECT: &str = "http://localhost:4999/cb";
+/// An instance's claim on an outbox job lasts this long (config `[worker] lease_s`).
+const LEASE_S: u64 = 4;
+/// Outbox jobs an instance runs at once (config `[worker] concurrency`).
+const WORKER_CONCURRENCY: usize = 4;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Instance {
+    port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    db_url: String,
+    /// nginx's address: the public URL of every instance.
+    url: String,
+    instances: Vec<Instance>,
+    nginx: Child,
+}
+
+impl Cluster {
+    fn instance_url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.instances[i].port)
+    }
+
+    fn spawn_instance(dir: &Path, db_url: &str, public: &str, port: u16, log: &Path) -> Child {
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_joygate"))
+            .arg("serve")
+            .current_dir(dir)
+            .env("JOYGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("JOYGATE_PUBLIC_URL", public)
+            .env("JOYGATE_DATABASE_URL", db_url)
+            .env("JOYGATE_SANDBOX", "true") // the SMS inbox, in the database
+            .env("JOYGATE_DEMO_PARTNER__ENABLED", "false")
+            .env("JOYGATE_PAYMENT_PARTNER__ENABLED", "false")
+            .env("JOYGATE_WORKER__LEASE_S", LEASE_S.to_string())
+            .env("JOYGATE_WORKER__CONCURRENCY", WORKER_CONCURRENCY.to_string())
+            .env("JOYGATE_WEBHOOKS__FIRST_RETRY_MS", "200")
+            .env("JOYGATE_WEBHOOKS__MAX_RETRY_DELAY_MS", "1000")
+            .env("JOYGATE_IDENTITY__OTP_PER_IP_PER_HOUR", "10000")
+            .env("JOYGATE_LOG__FILTER", "warn")
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .expect("joygate starts")
+    }
+
+    async fn start(db_url: String) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let nginx_port = free_port();
+        let url = format!("http://127.0.0.1:{nginx_port}");
+        // All instances start at once on the empty database: migrations and the first signing
+        // key must come out right anyway.
+        let instances: Vec<Instance> = (0..INSTANCES)
+            .map(|i| {
+                let port = free_port();
+                let log = dir.path().join(format!("instance-{i}.log"));
+                let child = Self::spawn_instance(dir.path(), &db_url, &url, port, &log);
+                Instance { port, child: Some(child), log }
+            })
+            .collect();
+        let upstreams: String = instances.iter().map(|i| format!("server 127.0.0.1:{} max_fails=1 fail_timeout=1s; ", i.port)).collect();
+        let template = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/nginx-cluster.conf")).unwrap();
+        let conf = template
+            .replace("@DIR@", &dir.path().display().to_string())
+            .replace("@LISTEN@", &format!("127.0.0.1:{nginx_port}"))
+            .replace("@UPSTREAMS@", &upstreams);
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let nginx = Command::new("nginx")
+            .args(["-c", &dir.path().join("nginx.conf").display().to_string(), "-p", &dir.path().display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx (Debian's package) starts");
+        let cluster = Cluster { dir, db_url, url, instances, nginx };
+        for i in 0..INSTANCES {
+            cluster.wait_ready(&cluster.instance_url(i)).await;
+        }
+        cluster.wait_ready(&cluster.url).await;
+        cluster
+    }
+
+    async fn wait_ready(&self, url: &str) {
+        let client = reqwest::Client::new();
+        let start = Instant::now();
+        loop {
+            if let Ok(res) = client.get(format!("{url}/readyz")).send().await {
+                if res.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                let logs: String = self.instances.iter().map(|i| std::fs::read_to_string(&i.log).unwrap_or_default()).collect();
+                panic!("{url} never became ready; logs:\n{logs}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// SIGKILL: no graceful shutdown, leases and in-flight requests are simply lost.
+    fn kill(&mut self, i: usize) {
+        let mut child = self.instances[i].child.take().expect("running");
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+    }
+
+    async fn restart(&mut self, i: usize) {
+        let inst = &self.instances[i];
+        let child = Self::spawn_instance(self.dir.path(), &self.db_url, &self.url, inst.port, &inst.log);
+        self.instances[i].child = Some(child);
+        self.wait_ready(&self.instance_url(i)).await;
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in &mut self.instances {
+            if let Some(c) = i.child.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        let _ = self.nginx.kill();
+        let _ = self.nginx.wait();
+    }
+}
+
+/// The partner's webhook receiver: answers 200 after a short delay (so deliveries are in flight
+/// when an instance dies) and counts every delivery per event id.
+async fn receiver() -> (String, Arc<Mutex<HashMap<String, u32>>>) {
+    let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let counter = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let counter = counter.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let v: Value = serde_json::from_str(&body).unwrap_or_default();
+                let id = v["event_id"].as_str().unwrap_or_default().to_string();
+                *counter.lock().unwrap().entry(id).or_default() += 1;
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), seen)
+}
+
+async fn partner_token(http: &reqwest::Client, base: &str) -> String {
+    let res = http.post(format!("{base}/token")).basic_auth(CLIENT, Some(SECRET)).form(&[("grant_type", "client_credentials"), ("scope", "partner")]).send().await.unwrap();
+    let body: Value = res.json().await.unwrap();
+    body["access_token"].as_str().expect("a partner token").to_string()
+}
+
+/// Calls one of the sign-in page's server functions on `base`, as the hydrated page does.
+async fn signin_fn(http: &reqwest::Client, base: &str, public: &str, name: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    http.post(format!("{base}/api/signin/{name}")).header(header::ORIGIN, public).form(form).send().await.unwrap()
+}
+
+/// A sign-in whose every step lands on another instance than the step before.
+async fn sign_in_across_instances(c: &Cluster, http: &reqwest::Client) {
+    let at = |i: usize| c.instance_url(i % INSTANCES);
+    let verifier = "a-pkce-verifier-that-is-long-enough-0123456789abcdefghij";
+    let challenge = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+    };
+    let authorize = format!(
+        "{}/authorize?client_id={CLIENT}&redirect_uri={REDIRECT}&response_type=code&scope=openid%20phone&state=st-1&code_challenge={challenge}&code_challenge_method=S256",
+        at(0)
+    );
+    let res = http.get(authorize).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "instance 0 starts the sign-in");
+    let location = res.headers()[header::LOCATION].to_str().unwrap().to_string();
+    let flow = location.trim_start_matches("/signin/").split('?').next().unwrap().to_string();
+    let view: Value = signin_fn(http, &at(1), &c.url, "flow", &[("flow", &flow)]).await.json().await.unwrap();
+    let csrf = view["csrf"].as_str().expect("instance 1 knows the flow").to_string();
+    let phone = "0912888777";
+    assert_eq!(signin_fn(http, &at(2), &c.url, "phone", &[("flow", &flow), ("csrf", &csrf), ("phone", phone)]).await.status(), StatusCode::OK);
+    let inbox: Value = http.get(format!("{}/sandbox/sms?phone={phone}", at(0))).send().await.unwrap().json().await.unwrap();
+    let code = inbox["messages"][0]["text"].as_str().expect("instance 0 sees the code instance 2 sent")[..6].to_string();
+    assert_eq!(signin_fn(http, &at(1), &c.url, "code", &[("flow", &flow), ("csrf", &csrf), ("code", &code)]).await.status(), StatusCode::OK);
+    let form = [("flow", flow.as_str()), ("csrf", &csrf), ("full_name", "Nguyễn Cụm Máy"), ("date_of_birth", "1990-01-02"), ("email", "")];
+    assert_eq!(signin_fn(http, &at(2), &c.url, "profile", &form).await.status(), StatusCode::OK);
+    let view: Value = signin_fn(http, &at(0), &c.url, "flow", &[("flow", &flow)]).await.json().await.unwrap();
+    assert_eq!(view["screen"], "done", "{view}");
+    let done = view["done_url"].as_str().unwrap();
+    let code = url::Url::parse(done).unwrap().query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("a code");
+    let res = http
+        .post(format!("{}/token", at(1)))
+        .basic_auth(CLIENT, Some(SECRET))
+        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", verifier)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "instance 1 redeems the code instance 2 issued");
+    let tokens: Value = res.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let info: Value = http.get(format!("{}/userinfo", at(2))).bearer_auth(access).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["phone_number"], "+84912888777", "instance 2 honours the token instance 1 signed: {info}");
+}
+
+/// One posting, retried until acknowledged: on a random instance, or through nginx; a lost
+/// connection (the instance was killed) or a 5xx is retried with the same transactionId, as a
+/// partner would. Returns the acknowledged answer (200, or a documented 4xx refusal).
+async fn post_until_answered(http: &reqwest::Client, bases: &[String], token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+    for _ in 0..40 {
+        let base = &bases[rand::thread_rng().gen_range(0..bases.len())];
+        match http.post(format!("{base}{path}")).bearer_auth(token).json(body).send().await {
+            Ok(res) if !res.status().is_server_error() => {
+                let status = res.status();
+                return (status, res.json().await.unwrap_or_default());
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    panic!("{path} never answered: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_behind_nginx_behave_as_one_service() {
+    let admin = std::env::var("JOYGATE_TEST_POSTGRES_URL").expect("JOYGATE_TEST_POSTGRES_URL: run through scripts/with-postgres (make test-cluster)");
+    assert!(admin.starts_with("postgres"), "the cluster test runs on PostgreSQL");
+    let scratch = tempfile::tempdir().unwrap();
+    let (db_url, _guard) = domain::store::testing::fresh_url(scratch.path()).await;
+    let mut c = Cluster::start(db_url.clone()).await;
+    let db = domain::Db::connect(&db_url).await.unwrap();
+    let spec = ClientSpec {
+        client_id: CLIENT.into(),
+        name: "Cluster Shop".into(),
+        confidential: true,
+        redirect_uris: vec![REDIRECT.into()],
+        web_origins: vec!["http://localhost:4999".into()],
+        logo_uri: None,
+        secret_sha256: Some(clients::secret_sha256(SECRET)),
+        scopes: Vec::new(),
+    };
+    clients::register(&db, &spec, true, domain::now_ms()).await.unwrap();
+    let (hook, deliveries) = receiver().await;
+    domain::events::webhooks::register(&db, CLIENT, &hook, &["user.updated-balance".to_string()], false, domain::now_ms()).await.unwrap();
+    let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oidc_signing_keys").fetch_one(db.pool()).await.unwrap();
+    assert_eq!(keys, 1, "three instances starting together made one first signing key");
+
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(30)).build().unwrap();
+    sign_in_across_instances(&c, &http).await;
+
+    // members, and the partner's token from one instance used on all
+    let token = partner_token(&http, &c.url).await;
+    let mut members = Vec::new();
+    for m in 0..MEMBERS {
+        let body = json!({"phone": format!("09130{m:05}"), "fullName": "Thành Viên Cụm"});
+        let res = http.post(format!("{}/api-user/partner/v1/user/onboard", c.instance_url(m % INSTANCES))).bearer_auth(&token).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        members.push(res.json::<Value>().await.unwrap()["data"]["skyjoyId"].as_str().unwrap().to_string());
+    }
+
+    // 2,000 postings from 64 concurrent clients; each sent 1–3 times; instance 1 is killed after
+    // a third of them and comes back after two thirds.
+    let bases: Vec<String> = (0..INSTANCES).map(|i| c.instance_url(i)).chain([c.url.clone()]).collect();
+    let acknowledged: Arc<Mutex<Vec<(String, StatusCode, Value)>>> = Arc::default();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut clients_running = Vec::new();
+    for _ in 0..64 {
+        let (http, bases, token, members, acknowledged, next) = (http.clone(), bases.clone(), token.clone(), members.clone(), acknowledged.clone(), next.clone());
+        clients_running.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if n >= POSTINGS {
+                    return;
+                }
+                // each member gets accruals and redemptions alike
+                let sj = &members[(n / 4) % MEMBERS];
+                let txn = format!("CL-{n}");
+                // mostly accruals, some redemptions that may find the balance short
+                let (path, body) = if n % 4 == 3 {
+                    ("/api-point/partner/v1/point-redemption", json!({"skyjoyId": sj, "transactionId": txn, "transactionDate": 1_700_000_000_000i64, "transactionAmount": 0, "usedPoint": 7}))
+                } else {
+                    ("/api-point/partner/v1/point-accrual", json!({"skyjoyId": sj, "transactionId": txn, "transactionDate": 1_700_000_000_000i64, "transactionAmount": 50_000}))
+                };
+                // A success is final: every retry answers the same entry. A refusal (the balance
+                // was short) left nothing, so a retry is a new try and may succeed later.
+                let tries = 1 + n % 3;
+                let mut last: Option<(StatusCode, Value)> = None;
+                for _ in 0..tries {
+                    let answer = post_until_answered(&http, &bases, &token, path, &body).await;
+                    if let Some((s, b)) = last.as_ref().filter(|(s, _)| s.is_success()) {
+                        assert_eq!(answer.0, *s, "a retry of a success gets the same answer: {b} / {}", answer.1);
+                        assert_eq!(answer.1["data"]["bitReference"], b["data"]["bitReference"], "a retry is the same entry");
+                    }
+                    last = Some(answer);
+                }
+                let (s, b) = last.unwrap();
+                acknowledged.lock().unwrap().push((txn, s, b));
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while next.load(std::sync::atomic::Ordering::SeqCst) < POSTINGS / 3 {
+        assert!(Instant::now() < deadline, "postings stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Kill instance 1 while it runs deliveries (its lease owners carry the name /readyz gives).
+    let name: Value = http.get(format!("{}/readyz", c.instance_url(1))).send().await.unwrap().json().await.unwrap();
+    let owners = format!("{}:%", name["instance"].as_str().expect("the instance's name"));
+    loop {
+        let running: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_jobs WHERE state = 'running' AND lease_owner LIKE $1")
+            .bind(&owners)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        if running > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "instance 1 never ran a delivery");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let in_flight_when_killed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox_jobs WHERE state IN ('pending', 'running')").fetch_one(db.pool()).await.unwrap();
+    c.kill(1);
+    while next.load(std::sync::atomic::Ordering::SeqCst) < 2 * POSTINGS / 3 {
+        assert!(Instant::now() < deadline, "postings stalled after the kill");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    c.restart(1).await;
+    for t in clients_running {
+        t.await.unwrap();
+    }
+
+    // every acknowledged posting is in the ledger exactly once; every refusal left nothing
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert_eq!(acknowledged.len(), POSTINGS);
+    let entries: Vec<(String, String)> =
+        sqlx::query_as("SELECT transaction_id, bit_reference FROM ledger_entries WHERE client_id = $1").bind(CLIENT).fetch_all(db.pool()).await.unwrap();
+    let by_txn: HashMap<&str, &str> = entries.iter().map(|(t, b)| (t.as_str(), b.as_str())).collect();
+    assert_eq!(by_txn.len(), entries.len(), "one entry per transactionId");
+    let (mut ok, mut refused) = (0, 0);
+    for (txn, status, body) in &acknowledged {
+        if status.is_success() {
+            ok += 1;
+            assert_eq!(by_txn.get(txn.as_str()).copied(), body["data"]["bitReference"].as_str(), "{txn} credited once, as acknowledged");
+        } else {
+            refused += 1;
+            assert_eq!((*status, body["errors"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("INSUFFICIENT_BALANCE")), "{txn}: {body}");
+            assert!(!by_txn.contains_key(txn.as_str()), "{txn} was refused and left no entry");
+        }
+    }
+    assert_eq!(ok, entries.len());
+    let negative: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_accounts WHERE balance < 0 OR locked < 0").fetch_one(db.pool()).await.unwrap();
+    assert_eq!(negative, 0, "never overdrawn");
+    let check = Command::new(env!("CARGO_BIN_EXE_joygate")).args(["ledger", "check"]).env("JOYGATE_DATABASE_URL", &db_url).output().unwrap();
+    assert!(check.status.success(), "joygate ledger check: {}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+
+    // every event reaches the receiver once the killed instance's leases have run out
+    let events: Vec<String> = sqlx::query_scalar("SELECT event_id FROM webhook_events WHERE event_type = 'user.updated-balance'").fetch_all(db.pool()).await.unwrap();
+    let expected: HashSet<String> = events.into_iter().collect();
+    let wait_until = Instant::now() + Duration::from_secs(120);
+    loop {
+        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_jobs WHERE state IN ('pending', 'running')").fetch_one(db.pool()).await.unwrap();
+        let received: HashSet<String> = deliveries.lock().unwrap().keys().cloned().collect();
+        if open == 0 && expected.is_subset(&received) {
+            break;
+        }
+        assert!(Instant::now() < wait_until, "{open} outbox jobs still open; {} of {} events received", received.len(), expected.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let dead: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox_jobs WHERE state = 'dead'").fetch_one(db.pool()).await.unwrap();
+    assert_eq!(dead, 0, "no delivery was given up");
+    // jobs whose attempt died with instance 1 (claimed, never finished: no attempt logged) and
+    // that another instance ran after the lease
+    let taken_over: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox_jobs j WHERE j.attempts > (SELECT COUNT(*) FROM outbox_attempts a WHERE a.job_id = j.id)",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert!(taken_over >= 1, "the deliveries instance 1 was running when it died were run again by the others");
+    let counts = deliveries.lock().unwrap().clone();
+    let repeated: u32 = counts.values().map(|n| n - 1).sum();
+    assert!(
+        repeated as usize <= WORKER_CONCURRENCY,
+        "a delivery repeats only when the instance running it died: {repeated} repeats, at most {WORKER_CONCURRENCY} were in flight there"
+    );
+    println!(
+        "cluster: {POSTINGS} postings ({ok} credited or spent, {refused} refused for the balance), {} events delivered ({repeated} repeated), \
+         {in_flight_when_killed} outbox jobs open when instance 1 was killed, {taken_over} of its deliveries taken over after the lease",
+        expected.len()
+    );
+    db.close().await;
+}

@@ -9,7 +9,10 @@ use std::{
 };
 
 use axum::{body::Bytes, extract::State, http::HeaderMap, routing::post as route_post, Router};
-use domain::signing::{skyjoy_webhook, TimestampWindow};
+use domain::{
+    outbox::JobState,
+    signing::{skyjoy_webhook, TimestampWindow},
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -106,12 +109,12 @@ async fn a_receiver_that_was_down_gets_every_event_once_signed() {
         let jobs = domain::outbox::list(&db, None, 1_000).await.unwrap();
         let deliveries: Vec<_> = jobs.iter().filter(|j| j.kind == domain::events::webhooks::DELIVER).collect();
         assert_eq!(deliveries.len(), 4, "one delivery job per event and endpoint: {deliveries:?}");
-        if deliveries.iter().all(|j| j.state == "done" || j.state == "dead") {
+        if deliveries.iter().all(|j| matches!(j.state, JobState::Done | JobState::Dead)) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let unfinished = domain::outbox::list(&db, None, 1_000).await.unwrap().into_iter().filter(|j| j.kind == domain::events::webhooks::DELIVER && j.state != "done");
+    let unfinished = domain::outbox::list(&db, None, 1_000).await.unwrap().into_iter().filter(|j| j.kind == domain::events::webhooks::DELIVER && j.state != JobState::Done);
     assert_eq!(unfinished.count(), 0, "every delivery done");
 
     let seen = receiver.seen.lock().unwrap().clone();

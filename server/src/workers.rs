@@ -1,5 +1,6 @@
-//! Background work started with the server: the outbox worker and the scheduled jobs (pending
-//! payment checks, points expiry, housekeeping). Each stops when the shutdown signal turns true.
+//! Background work started with the server: the outbox worker, the scheduled jobs (pending
+//! payment checks, points expiry, housekeeping) and the folder scanners (`workers/folders.rs`:
+//! batch files, reconciliation files). Each stops when the shutdown signal turns true.
 //!
 //! With several instances on one database, a scheduled job runs on one instance at a time: each
 //! run takes the job's lease (`domain::store::lease`) first, and an instance that dies holding it

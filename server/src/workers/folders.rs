@@ -237,11 +237,14 @@ impl<K: FolderKind> Scanner<K> {
                 }
                 self.waiting.remove(&file);
                 match self.take_claimed(&folder_name, &name, &file, stamp, now_ms).await {
-                    None => {
+                    Claimed::Elsewhere => {
                         scanned.taken_elsewhere += 1;
                         seen.insert(file, stamp);
                     }
-                    Some(taken) => {
+                    Claimed::Failed => {
+                        seen.insert(file, stamp);
+                    }
+                    Claimed::Here(taken) => {
                         scanned.taken += 1;
                         match taken {
                             Taken::Done => {
@@ -268,27 +271,37 @@ impl<K: FolderKind> Scanner<K> {
         scanned
     }
 
-    /// Processes `file` under its claim; `None` when another instance holds the claim or the
-    /// file is no longer as it was (taken, or changed).
-    async fn take_claimed(&mut self, folder: &str, name: &K::Name, file: &Path, seen: Stamp, now_ms: i64) -> Option<Taken> {
+    /// Processes `file` under its claim, unless another instance holds the claim or the file is
+    /// no longer as it was (taken, or changed).
+    async fn take_claimed(&mut self, folder: &str, name: &K::Name, file: &Path, seen: Stamp, now_ms: i64) -> Claimed {
         let claim = match Claim::take(&self.db, K::LABEL, file, seen, &self.owner, now_ms).await {
             Ok(Some(claim)) => claim,
-            Ok(None) => return None,
+            Ok(None) => return Claimed::Elsewhere,
             Err(e) => {
                 tracing::warn!(error = %e, file = %file.display(), "{}: claiming the file failed; tried again at the next scan", K::LABEL);
-                return Some(Taken::Again);
+                return Claimed::Failed;
             }
         };
         if stamp(file).await != Some(seen) {
             claim.release(&self.db).await;
-            return None;
+            return Claimed::Elsewhere;
         }
         self.holding = Some(claim.name.clone());
         let taken = claim.renewed_while(&self.db, self.kind.take(folder, name, file)).await;
         claim.release(&self.db).await;
         self.holding = None;
-        Some(taken)
+        Claimed::Here(taken)
     }
+}
+
+/// Whether this scanner took a file.
+enum Claimed {
+    /// Processed here.
+    Here(Taken),
+    /// Another instance holds its claim, or has just taken it.
+    Elsewhere,
+    /// The claim could not be asked for (the database failed): tried again at the next scan.
+    Failed,
 }
 
 /// A claim on one version of one file, held in the database ([`CLAIM_TTL`], renewed while the

@@ -6,10 +6,10 @@
 //!
 //! - `OUTBOUND/{PARTNERCODE}/tikivip_{PARTNERCODE}_{YYYYMMDD}_{n}.csv`: our files of a day D,
 //!   written once D is over in Vietnam (T+1) for every partner, catching up the last
-//!   [`CATCH_UP_DAYS`] days. Each part is written aside and then published with a hard link,
-//!   which never replaces a file (a rename would); part 1 is published last, so a day whose
-//!   part 1 exists is complete and is left as it is (after a restart, and by
-//!   `joygate tikivip reconcile`).
+//!   [`CATCH_UP_DAYS`] days, by one instance at a time (a lease). Each part is written aside and
+//!   then published with a hard link, which never replaces a file (a rename would); part 1 is
+//!   published last, so a day whose part 1 exists is complete and is left as it is (after a
+//!   restart, and by `joygate tikivip reconcile`).
 //! - `INBOUND/{PARTNERCODE}/tikivip_{PARTNERCODE}_{YYYYMMDD}_{n}.csv`: the partner's files. One is
 //!   taken once its day is over and its size and modification time are unchanged since the
 //!   previous scan (upload as `….csv.tmp` and rename to have it taken at the next scan); it is
@@ -30,6 +30,7 @@ use std::{
 };
 
 use domain::{
+    store::lease,
     tikivip::{
         partners,
         reconcile::{self, Day, FileName, PartnerFile, Summary, MAX_ROWS},
@@ -54,8 +55,13 @@ pub fn spawn(db: &Db, config: &Config, owner: &str, shutdown: watch::Receiver<bo
 }
 
 pub(crate) fn scanner(db: &Db, config: &Config, owner: &str) -> Scanner<ReconcileFiles> {
-    Scanner::new(ReconcileFiles(Folders::new(db, config)), db, &config.tikivip.reconcile_dir, owner)
+    let kind = ReconcileFiles { folders: Folders::new(db, config), owner: owner.to_string() };
+    Scanner::new(kind, db, &config.tikivip.reconcile_dir, owner)
 }
+
+/// The lease under which one instance at a time writes our files (each part is published
+/// without replacing a file anyway; the lease keeps one day's parts from one snapshot).
+const WRITE_LEASE: &str = "tikivip-reconcile-write";
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FilesError {
@@ -210,12 +216,16 @@ async fn entries(dir: &Path) -> std::io::Result<Vec<(FileName, PathBuf)>> {
 
 /// The reconciliation folders' kind for the shared scanner: our files written before each scan,
 /// the partners' files compared.
-pub(crate) struct ReconcileFiles(Folders);
+pub(crate) struct ReconcileFiles {
+    folders: Folders,
+    /// This instance, as the holder of [`WRITE_LEASE`].
+    owner: String,
+}
 
 impl ReconcileFiles {
     /// T+1: our files of the last [`CATCH_UP_DAYS`] days, for every partner, where missing.
     async fn write_due(&self, now_ms: i64) {
-        let list = match partners::list(&self.0.db).await {
+        let list = match partners::list(&self.folders.db).await {
             Ok(list) => list,
             Err(e) => {
                 tracing::warn!(error = %e, "reconciliation: listing the partners failed");
@@ -226,7 +236,7 @@ impl ReconcileFiles {
             let mut day = Day::of(now_ms);
             for _ in 0..CATCH_UP_DAYS {
                 day = day.previous();
-                match self.0.write_day(&partner.partner_code, day).await {
+                match self.folders.write_day(&partner.partner_code, day).await {
                     Ok(Written::New(files)) => {
                         let rows: usize = files.iter().map(|(_, rows)| rows).sum();
                         tracing::info!(partner = %partner.partner_code, %day, files = files.len(), rows, "reconciliation: our files written");
@@ -247,7 +257,7 @@ impl FolderKind for ReconcileFiles {
 
     /// A folder is a partner's when it is named after a partner code.
     async fn is_partner(&self, partner_code: &str) -> Result<bool, String> {
-        partners::by_code(&self.0.db, partner_code).await.map(|p| p.is_some()).map_err(|e| e.to_string())
+        partners::by_code(&self.folders.db, partner_code).await.map(|p| p.is_some()).map_err(|e| e.to_string())
     }
 
     fn select(&self, partner_code: &str, file_name: &str, now_ms: i64) -> Selected<FileName> {
@@ -260,11 +270,21 @@ impl FolderKind for ReconcileFiles {
     }
 
     async fn before_scan(&self, now_ms: i64) {
-        self.write_due(now_ms).await
+        let db = &self.folders.db;
+        match lease::acquire(db, WRITE_LEASE, &self.owner, 600_000, now_ms).await {
+            Ok(true) => {
+                self.write_due(now_ms).await;
+                if let Err(e) = lease::release(db, WRITE_LEASE, &self.owner).await {
+                    tracing::debug!(error = %e, "reconciliation: the write lease runs out instead");
+                }
+            }
+            Ok(false) => {} // another instance is writing them
+            Err(e) => tracing::warn!(error = %e, "reconciliation: taking the write lease failed; tried again at the next scan"),
+        }
     }
 
     async fn take(&self, partner_code: &str, name: &FileName, path: &Path) -> folders::Taken {
-        match self.0.compare_file(name, path).await {
+        match self.folders.compare_file(name, path).await {
             Ok(Taken::Compared { summary: s, mismatches }) => {
                 tracing::info!(partner = %partner_code, file = %name, compared = s.compared, matched = s.matched, mismatched = s.mismatched, invalid = s.invalid,
                     result = %mismatches.display(), "reconciliation: partner file compared");
@@ -272,7 +292,7 @@ impl FolderKind for ReconcileFiles {
             }
             Ok(Taken::Waiting(parts)) => {
                 tracing::info!(partner = %partner_code, file = %name, ?parts, "reconciliation: the day's last part waits for its earlier parts");
-                folders::Taken::Waiting(parts.iter().map(|part| self.0.archived(name, *part)).collect())
+                folders::Taken::Waiting(parts.iter().map(|part| self.folders.archived(name, *part)).collect())
             }
             Err(FilesError::Store(e)) => {
                 tracing::warn!(error = %e, partner = %partner_code, file = %name, "reconciliation: comparing failed; tried again at the next scan");

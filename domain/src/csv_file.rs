@@ -254,7 +254,29 @@ mod tests {
         assert!(records.iter().enumerate().all(|(i, r)| r.line == 2 * i + 1 && r.fields.as_ref().unwrap()[1] == "x\ny"));
     }
 
+    /// A reader that hands out at most `step` bytes a call: records and quotes cut anywhere.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
     proptest! {
+        #[test]
+        fn a_file_read_a_few_bytes_at_a_time_reads_as_a_whole(text in "[a,\"\r\n ]{0,60}", step in 1usize..5) {
+            let whole = read(&text);
+            let trickled: Vec<Record> = records(Trickle { bytes: text.as_bytes(), step }).unwrap().map(Result::unwrap).collect();
+            prop_assert_eq!(trickled, whole);
+        }
+
         #[test]
         fn what_is_written_reads_back(rows in proptest::collection::vec(proptest::collection::vec("[a-z,\"\r\n ]{0,6}", 2..4), 1..5)) {
             let text = written(&rows);

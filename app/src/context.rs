@@ -1,6 +1,6 @@
 //! What the pages' server functions get from the server, in one place: the Leptos context the
 //! router provides (`server::http::router`) — the database, the sign-in provider, Tiki VIP, the
-//! operator token's hash. A missing one is a server misconfiguration: logged, `Unavailable`.
+//! reward clients, the operator token's hash. A missing one is a server misconfiguration: logged, `Unavailable`.
 
 #[cfg(feature = "ssr")]
 pub use server::*;
@@ -30,6 +30,14 @@ mod server {
 
     pub fn tikivip() -> Result<TikiVip, AppError> {
         from_context("Tiki VIP")
+    }
+
+    /// The reward task clients in force, each with where its signing key comes from.
+    #[derive(Debug, Clone)]
+    pub struct RewardClients(pub std::sync::Arc<Vec<(domain::rewards::RewardClient, String)>>);
+
+    pub fn reward_clients() -> Result<RewardClients, AppError> {
+        from_context("the reward clients")
     }
 
     pub fn operator_token() -> Option<String> {

@@ -163,6 +163,7 @@ pub struct AccountTexts {
     pub kind_redemption: &'static str,
     pub kind_expiry: &'static str,
     pub kind_adjustment: &'static str,
+    pub kind_reward: &'static str,
     pub redeem_title: &'static str,
     pub redeem_heading: &'static str,
     pub asks_to_use: &'static str,
@@ -184,6 +185,7 @@ impl AccountTexts {
             EntryKind::Accrual => self.kind_accrual,
             EntryKind::Redemption => self.kind_redemption,
             EntryKind::Expiry => self.kind_expiry,
+            EntryKind::Reward => self.kind_reward,
             EntryKind::Adjustment | EntryKind::Reversal => self.kind_adjustment,
         }
     }
@@ -326,6 +328,7 @@ pub static VI: Texts = Texts {
         kind_redemption: "Dùng điểm",
         kind_expiry: "Hết hạn",
         kind_adjustment: "Điều chỉnh",
+        kind_reward: "Thưởng",
         redeem_title: "Xác nhận dùng SkyPoint",
         redeem_heading: "Xác nhận dùng SkyPoint",
         asks_to_use: "đề nghị dùng",
@@ -438,6 +441,7 @@ pub static EN: Texts = Texts {
         kind_redemption: "Spent",
         kind_expiry: "Expired",
         kind_adjustment: "Adjusted",
+        kind_reward: "Reward",
         redeem_title: "Confirm SkyPoint use",
         redeem_heading: "Use SkyPoints?",
         asks_to_use: "asks to use",

@@ -22,6 +22,7 @@ use crate::pages::{
     home::HomePage,
     not_found::NotFound,
     ops::OpsTikiVipPage,
+    ops_rewards::OpsRewardsPage,
     signin::SignInPage,
     tikivip::{PlansPage, ResultPage},
 };
@@ -79,6 +80,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/account/redeem") view=RedeemPage ssr=SsrMode::Async/>
                 <Route path=path!("/apps/vn.tiki.vip") view=PlansPage ssr=SsrMode::Async/>
                 <Route path=path!("/ops/tikivip") view=OpsTikiVipPage ssr=SsrMode::Async/>
+                <Route path=path!("/ops/rewards") view=OpsRewardsPage ssr=SsrMode::Async/>
                 <Route path=path!("/apps/vn.tiki.vip/callback/index") view=ResultPage ssr=SsrMode::Async/>
             </Routes>
         </Router>

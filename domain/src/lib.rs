@@ -9,6 +9,7 @@ pub mod events;
 pub mod identity;
 pub mod ledger;
 pub mod outbox;
+pub mod rewards;
 pub mod signing;
 pub mod store;
 pub mod tikivip;

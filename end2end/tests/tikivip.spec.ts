@@ -110,6 +110,7 @@ test('an operator refunds a payment in two parts; the full refund takes the VIP 
   await expectAccessible(page, 'ops: sign-in refused');
   await page.locator('#token').fill('e2e-operator-token');
   await page.getByTestId('ops-sign-in').locator('button').click();
+  await expect(page.getByTestId('ops-sign-in')).toHaveCount(0); // signed in before navigating away
   await page.goto(`${provider()}/ops/tikivip?tiki_transaction_id=${tikiId}`);
   await expect(page.getByTestId('ops-payment')).toHaveAttribute('data-status', 'SUCCESS');
   await expectAccessible(page, 'ops: payment');

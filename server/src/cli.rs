@@ -48,6 +48,39 @@ pub enum Command {
     /// Operator access to the operator pages (`/ops/…`).
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Loyalty reward tasks: tickets, replays, API keys, the rules in force.
+    #[command(subcommand)]
+    Rewards(RewardsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RewardsCommand {
+    /// Tickets, newest first.
+    List {
+        /// Only tickets in this state: queued, processing, success, failed, dead.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this action: transaction, luckydraw, register, registerreferral, transactionreferral, dailycheckin.
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// A ticket: its envelope as received, its state and result.
+    Show { ticket_id: String },
+    /// Put a dead (or failed) ticket back in the queue; the running server's worker takes it.
+    Replay {
+        ticket_id: String,
+        /// How many more runs its job gets.
+        #[arg(long, default_value_t = 5)]
+        attempts: u32,
+    },
+    /// Make a new API key for a client; prints it once and the `api_key_sha256` to configure.
+    ApiKey,
+    /// The reward clients of the configuration and their rules.
+    Rules,
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +246,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger(cmd) => ledger(config, cmd).await,
         Command::Webhooks(cmd) => webhooks(config, cmd).await,
         Command::Tikivip(cmd) => tikivip(config, cmd).await,
+        Command::Rewards(cmd) => rewards(config, cmd).await,
         Command::Operator(OperatorCommand::Token) => {
             let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
             println!("operator token: {token}\n(shown once; sign in at /ops/tikivip with it)");
@@ -289,6 +323,52 @@ async fn reconcile(db: &domain::Db, config: &Config, date: &str, only: Option<&s
                 ),
                 Taken::Waiting(parts) => println!("{name} is the day's last part and waits for part(s) {parts:?} in ARCHIVED"),
             }
+        }
+    }
+    Ok(())
+}
+
+async fn rewards(config: Config, cmd: RewardsCommand) -> anyhow::Result<()> {
+    use domain::rewards::{tickets, Action, TicketState};
+    match cmd {
+        RewardsCommand::ApiKey => {
+            let (key, hash) = crate::rewards::new_api_key();
+            println!("api key: {key}\n(shown once; the client sends it in the Api-Key header)");
+            println!("api_key_sha256 = \"{hash}\"   # for [rewards.clients.ID]");
+        }
+        RewardsCommand::Rules => {
+            anyhow::ensure!(!config.rewards.clients.is_empty(), "no [rewards.clients.ID] in the configuration");
+            for (id, client) in &config.rewards.clients {
+                let entry = crate::rewards::RewardClientEntry::new(id, client).with_context(|| format!("[rewards.clients.{id}]"))?;
+                println!("{id}: time zone {}, key {}", entry.client.time_zone, entry.key_description());
+                println!("{}", serde_json::to_string_pretty(&entry.client.rules)?);
+            }
+        }
+        RewardsCommand::List { state, action, client, limit } => {
+            let db = open_db(&config).await?;
+            if let Some(s) = &state {
+                anyhow::ensure!(TicketState::NAMES.contains(&s.as_str()), "unknown state {s:?}; one of {:?}", TicketState::NAMES);
+            }
+            let action = action.map(|a| Action::parse(&a).with_context(|| format!("unknown action {a:?}"))).transpose()?;
+            let filter = tickets::Filter { state, action, client_id: client, member_ref: None };
+            for t in tickets::list(&db, &filter, limit).await? {
+                let what = match (&t.result, t.reason) {
+                    (Some(r), _) => format!("{} points", r.points),
+                    (None, Some(reason)) => reason.as_str().to_string(),
+                    (None, None) => t.last_error.clone().unwrap_or_default(),
+                };
+                println!("{} {} {} {} member {} attempts {} {}", t.ticket_id, domain::clock::iso_utc(t.created_at_ms), t.client_id, t.action, t.member_ref, t.attempts, format!("{} {what}", t.state.as_str()).trim());
+            }
+        }
+        RewardsCommand::Show { ticket_id } => {
+            let db = open_db(&config).await?;
+            let t = tickets::find(&db, &ticket_id).await?.with_context(|| format!("no ticket {ticket_id}"))?;
+            println!("{}", serde_json::to_string_pretty(&t)?);
+        }
+        RewardsCommand::Replay { ticket_id, attempts } => {
+            let db = open_db(&config).await?;
+            tickets::replay(&db, &ticket_id, attempts, domain::now_ms()).await?;
+            println!("ticket {ticket_id} queued again with {attempts} more attempts: the running server's worker takes it");
         }
     }
     Ok(())
@@ -407,6 +487,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if let Some(pay) = &running.payment_partner_url {
         println!("  sandbox payment partner (Tiki VIP)  {pay}/   (open the VIP webview as a customer there)");
+    }
+    if let Some(members) = &running.membership_app_url {
+        println!("  sandbox membership app (reward tasks)  {members}/   (register, buy, draw, check in; operators: {url}/ops/rewards)");
     }
     crate::http::shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests and jobs");

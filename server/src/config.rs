@@ -77,6 +77,65 @@ pub struct Config {
     pub payment_partner: PaymentPartnerSettings,
     /// Who may use the operator pages.
     pub operator: OperatorSettings,
+    /// Loyalty reward tasks: the clients that send them, their keys and rules, the worker's retries.
+    pub rewards: RewardsSettings,
+    /// The sandbox membership app (sandbox mode only), on its own port.
+    pub membership_app: MembershipAppSettings,
+}
+
+/// `[rewards]`: how the reward worker retries, and `[rewards.clients.ID]` per client.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RewardsSettings {
+    /// Runs of a ticket's job before the ticket is dead (then an operator replays it).
+    pub max_attempts: u32,
+    /// The wait before the first retry; it doubles (with jitter) up to the maximum.
+    pub first_retry_ms: i64,
+    pub max_retry_delay_ms: i64,
+    /// The clients that may send reward tasks, by their sign-in `client_id`.
+    pub clients: std::collections::BTreeMap<String, RewardClientSettings>,
+}
+
+impl Default for RewardsSettings {
+    fn default() -> Self {
+        Self { max_attempts: 8, first_retry_ms: 2_000, max_retry_delay_ms: 600_000, clients: Default::default() }
+    }
+}
+
+/// A client of the reward task service: a registered partner (`[[clients]]` or `joygate
+/// clients add`) with its API key, its signing key and its rules.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RewardClientSettings {
+    /// Hex SHA-256 of the client's API key (`joygate rewards api-key` makes one).
+    pub api_key_sha256: String,
+    /// The client's RSA public key (≥ 1024 bits), PEM `-----BEGIN PUBLIC KEY-----`; or
+    pub public_key_pem: Option<String>,
+    /// where the client publishes it (fetched and cached; fetched again once when a signature
+    /// does not verify).
+    pub public_key_url: Option<String>,
+    /// The members' calendar (check-in days, draw limits): a zone without daylight saving time
+    /// or an offset like `+07:00`.
+    #[serde(default)]
+    pub time_zone: domain::rewards::TimeZone,
+    /// `[rewards.clients.ID.rules.ACTION]`: each action's rule (defaults otherwise).
+    #[serde(default)]
+    pub rules: domain::rewards::Rules,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MembershipAppSettings {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// How browsers reach it; defaults to `http://localhost:{port}`.
+    pub public_url: Option<String>,
+}
+
+impl Default for MembershipAppSettings {
+    fn default() -> Self {
+        Self { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 3300)), public_url: None }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -374,6 +433,8 @@ impl Default for Config {
             tikivip: TikiVipSettings::default(),
             payment_partner: PaymentPartnerSettings::default(),
             operator: OperatorSettings::default(),
+            rewards: RewardsSettings::default(),
+            membership_app: MembershipAppSettings::default(),
         }
     }
 }
@@ -478,6 +539,37 @@ mod tests {
             assert!(c.database.to_domain().is_ok());
             jail.set_env("JOYGATE_DATABASE__MAX_CONNECTIONS", "0");
             assert!(Config::load(None).map_err(|e| e.to_string())?.database.to_domain().is_err(), "a pool of none is refused");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn reward_clients_come_from_the_file_with_their_rules() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "r.toml",
+                r#"
+                [rewards]
+                max_attempts = 3
+                [rewards.clients.shop-web]
+                api_key_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+                public_key_url = "https://shop.example/loyalty.pem"
+                time_zone = "Asia/Makassar"
+                [rewards.clients.shop-web.rules.luckydraw]
+                daily_limit = 1
+                prizes = [{ points = 0, weight = 1 }, { points = 25, weight = 1 }]
+                "#,
+            )?;
+            jail.set_env("JOYGATE_REWARDS__FIRST_RETRY_MS", "50");
+            let c = Config::load(Some(std::path::Path::new("r.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!((c.rewards.max_attempts, c.rewards.first_retry_ms), (3, 50));
+            let shop = &c.rewards.clients["shop-web"];
+            assert_eq!((shop.time_zone.name(), shop.rules.luckydraw.daily_limit, shop.rules.register.points), ("Asia/Makassar", 1, 50));
+            jail.create_file("typo.toml", "[rewards.clients.x]\napi_key_sha256 = \"00\"\n[rewards.clients.x.rules.luckydraw]\nlimit = 1\n")?;
+            assert!(Config::load(Some(std::path::Path::new("typo.toml"))).is_err());
+            jail.create_file("zone.toml", "[rewards.clients.x]\napi_key_sha256 = \"00\"\ntime_zone = \"Europe/Paris\"\n")?;
+            assert!(Config::load(Some(std::path::Path::new("zone.toml"))).is_err());
             Ok(())
         });
     }

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod deliveries;
 pub mod http;
+pub mod rewards;
 pub mod sandbox;
 pub mod sms;
 pub mod telemetry;
@@ -26,6 +27,8 @@ pub struct Running {
     pub demo_partner_url: Option<String>,
     /// The sandbox payment partner's URL when it runs (sandbox mode).
     pub payment_partner_url: Option<String>,
+    /// The sandbox membership app's URL when it runs (sandbox mode).
+    pub membership_app_url: Option<String>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -48,6 +51,12 @@ impl Running {
 /// Opens the database (applying migrations), binds the listener and starts the HTTP server
 /// and the background workers. `config.listen` may use port 0 (tests).
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    start_with_clock(config, std::sync::Arc::new(domain::clock::SystemClock)).await
+}
+
+/// [`start`] with another clock for the rules that follow the calendar (reward check-ins and
+/// draws); tests cross midnight with a `domain::clock::ManualClock`.
+pub async fn start_with_clock(config: Config, clock: std::sync::Arc<dyn domain::clock::Clock>) -> anyhow::Result<Running> {
     telemetry::metrics_handle(); // install the recorder before the first request is counted
     let db = domain::Db::connect_with(config.database_url.expose(), &config.database.to_domain()?).await.context("opening the database")?;
     db.migrate().await.context("applying database migrations")?;
@@ -71,10 +80,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .context("registering the member pages' own sign-in client")?;
     let tikivip = tikivip(&config, &db, &idp.issuer).await?;
+    let mut rewards = rewards::Rewards::from_settings(&config.rewards, &db, clock).await.context("[rewards]")?;
+    let mut membership_app_url = None;
+    let mut membership_task = None;
+    if config.sandbox && config.membership_app.enabled {
+        let (url, task) = sandbox_membership_app(&config, &db, &idp.issuer, &mut rewards, shutdown_rx.clone()).await.context("starting the sandbox membership app")?;
+        tracing::info!(%url, "sandbox membership app listening");
+        membership_app_url = Some(url);
+        membership_task = Some(task);
+    }
+    let rewards = std::sync::Arc::new(rewards);
     // This process among the instances sharing the database: named in its leases and /readyz.
     let instance = format!("instance-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let (worker, mut tasks) = workers::spawn(&db, &idp, &config, &tikivip, &instance, shutdown_rx.clone())?;
-    let router = http::router(&config, db.clone(), idp.clone(), worker, tikivip, addr, instance).await?;
+    let (worker, mut tasks) = workers::spawn(&db, &idp, &config, &tikivip, &rewards, &instance, shutdown_rx.clone())?;
+    tasks.extend(membership_task);
+    let router = http::router(&config, db.clone(), idp.clone(), worker, tikivip, rewards, addr, instance).await?;
     tasks.push(tokio::spawn(http::serve(listener, router, shutdown_rx.clone())));
     tracing::info!(%addr, "joygate listening");
 
@@ -95,7 +115,52 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         payment_partner_url = Some(url);
         tasks.push(task);
     }
-    Ok(Running { addr, db, demo_partner_url, payment_partner_url, shutdown, tasks })
+    Ok(Running { addr, db, demo_partner_url, payment_partner_url, membership_app_url, shutdown, tasks })
+}
+
+/// The sandbox membership app: registered as partner `sandbox-membership` (a sign-in client with
+/// a fresh secret, to read its members' balances) and as a reward client with a fresh API key
+/// and signing key, at every start.
+async fn sandbox_membership_app(
+    config: &Config,
+    db: &domain::Db,
+    platform_url: &str,
+    rewards: &mut rewards::Rewards,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(String, JoinHandle<()>)> {
+    use domain::identity::clients::{self, ClientSpec};
+    use sandbox::membership_app::{self, MembershipAppConfig};
+    let settings = &config.membership_app;
+    let listener = tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+    let own_url = match &settings.public_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => format!("http://localhost:{}", listener.local_addr()?.port()),
+    };
+    let signing_key = domain::signing::RsaPrivateKey::generate_2048()?;
+    let (api_key, api_key_sha256) = rewards::new_api_key();
+    let (client_secret, secret_sha256) = rewards::new_api_key();
+    let spec = ClientSpec {
+        client_id: membership_app::CLIENT_ID.into(),
+        name: membership_app::NAME.into(),
+        confidential: true,
+        redirect_uris: vec![format!("{own_url}/callback")],
+        web_origins: Vec::new(),
+        logo_uri: None,
+        secret_sha256: Some(secret_sha256),
+        scopes: vec!["user:read".into()],
+    };
+    clients::register(db, &spec, false, domain::now_ms()).await?;
+    let reward_settings = config::RewardClientSettings {
+        api_key_sha256,
+        public_key_pem: Some(signing_key.public_key().to_pem()),
+        public_key_url: None,
+        time_zone: Default::default(),
+        rules: Default::default(),
+    };
+    rewards.insert(rewards::RewardClientEntry::new(membership_app::CLIENT_ID, &reward_settings)?);
+    let app = MembershipAppConfig { platform_url: platform_url.trim_end_matches('/').to_string(), own_url: own_url.clone(), api_key, client_secret, signing_key };
+    let task = membership_app::start(app, listener, shutdown)?;
+    Ok((own_url, task))
 }
 
 /// The sandbox payment partner, registered as Tiki VIP partner `SANDBOXPAY` with fresh

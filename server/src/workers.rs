@@ -10,6 +10,7 @@
 mod batch_files;
 pub(crate) mod folders;
 pub(crate) mod reconcile_files;
+mod reward_tasks;
 
 use std::{sync::Arc, time::Duration};
 
@@ -42,9 +43,18 @@ fn job_handlers(db: &Db, config: &Config) -> anyhow::Result<Vec<Arc<dyn JobHandl
     Ok(vec![Arc::new(WebhookDelivery::new(db.clone(), retry)?), Arc::new(PushDelivery { db: db.clone(), sender: push })])
 }
 
-pub fn spawn(db: &Db, idp: &Idp, config: &Config, tikivip: &TikiVip, instance_name: &str, shutdown: watch::Receiver<bool>) -> anyhow::Result<(Worker, Vec<JoinHandle<()>>)> {
+pub fn spawn(
+    db: &Db,
+    idp: &Idp,
+    config: &Config,
+    tikivip: &TikiVip,
+    rewards: &Arc<crate::rewards::Rewards>,
+    instance_name: &str,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(Worker, Vec<JoinHandle<()>>)> {
     let mut handlers = job_handlers(db, config)?;
     handlers.push(Arc::new(RefundDelivery(tikivip.clone())));
+    handlers.push(Arc::new(reward_tasks::RewardTasks { db: db.clone(), rewards: rewards.clone() }));
     let worker_config = WorkerConfig {
         concurrency: config.worker.concurrency,
         lease_ms: i64::try_from(config.worker.lease_s.clamp(1, 86_400) * 1000).unwrap_or(300_000),

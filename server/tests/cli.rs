@@ -195,3 +195,27 @@ async fn tikivip_reconcile_writes_a_past_days_files_once_and_compares_the_waitin
     assert!(!cli.run(&["tikivip", "reconcile", "--date", &day.to_string(), "--partner", "nobody"]).status.success());
     assert!(!cli.run(&["tikivip", "reconcile", "--date", "2026-11-23"]).status.success());
 }
+
+#[test]
+fn reward_api_keys_are_printed_once_with_their_hash_and_tickets_are_listed_and_replayed() {
+    let cli = Cli::new();
+    let out = cli.ok(&["rewards", "api-key"]);
+    let key = out.lines().find_map(|l| l.strip_prefix("api key: ")).expect("the key").to_string();
+    let hash = out.lines().find_map(|l| l.strip_prefix("api_key_sha256 = \"")).and_then(|l| l.split('"').next()).expect("its hash");
+    assert_eq!(domain::identity::clients::secret_sha256(&key), hash);
+    assert_eq!(cli.ok(&["rewards", "list"]), "", "no tickets yet");
+    let refused = cli.run(&["rewards", "list", "--state", "paid"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("unknown state"));
+    let refused = cli.run(&["rewards", "replay", "no-such-ticket"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("no ticket no-such-ticket"));
+    let refused = cli.run(&["rewards", "rules"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("no [rewards.clients.ID]"));
+    std::fs::write(
+        cli.dir.path().join("joygate.toml"),
+        format!("[rewards.clients.shop-web]\napi_key_sha256 = \"{hash}\"\npublic_key_url = \"https://shop.example/loyalty.pem\"\n[rewards.clients.shop-web.rules.register]\npoints = 75\n"),
+    )
+    .unwrap();
+    let rules = cli.ok(&["rewards", "rules"]);
+    assert!(rules.contains("shop-web: time zone Asia/Jakarta (UTC+07:00:00), key fetched from https://shop.example/loyalty.pem"), "{rules}");
+    assert!(rules.contains("\"points\": 75"), "{rules}");
+}

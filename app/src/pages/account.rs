@@ -34,6 +34,8 @@ pub enum EntryKind {
     Reversal,
     Adjustment,
     Expiry,
+    /// A reward task paid the member (a purchase, a referral, a draw, a check-in at a partner).
+    Reward,
 }
 
 impl EntryKind {
@@ -44,6 +46,7 @@ impl EntryKind {
             EntryKind::Reversal => "REVERSAL",
             EntryKind::Adjustment => "ADJUSTMENT",
             EntryKind::Expiry => "EXPIRY",
+            EntryKind::Reward => "REWARD",
         }
     }
 }
@@ -126,6 +129,7 @@ pub mod backend {
             ledger::Kind::Reversal => EntryKind::Reversal,
             ledger::Kind::Adjustment => EntryKind::Adjustment,
             ledger::Kind::Expiry => EntryKind::Expiry,
+            ledger::Kind::Reward => EntryKind::Reward,
         }
     }
 

@@ -4,5 +4,6 @@ pub mod account;
 pub mod home;
 pub mod not_found;
 pub mod ops;
+pub mod ops_rewards;
 pub mod signin;
 pub mod tikivip;

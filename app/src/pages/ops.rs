@@ -35,9 +35,14 @@ pub struct PaymentForOps {
     pub next_request_id: String,
 }
 
+/// The operator pages a sign-in may return to (`next`).
+#[cfg(feature = "ssr")]
+const OPERATOR_PAGES: [&str; 2] = ["/ops/tikivip", "/ops/rewards"];
+
 /// Signs an operator in with the token; refused (403, the same way) when it is wrong or unset.
+/// Then back to `next` (one of the operator pages; `/ops/tikivip` by default).
 #[server(endpoint = "ops/sign_in")]
-pub async fn ops_sign_in(token: String) -> Result<(), AppError> {
+pub async fn ops_sign_in(token: String, #[server(default)] next: Option<String>) -> Result<(), AppError> {
     let expected = crate::context::operator_token().unwrap_or_default();
     let given = domain::identity::clients::secret_sha256(token.trim());
     if expected.len() != 64 || !domain::signing::constant_time_eq(given.as_bytes(), expected.to_ascii_lowercase().as_bytes()) {
@@ -46,7 +51,7 @@ pub async fn ops_sign_in(token: String) -> Result<(), AppError> {
     }
     let session = crate::session::current().await.ok_or_else(|| crate::errors::failed("no session layer"))?;
     crate::session::sign_in_operator(&session).await?;
-    leptos_axum::redirect("/ops/tikivip");
+    leptos_axum::redirect(next.as_deref().filter(|n| OPERATOR_PAGES.contains(n)).unwrap_or(OPERATOR_PAGES[0]));
     Ok(())
 }
 
@@ -154,7 +159,10 @@ fn Lookup(found: Option<PaymentForOps>, refund: ServerAction<OpsRefund>) -> impl
                     <dt>"Refunded"</dt><dd data-testid="ops-refunded">{vnd(p.refunded_amount)}</dd>
                     <dt>"VIP until"</dt><dd data-testid="ops-vip">{p.vip_until.clone().unwrap_or_else(|| "—".into())}</dd>
                 </dl>
-                <table class="refunds"><tr><th>"Refund"</th><th>"Reason"</th><th>"Status"</th></tr>{rows}</table>
+                <table class="refunds">
+                    <thead><tr><th>"Refund"</th><th>"Reason"</th><th>"Status"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
                 {refundable.then(|| view! {
                     <ActionForm action=refund attr:class="stack" attr:data-testid="ops-refund-form">
                         <input type="hidden" name="tiki_transaction_id" value=p.tiki_transaction_id.clone()/>

@@ -27,7 +27,7 @@ pub const SEND: &str = "push.member";
 pub struct Notification {
     pub id: String,
     pub member_id: String,
-    /// `points.accrued`, `points.redeemed`, `points.expired`.
+    /// `points.accrued`, `points.rewarded`, `points.redeemed`, `points.expired`, `points.adjusted`.
     pub kind: String,
     pub title: String,
     pub body: String,

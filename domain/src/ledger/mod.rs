@@ -41,10 +41,12 @@ pub enum Kind {
     Reversal,
     Adjustment,
     Expiry,
+    /// A loyalty reward task paid a member (`rewards::`): a credit, told apart from purchases.
+    Reward,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Accrual, Kind::Redemption, Kind::Reversal, Kind::Adjustment, Kind::Expiry];
+    pub const ALL: [Kind; 6] = [Kind::Accrual, Kind::Redemption, Kind::Reversal, Kind::Adjustment, Kind::Expiry, Kind::Reward];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -53,6 +55,7 @@ impl Kind {
             Kind::Reversal => "REVERSAL",
             Kind::Adjustment => "ADJUSTMENT",
             Kind::Expiry => "EXPIRY",
+            Kind::Reward => "REWARD",
         }
     }
 
@@ -69,7 +72,7 @@ pub struct Posting {
     pub transaction_id: String,
     pub member_id: String,
     pub kind: Kind,
-    /// Signed: credits are positive, debits negative (accruals credit, redemptions and expiries
+    /// Signed: credits are positive, debits negative (accruals and rewards credit, redemptions and expiries
     /// debit; reversals and adjustments may go either way).
     pub points: i64,
     /// The purchase or redemption amount in minor units, and its currency, when there is one.
@@ -129,7 +132,7 @@ fn request_hash(p: &Posting) -> Vec<u8> {
 /// valid transactionId (a [`PointRequest`] always passes; a job that computed 0 points does not).
 fn check(p: &Posting) -> Result<(), LedgerError> {
     let ok = match p.kind {
-        Kind::Accrual => p.points > 0,
+        Kind::Accrual | Kind::Reward => p.points > 0,
         Kind::Redemption | Kind::Expiry => p.points < 0,
         Kind::Reversal | Kind::Adjustment => p.points != 0,
     };
@@ -389,6 +392,7 @@ fn notification_text(kind: Kind, points: i64, available: i64, partner: &str) -> 
     let (n, balance) = (points.abs(), available);
     match kind {
         Kind::Accrual => ("points.accrued", format!("+{n} SkyPoint"), format!("Bạn vừa nhận {n} SkyPoint từ {partner}. Số dư: {balance} SkyPoint.")),
+        Kind::Reward => ("points.rewarded", format!("+{n} SkyPoint"), format!("Bạn vừa được thưởng {n} SkyPoint từ {partner}. Số dư: {balance} SkyPoint.")),
         Kind::Redemption => ("points.redeemed", format!("-{n} SkyPoint"), format!("Bạn vừa dùng {n} SkyPoint tại {partner}. Số dư: {balance} SkyPoint.")),
         Kind::Expiry => ("points.expired", format!("-{n} SkyPoint hết hạn"), format!("{n} SkyPoint đã hết hạn. Số dư: {balance} SkyPoint.")),
         Kind::Reversal | Kind::Adjustment => ("points.adjusted", format!("{points:+} SkyPoint"), format!("Số dư SkyPoint của bạn đã được điều chỉnh: {balance} SkyPoint.")),

@@ -11,7 +11,7 @@
 mod queue;
 mod worker;
 
-pub use queue::{enqueue, list, replay, Job, JobState, JobSummary, NewJob};
+pub use queue::{enqueue, list, replay, replay_in, Job, JobState, JobSummary, NewJob};
 pub use worker::{HandlerFuture, JobError, JobHandler, RetryPolicy, Worker, WorkerConfig};
 
 #[cfg(test)]

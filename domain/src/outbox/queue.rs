@@ -261,6 +261,14 @@ pub async fn list(db: &Db, state: Option<JobState>, limit: i64) -> Result<Vec<Jo
 /// The attempt counter keeps counting, so the delivery log stays complete. Returns false when
 /// the job does not exist or is still pending/running.
 pub async fn replay(db: &Db, id: i64, extra_attempts: u32, now_ms: i64) -> Result<bool, StoreError> {
+    let mut tx = db.begin().await?;
+    let replayed = replay_in(&mut tx, id, extra_attempts, now_ms).await?;
+    tx.commit().await?;
+    Ok(replayed)
+}
+
+/// [`replay`] inside the caller's transaction (a business record replayed with its job).
+pub async fn replay_in(tx: &mut Tx<'_>, id: i64, extra_attempts: u32, now_ms: i64) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE outbox_jobs SET state = 'pending', max_attempts = attempts + $1, run_at = $2, updated_at = $2
          WHERE id = $3 AND state IN ('dead', 'done')",
@@ -268,7 +276,7 @@ pub async fn replay(db: &Db, id: i64, extra_attempts: u32, now_ms: i64) -> Resul
     .bind(extra_attempts.max(1) as i64)
     .bind(now_ms)
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -8,7 +8,11 @@
 //! the order the sender wrote them, strings as UTF-8 with JSON's mandatory escapes only, and
 //! numbers as written for integers. This is exactly `JSON.stringify(data)` of the object the
 //! sender built, i.e. what the published example signs. Re-ordering members, or sending `1.0`
-//! for `1`, changes the canonical form and fails verification.
+//! for `1`, changes the canonical form and fails verification. In Python:
+//! `json.dumps(data_without_signature, separators=(",", ":"), ensure_ascii=False)` (the README's
+//! "Reward tasks" section has the whole signer; `tests/fixtures/signing/loyalty_task_python.json`
+//! is its output). Keys below 1024 bits are refused when they are read
+//! ([`RsaPublicKey::from_pem`]).
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::{Map, Value};
@@ -90,6 +94,49 @@ mod tests {
         let public = RsaPublicKey::from_spki_base64(&f.rsa2048.public_key_spki_b64).unwrap();
         verify_data(&public, &data).unwrap();
         assert_eq!(public, key.public_key());
+    }
+
+    #[derive(serde::Deserialize)]
+    struct PemFixture {
+        public_key_pem: String,
+        signature_b64: String,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct PythonFixture {
+        canonical_data: String,
+        rsa1024: PemFixture,
+        rsa2048: PemFixture,
+        message_signed_with_rsa2048: String,
+        rsa512_public_key_pem: String,
+    }
+
+    fn python_fixture() -> PythonFixture {
+        serde_json::from_str(include_str!("../../tests/fixtures/signing/loyalty_task_python.json")).unwrap()
+    }
+
+    /// The README's Python signer (`cryptography`): string and numeric ids, Vietnamese text kept
+    /// as UTF-8, `/` unescaped, the signature as Data's first member.
+    #[test]
+    fn verifies_the_python_cryptography_vector() {
+        let f = python_fixture();
+        let data = data_of(&f.message_signed_with_rsa2048);
+        assert_eq!(canonical_data(&data), f.canonical_data);
+        assert!(f.canonical_data.contains("Nguyễn Thị Ánh") && f.canonical_data.contains("ref-é/1"));
+        let key = RsaPublicKey::from_pem(&f.rsa2048.public_key_pem).unwrap();
+        verify_data(&key, &data).unwrap();
+        let mut with_1024 = data.clone();
+        with_1024.insert(SIGNATURE_FIELD.into(), Value::String(f.rsa1024.signature_b64.clone()));
+        let key1024 = RsaPublicKey::from_pem(&f.rsa1024.public_key_pem).unwrap();
+        assert_eq!(key1024.bits(), 1024);
+        verify_data(&key1024, &with_1024).unwrap();
+        assert_eq!(verify_data(&key, &with_1024), Err(SignatureError::Mismatch));
+    }
+
+    #[test]
+    fn a_key_below_1024_bits_is_refused() {
+        let f = python_fixture();
+        assert_eq!(RsaPublicKey::from_pem(&f.rsa512_public_key_pem), Err(SignatureError::InvalidKey("RSA keys below 1024 bits are refused")));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod errors;
 pub mod middleware;
 pub mod oidc;
 pub mod ops;
+pub mod rewards;
 pub mod sandbox;
 pub mod sessions;
 pub mod skyjoy;
@@ -64,6 +65,8 @@ pub struct Shared {
     pub worker: domain::outbox::Worker,
     /// Tiki VIP: plans, the payment partners' API, timings (also the webview pages' context).
     pub tikivip: domain::tikivip::TikiVip,
+    /// Reward task clients (API keys, signing keys, rules) and the clock the gateway reads.
+    pub rewards: std::sync::Arc<crate::rewards::Rewards>,
 }
 
 pub const SESSION_COOKIE: &str = "joygate_session";
@@ -75,6 +78,7 @@ pub async fn router(
     idp: domain::identity::Idp,
     worker: domain::outbox::Worker,
     tikivip: domain::tikivip::TikiVip,
+    rewards: std::sync::Arc<crate::rewards::Rewards>,
     bound: SocketAddr,
     instance: String,
 ) -> anyhow::Result<Router> {
@@ -87,6 +91,8 @@ pub async fn router(
     let discovery = oidc::discovery::metadata_json(&idp.issuer)?;
     let own_origin = middleware::same_origin::OwnOrigin(config.public_url(bound));
     let operator = app::context::OperatorToken(config.operator.token_sha256.clone());
+    let reward_clients =
+        app::context::RewardClients(std::sync::Arc::new(rewards.entries().map(|e| (e.client.clone(), e.key_description())).collect()));
     let earning = std::sync::Arc::new(domain::ledger::EarningRules { default: config.earning, partners: config.earning_by_partner.clone() });
     let state = AppState(std::sync::Arc::new(Shared {
         leptos_options: leptos_options.clone(),
@@ -97,6 +103,7 @@ pub async fn router(
         earning,
         worker,
         tikivip: tikivip.clone(),
+        rewards,
     }));
 
     let session_store = sessions::DbSessionStore::new(db.clone());
@@ -114,7 +121,8 @@ pub async fn router(
         .merge(oidc::routes())
         .merge(skyjoy::routes())
         .merge(account::routes())
-        .merge(tikivip::routes());
+        .merge(tikivip::routes())
+        .merge(rewards::routes());
     if config.sandbox {
         router = router.merge(sandbox::routes());
     }
@@ -127,6 +135,7 @@ pub async fn router(
                 leptos::prelude::provide_context(idp.clone());
                 leptos::prelude::provide_context(tikivip.clone());
                 leptos::prelude::provide_context(operator.clone());
+                leptos::prelude::provide_context(reward_clients.clone());
             },
             {
                 let options = leptos_options.clone();

@@ -2,4 +2,5 @@
 //! other side of each documented contract over HTTP, so every loop runs on one machine.
 
 pub mod demo_partner;
+pub mod membership_app;
 pub mod payment_partner;

@@ -1,5 +1,5 @@
 use joygate::{
-    config::{BatchSettings, DemoPartnerSettings, PaymentPartnerSettings, Secret, TikiVipSettings},
+    config::{BatchSettings, DemoPartnerSettings, MembershipAppSettings, PaymentPartnerSettings, Secret, TikiVipSettings},
     Config, Running,
 };
 use domain::store::testing::TestDb;
@@ -28,6 +28,11 @@ impl TestApp {
 
     /// Like [`TestApp::spawn`], with changes to the configuration.
     pub async fn spawn_with(change: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_with_clock(std::sync::Arc::new(domain::clock::SystemClock), change).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with the clock the calendar rules read (reward check-ins).
+    pub async fn spawn_with_clock(clock: std::sync::Arc<dyn domain::clock::Clock>, change: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, db_guard) = fresh_database(dir.path()).await;
         let mut config = Config {
@@ -38,10 +43,11 @@ impl TestApp {
             payment_partner: PaymentPartnerSettings { listen: "127.0.0.1:0".parse().unwrap(), ipn_retry_ms: vec![100, 200, 400], ..PaymentPartnerSettings::default() },
             batch: BatchSettings { dir: dir.path().join("batch"), poll_s: 1 },
             tikivip: TikiVipSettings { reconcile_dir: dir.path().join("tikivip"), ..TikiVipSettings::default() },
+            membership_app: MembershipAppSettings { listen: "127.0.0.1:0".parse().unwrap(), ..MembershipAppSettings::default() },
             ..Config::default()
         };
         change(&mut config);
-        let server = joygate::start(config).await.expect("server starts");
+        let server = joygate::start_with_clock(config, clock).await.expect("server starts");
         let url = server.url();
         let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         TestApp { server: Some(server), url, client, _dir: dir, _db: db_guard }

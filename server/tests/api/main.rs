@@ -7,6 +7,7 @@ mod ops;
 mod pages;
 mod payment_partner;
 mod points;
+mod rewards;
 mod skyjoy;
 mod tikivip;
 mod webhooks;

@@ -50,8 +50,8 @@ test-cluster:
 ## Load figures for the release build (README, "Benchmarks").
 bench: setup
 	$(WITH_TOOLS) cargo leptos build --release
-	$(WITH_TOOLS) cargo build --release -p joygate --example bench_mint --example bench_rewards
-	scripts/bench $(CARGO_TARGET_DIR)/release/joygate $(CARGO_TARGET_DIR)/release/examples/bench_mint $(CARGO_TARGET_DIR)/release/examples/bench_rewards
+	$(WITH_TOOLS) cargo build --release -p joygate --example bench_mint --example bench_rewards --example bench_benefits
+	scripts/bench $(CARGO_TARGET_DIR)/release/joygate $(CARGO_TARGET_DIR)/release/examples/bench_mint $(CARGO_TARGET_DIR)/release/examples/bench_rewards $(CARGO_TARGET_DIR)/release/examples/bench_benefits
 
 test-e2e:
 	cd end2end && E2E_PORT=$(E2E_PORT) E2E_JOYGATE_BIN=$(CARGO_TARGET_DIR)/debug/joygate npx playwright test

@@ -49,6 +49,9 @@ export default defineConfig({
       JOYGATE_PAYMENT_PARTNER__LISTEN: `127.0.0.1:${port + 2}`,
       // the sandbox membership app (reward tasks), three ports up
       JOYGATE_MEMBERSHIP_APP__LISTEN: `127.0.0.1:${port + 3}`,
+      // the sandbox super-app platform (benefits), four ports up; a quick review
+      JOYGATE_SUPERAPP_PLATFORM__LISTEN: `127.0.0.1:${port + 4}`,
+      JOYGATE_SUPERAPP_PLATFORM__REVIEW_MS: '300',
       // the operator pages' token is "e2e-operator-token"
       JOYGATE_OPERATOR__TOKEN_SHA256: '08ea654c8da1c3cb5bb94613b66032a29dcd7a4b85d4d1d31a9f38c07b4b05d6',
       // every test signs in from 127.0.0.1: lift the per-address code limit (tested in Rust)

@@ -1,6 +1,7 @@
 //! What the pages' server functions get from the server, in one place: the Leptos context the
 //! router provides (`server::http::router`) — the database, the sign-in provider, Tiki VIP, the
-//! reward clients, the operator token's hash. A missing one is a server misconfiguration: logged, `Unavailable`.
+//! reward clients, the operator token's hash, the outbox worker. A missing one is a server
+//! misconfiguration: logged, `Unavailable`.
 
 #[cfg(feature = "ssr")]
 pub use server::*;
@@ -38,6 +39,14 @@ mod server {
 
     pub fn reward_clients() -> Result<RewardClients, AppError> {
         from_context("the reward clients")
+    }
+
+    /// Tells the outbox worker that a server function committed work for it (it would find the
+    /// job at its next poll anyway).
+    pub fn wake_worker() {
+        if let Some(w) = use_context::<domain::outbox::Worker>() {
+            w.wake();
+        }
     }
 
     pub fn operator_token() -> Option<String> {

@@ -36,6 +36,19 @@ pub enum RedeemProblem {
     InsufficientBalance,
 }
 
+/// Why a partner's cashier cannot use a benefit (`pages::cashier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BenefitProblem {
+    /// No benefit of this partner has the code.
+    NotFound,
+    AlreadyUsed,
+    Expired,
+    /// The platform took it back (reverseBenefitIssue).
+    Reversed,
+    WrongPin,
+}
+
 /// A server function's refusal or failure, as the page shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "error", content = "detail", rename_all = "snake_case")]
@@ -48,6 +61,7 @@ pub enum AppError {
     /// The sign-in flow is unknown, expired or its form is stale.
     FlowGone,
     Redeem(RedeemProblem),
+    Benefit(BenefitProblem),
     /// The Tiki VIP plan chosen is not on sale.
     UnknownPlan,
     /// The payment partner did not answer (retry later).
@@ -68,6 +82,7 @@ impl AppError {
             AppError::Refused => "refused",
             AppError::FlowGone => "flow_gone",
             AppError::Redeem(_) => "redeem",
+            AppError::Benefit(_) => "benefit",
             AppError::UnknownPlan => "unknown_plan",
             AppError::PartnerUnavailable => "partner_unavailable",
             AppError::Invalid(_) => "invalid",
@@ -83,6 +98,9 @@ impl AppError {
             AppError::Refused => 403,
             AppError::FlowGone => 410,
             AppError::Redeem(_) | AppError::UnknownPlan | AppError::Invalid(_) => 400,
+            AppError::Benefit(BenefitProblem::NotFound) => 404,
+            AppError::Benefit(BenefitProblem::WrongPin) => 400,
+            AppError::Benefit(_) => 409,
             AppError::PartnerUnavailable => 502,
             AppError::Unavailable | AppError::Transport(_) => 500,
         }

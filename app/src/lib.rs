@@ -19,10 +19,12 @@ use leptos_router::{
 
 use crate::pages::{
     account::{AccountPage, RedeemPage},
+    cashier::CashierPage,
     home::HomePage,
     not_found::NotFound,
     ops::OpsTikiVipPage,
     ops_rewards::OpsRewardsPage,
+    ops_benefits::OpsBenefitsPage,
     signin::SignInPage,
     tikivip::{PlansPage, ResultPage},
 };
@@ -81,6 +83,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/apps/vn.tiki.vip") view=PlansPage ssr=SsrMode::Async/>
                 <Route path=path!("/ops/tikivip") view=OpsTikiVipPage ssr=SsrMode::Async/>
                 <Route path=path!("/ops/rewards") view=OpsRewardsPage ssr=SsrMode::Async/>
+                <Route path=path!("/ops/benefits") view=OpsBenefitsPage ssr=SsrMode::Async/>
+                <Route path=path!("/cashier") view=CashierPage ssr=SsrMode::Async/>
                 <Route path=path!("/apps/vn.tiki.vip/callback/index") view=ResultPage ssr=SsrMode::Async/>
             </Routes>
         </Router>

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `idp.member`, `idp.auth_time` | the signed-in member (single sign-on) and when | the sign-in pages, `/account/callback` |
 //! | `ops.signed_in` | an operator signed in with the operator token | `/ops/*` sign-in |
+//! | `cashier.partner` | the partner shop whose cashier signed in (its client id) | `/cashier` sign-in |
 //! | `tikivip.customer` | the Tiki VIP webview's customer | the partner's `url_open` link |
 //! | `lang` | the language the member chose | the language switch |
 //! | `account.state`, `account.verifier`, `account.return_to` | the member pages' own sign-in in progress | `/account/signin` |
@@ -23,6 +24,7 @@ mod server {
     const MEMBER: &str = "idp.member";
     const AUTH_TIME: &str = "idp.auth_time";
     const OPERATOR: &str = "ops.signed_in";
+    const CASHIER: &str = "cashier.partner";
     const TIKIVIP_CUSTOMER: &str = "tikivip.customer";
     const LANG: &str = "lang";
     const ACCOUNT_STATE: &str = "account.state";
@@ -81,6 +83,28 @@ mod server {
         match current().await {
             Some(s) if operator(&s).await => Ok(()),
             _ => Err(AppError::SignedOut),
+        }
+    }
+
+    /// The partner shop whose cashier signed in on this browser.
+    pub async fn cashier(session: &Session) -> Option<String> {
+        get(session, CASHIER).await
+    }
+
+    pub async fn sign_in_cashier(session: &Session, partner_client_id: &str) -> Result<(), AppError> {
+        let _ = session.cycle_id().await;
+        set(session, CASHIER, partner_client_id).await
+    }
+
+    pub async fn sign_out_cashier(session: &Session) {
+        let _ = session.remove_value(CASHIER).await;
+    }
+
+    /// For a cashier page's server function: the partner, or `Err(SignedOut)`.
+    pub async fn require_cashier() -> Result<String, AppError> {
+        match current().await {
+            Some(s) => cashier(&s).await.ok_or(AppError::SignedOut),
+            None => Err(AppError::SignedOut),
         }
     }
 

@@ -3,6 +3,7 @@
 //! No HTTP and no Leptos here; the `server` and `app` crates call into these modules.
 //! One module per capability; each keeps its types, rules and queries side by side.
 
+pub mod benefits;
 pub mod clock;
 pub mod csv_file;
 pub mod events;

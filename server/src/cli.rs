@@ -51,6 +51,9 @@ pub enum Command {
     /// Loyalty reward tasks: tickets, replays, API keys, the rules in force.
     #[command(subcommand)]
     Rewards(RewardsCommand),
+    /// Benefits in super apps: platforms, keys, templates, syncs.
+    #[command(subcommand)]
+    Benefits(BenefitsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +84,150 @@ pub enum RewardsCommand {
     ApiKey,
     /// The reward clients of the configuration and their rules.
     Rules,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenefitsCommand {
+    /// Platforms we are an ISV of.
+    #[command(subcommand)]
+    Platforms(PlatformsCommand),
+    /// Signing keys (ours and the platforms'), per platform, with versions.
+    #[command(subcommand)]
+    Keys(BenefitKeysCommand),
+    /// Benefit templates.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
+    /// Queue a syncBenefit of a template (the running server sends it and follows its review).
+    Sync { template_id: String },
+    /// Expire now every ACTIVATED benefit past its expireTime.
+    Expire,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlatformsCommand {
+    /// Register (or update) a platform by the Client-Id it gave us; the first time, our key
+    /// version 1 is made and its public key printed (give it to the platform).
+    Add {
+        client_id: String,
+        #[arg(long)]
+        name: String,
+        /// Where its APIs are: {base}/v1/marketing/benefit/sync, …
+        #[arg(long)]
+        base_url: String,
+    },
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenefitKeysCommand {
+    /// Every key of a platform (public halves only).
+    List {
+        #[arg(long)]
+        platform: String,
+    },
+    /// Make a new RSA-2048 key of ours; prints its public key. Without --activate it does not
+    /// sign until `activate` (upload the public key to the platform first).
+    Generate {
+        #[arg(long)]
+        platform: String,
+        #[arg(long)]
+        activate: bool,
+    },
+    /// Make our key VERSION the one that signs.
+    Activate {
+        #[arg(long)]
+        platform: String,
+        #[arg(long)]
+        version: i64,
+    },
+    /// Print our public key (base64 X.509 DER): the active one, or --version.
+    Public {
+        #[arg(long)]
+        platform: String,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Print our PRIVATE key VERSION (base64 PKCS#8 DER). Only this command ever shows it.
+    Private {
+        #[arg(long)]
+        platform: String,
+        #[arg(long)]
+        version: i64,
+    },
+    /// Register the platform's public key (base64 X.509 DER, as Alipay+ publishes it).
+    RegisterPlatform {
+        #[arg(long)]
+        platform: String,
+        #[arg(long)]
+        public_key: String,
+        /// Its keyVersion (default: the next one).
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Retire a key version: it neither signs nor verifies any more.
+    Retire {
+        #[arg(long)]
+        platform: String,
+        /// isv (ours) or platform (theirs).
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        version: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// Create a template (a draft until synced).
+    Add {
+        /// benefitTemplateId (at most 64 characters, no @ # ?).
+        template_id: String,
+        /// The platform's Client-Id.
+        #[arg(long)]
+        platform: String,
+        /// The partner shop (a client with scope benefit:use) whose cashier uses it.
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        content: String,
+        /// A super app it is for (repeatable), e.g. GCASH.
+        #[arg(long = "client-code", required = true)]
+        client_codes: Vec<String>,
+        /// When collecting starts and ends (RFC 3339, e.g. 2026-12-01T00:00:00+07:00).
+        #[arg(long)]
+        begin: String,
+        #[arg(long)]
+        end: String,
+        /// Total quantity (benefitBudget).
+        #[arg(long)]
+        budget: i64,
+        /// In the currency's smallest unit.
+        #[arg(long)]
+        amount: i64,
+        #[arg(long, default_value = "VND")]
+        currency: String,
+        /// code, code-pin or url.
+        #[arg(long, default_value = "code")]
+        credential: String,
+        /// For url: the benefit's URL is this followed by its code.
+        #[arg(long)]
+        url_base: Option<String>,
+        /// Valid this many days after collect…
+        #[arg(long, conflicts_with = "valid_until")]
+        valid_days: Option<i64>,
+        /// …or until this moment (RFC 3339).
+        #[arg(long)]
+        valid_until: Option<String>,
+    },
+    List,
+    /// A template, its syncs, its budget and its newest benefits.
+    Show {
+        template_id: String,
+        #[arg(long, default_value_t = 20)]
+        instances: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,7 +326,7 @@ pub enum ClientsCommand {
         #[arg(long)]
         new_secret: bool,
         /// A partner-API scope it may be granted (repeatable): user:read, user:write,
-        /// point:read, point:earn, point:redeem; default `partner` (all).
+        /// point:read, point:earn, point:redeem, benefit:use; default `partner` (all).
         #[arg(long = "scope")]
         scopes: Vec<String>,
     },
@@ -247,6 +394,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Webhooks(cmd) => webhooks(config, cmd).await,
         Command::Tikivip(cmd) => tikivip(config, cmd).await,
         Command::Rewards(cmd) => rewards(config, cmd).await,
+        Command::Benefits(cmd) => benefits(config, cmd).await,
         Command::Operator(OperatorCommand::Token) => {
             let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
             println!("operator token: {token}\n(shown once; sign in at /ops/tikivip with it)");
@@ -254,6 +402,142 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn rfc3339_ms(field: &str, s: &str) -> anyhow::Result<i64> {
+    domain::signing::alipay_plus::parse_time_ms(s).map_err(|_| anyhow::anyhow!("--{field} must be RFC 3339 with an offset, e.g. 2026-12-01T00:00:00+07:00"))
+}
+
+async fn benefits(config: Config, cmd: BenefitsCommand) -> anyhow::Result<()> {
+    use domain::benefits::{
+        instances, keys, platforms, sync,
+        templates::{self, Credential, NewTemplate, Validity},
+        Amount, ClientCode, TemplateId, Title,
+    };
+    let db = open_db(&config).await?;
+    let now = domain::now_ms();
+    let our_public = |list: &[keys::KeyInfo], version: Option<i64>| -> anyhow::Result<keys::KeyInfo> {
+        let ours = list.iter().filter(|k| k.owner == keys::Owner::Isv && k.retired_at_ms.is_none());
+        let found = match version {
+            Some(v) => ours.clone().find(|k| k.key_version == v),
+            None => ours.clone().filter(|k| k.activated_at_ms.is_some()).max_by_key(|k| (k.activated_at_ms, k.key_version)),
+        };
+        found.cloned().context("no such unretired key of ours")
+    };
+    match cmd {
+        BenefitsCommand::Platforms(PlatformsCommand::Add { client_id, name, base_url }) => {
+            let (p, made) = platforms::register(&db, &client_id, &name, &base_url, now).await?;
+            println!("{}", serde_json::to_string_pretty(&p)?);
+            let k = our_public(&keys::list(&db, &client_id).await?, None)?;
+            println!("our public key (keyVersion {}{}): {}", k.key_version, if made { ", made now" } else { "" }, k.public_key);
+            println!("(give it to the platform; register theirs with `joygate benefits keys register-platform`)");
+        }
+        BenefitsCommand::Platforms(PlatformsCommand::List) => {
+            for p in platforms::list(&db).await? {
+                println!("{}", serde_json::to_string(&p)?);
+            }
+        }
+        BenefitsCommand::Keys(cmd) => match cmd {
+            BenefitKeysCommand::List { platform } => {
+                for k in keys::list(&db, &platform).await? {
+                    println!("{}", serde_json::to_string(&k)?);
+                }
+            }
+            BenefitKeysCommand::Generate { platform, activate } => {
+                let v = keys::generate(&db, &platform, activate, now).await?;
+                let k = our_public(&keys::list(&db, &platform).await?, Some(v))?;
+                println!("our key version {v}{}", if activate { " (active: it signs from now on)" } else { " (not active yet: `joygate benefits keys activate`)" });
+                println!("public key: {}", k.public_key);
+            }
+            BenefitKeysCommand::Activate { platform, version } => {
+                keys::activate(&db, &platform, version, now).await?;
+                println!("our key version {version} signs for {platform} from now on");
+            }
+            BenefitKeysCommand::Public { platform, version } => {
+                let k = our_public(&keys::list(&db, &platform).await?, version)?;
+                println!("{}", k.public_key);
+            }
+            BenefitKeysCommand::Private { platform, version } => {
+                println!("{}", keys::private_key_base64(&db, &platform, version).await?);
+            }
+            BenefitKeysCommand::RegisterPlatform { platform, public_key, version } => {
+                let v = keys::register_platform_key(&db, &platform, version, &public_key, now).await?;
+                println!("platform key version {v} registered for {platform}");
+            }
+            BenefitKeysCommand::Retire { platform, owner, version } => {
+                let owner = keys::Owner::parse(&owner).context("--owner must be isv or platform")?;
+                keys::retire(&db, &platform, owner, version, now).await?;
+                println!("{} key version {version} of {platform} retired", owner.as_str());
+            }
+        },
+        BenefitsCommand::Templates(TemplatesCommand::Add {
+            template_id,
+            platform,
+            partner,
+            title,
+            content,
+            client_codes,
+            begin,
+            end,
+            budget,
+            amount,
+            currency,
+            credential,
+            url_base,
+            valid_days,
+            valid_until,
+        }) => {
+            let validity = match (valid_days, valid_until) {
+                (Some(d), None) => Validity::Days(d),
+                (None, Some(at)) => Validity::Until(rfc3339_ms("valid-until", &at)?),
+                _ => anyhow::bail!("give --valid-days or --valid-until"),
+            };
+            let t = NewTemplate {
+                template_id: TemplateId::parse(&template_id)?,
+                client_id: platform,
+                partner_client_id: partner,
+                title: Title::parse(&title)?,
+                content,
+                client_codes: client_codes.iter().map(|c| ClientCode::parse(c)).collect::<Result<_, _>>()?,
+                begin_at_ms: rfc3339_ms("begin", &begin)?,
+                end_at_ms: rfc3339_ms("end", &end)?,
+                budget,
+                amount: Amount::new(&currency, amount)?,
+                credential: Credential::parse(&credential).context("--credential must be code, code-pin or url")?,
+                url_base,
+                validity,
+            };
+            let t = templates::create(&db, &t, now).await?;
+            println!("{}", serde_json::to_string_pretty(&t)?);
+        }
+        BenefitsCommand::Templates(TemplatesCommand::List) => {
+            for t in templates::list(&db).await? {
+                let sync = t.sync.as_ref().map(|s| format!("{} {}", s.status.as_str(), s.fail_code.clone().unwrap_or_default())).unwrap_or_else(|| "not synced".into());
+                println!("{}\t{}\t{}\tbudget {} used {} left {}", t.template_id, t.title, sync.trim(), t.budget_total, t.budget_used(), t.budget_left);
+            }
+        }
+        BenefitsCommand::Templates(TemplatesCommand::Show { template_id, instances: n }) => {
+            let t = templates::find(&db, &template_id).await?.with_context(|| format!("no template {template_id}"))?;
+            println!("{}", serde_json::to_string_pretty(&t)?);
+            println!("budget {} used {} left {}; benefits {}", t.budget_total, t.budget_used(), t.budget_left, serde_json::to_string(&templates::instance_counts(&db, &template_id).await?)?);
+            for s in sync::of_template(&db, &template_id).await? {
+                println!("sync {}", serde_json::to_string(&s)?);
+            }
+            for i in instances::of_template(&db, &template_id, n).await? {
+                println!("benefit {} {} user {} {} until {} use-sync {}", i.instance_id, i.status.as_str(), i.user_id, i.client_code, i.expire_time(), i.use_sync_status.map_or("-", |s| s.as_str()));
+            }
+        }
+        BenefitsCommand::Sync { template_id } => {
+            let s = sync::request(&db, &template_id, now).await?;
+            println!("{}", serde_json::to_string(&s)?);
+            println!("queued: the running server sends the syncBenefit and follows its review");
+        }
+        BenefitsCommand::Expire => {
+            let n = instances::expire_due(&db, now).await?;
+            println!("{n} benefit(s) expired");
+        }
+    }
+    Ok(())
 }
 
 async fn tikivip(config: Config, cmd: TikivipCommand) -> anyhow::Result<()> {
@@ -490,6 +774,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if let Some(members) = &running.membership_app_url {
         println!("  sandbox membership app (reward tasks)  {members}/   (register, buy, draw, check in; operators: {url}/ops/rewards)");
+    }
+    if let Some(platform) = &running.superapp_platform_url {
+        println!("  sandbox super-app platform (benefits)  {platform}/   (users collect at {platform}/app; cashier {url}/cashier)");
     }
     crate::http::shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests and jobs");

@@ -81,6 +81,10 @@ pub struct Config {
     pub rewards: RewardsSettings,
     /// The sandbox membership app (sandbox mode only), on its own port.
     pub membership_app: MembershipAppSettings,
+    /// Benefits in super apps: our ISV API paths, signature window, calls to the platforms.
+    pub benefits: BenefitsSettings,
+    /// The sandbox super-app platform (sandbox mode only), on its own port.
+    pub superapp_platform: SuperappPlatformSettings,
 }
 
 /// `[rewards]`: how the reward worker retries, and `[rewards.clients.ID]` per client.
@@ -134,7 +138,109 @@ pub struct MembershipAppSettings {
 
 impl Default for MembershipAppSettings {
     fn default() -> Self {
-        Self { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 3300)), public_url: None }
+        Self { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 3301)), public_url: None }
+    }
+}
+
+
+/// `[benefits]`: the ISV side of the Alipay Connect benefit APIs (README, "Benefits").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BenefitsSettings {
+    /// Where the platform calls us (given to the platform when we register with it).
+    pub notify_path: String,
+    pub issue_path: String,
+    pub reverse_path: String,
+    pub query_path: String,
+    /// How far `Request-Time` / `Response-Time` may be from our clock.
+    pub time_window_s: i64,
+    /// How long a call to a platform may take (Alipay+: 5 s for notify and inquiry APIs).
+    pub call_timeout_ms: u64,
+    /// A sync the platform accepted is asked about (inquireBenefitSync) after this, then
+    /// with backoff up to `sync_poll_max_s`, until it ends.
+    pub sync_poll_after_s: i64,
+    pub sync_poll_max_s: i64,
+    /// Retries of syncBenefit and syncUsedBenefit (U, timeouts, network errors, bad signatures):
+    /// the first after this, doubling (with jitter) up to `retry_max_ms`.
+    pub retry_first_ms: i64,
+    pub retry_max_ms: i64,
+    /// How often ACTIVATED benefits past their expireTime are expired.
+    pub expiry_check_every_s: u64,
+}
+
+impl Default for BenefitsSettings {
+    fn default() -> Self {
+        Self {
+            notify_path: "/isv/benefit/sync/notify".into(),
+            issue_path: "/isv/benefit/issue".into(),
+            reverse_path: "/isv/benefit/reverse".into(),
+            query_path: "/isv/benefit/query".into(),
+            time_window_s: 300,
+            call_timeout_ms: 5_000,
+            sync_poll_after_s: 30,
+            sync_poll_max_s: 900,
+            retry_first_ms: 2_000,
+            retry_max_ms: 600_000,
+            expiry_check_every_s: 60,
+        }
+    }
+}
+
+impl BenefitsSettings {
+    /// The four ISV paths: absolute, distinct, made of letters, digits and `/ - _ .`.
+    pub fn check(&self) -> Result<(), String> {
+        let paths = [&self.notify_path, &self.issue_path, &self.reverse_path, &self.query_path];
+        for p in paths {
+            let ok = p.starts_with('/') && p.len() > 1 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b)) && !p.contains("//");
+            if !ok {
+                return Err(format!("[benefits] path {p:?} must start with / and hold only letters, digits and / - _ ."));
+            }
+        }
+        let distinct: std::collections::HashSet<&String> = paths.into_iter().collect();
+        if distinct.len() != 4 {
+            return Err("[benefits] the four ISV paths must differ".into());
+        }
+        if self.time_window_s < 1 || self.call_timeout_ms < 100 || self.sync_poll_after_s < 0 || self.sync_poll_max_s < 1 || self.retry_first_ms < 1 || self.retry_max_ms < self.retry_first_ms {
+            return Err("[benefits] time_window_s ≥ 1, call_timeout_ms ≥ 100, sync_poll_max_s ≥ 1, 1 ≤ retry_first_ms ≤ retry_max_ms".into());
+        }
+        Ok(())
+    }
+
+    pub fn window(&self) -> domain::signing::TimestampWindow {
+        let ms = self.time_window_s.saturating_mul(1000);
+        domain::signing::TimestampWindow { max_age_ms: ms, max_future_ms: ms }
+    }
+}
+
+/// `[superapp_platform]`: the sandbox super-app platform (README, "Benefits: the sandbox platform").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SuperappPlatformSettings {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// How browsers reach it; defaults to `http://localhost:{port}`.
+    pub public_url: Option<String>,
+    /// How long it waits for our answer to issueBenefit before it counts as a timeout (5 s, as
+    /// Alipay+ notify APIs), and how many times it retries an issue before it reverses.
+    pub issue_timeout_ms: u64,
+    pub issue_retries: u32,
+    /// The wait before each retry of an issue or a notify.
+    pub retry_wait_ms: u64,
+    /// How long the review of a synced benefit takes.
+    pub review_ms: u64,
+}
+
+impl Default for SuperappPlatformSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 3300)),
+            public_url: None,
+            issue_timeout_ms: 5_000,
+            issue_retries: 3,
+            retry_wait_ms: 500,
+            review_ms: 1_000,
+        }
     }
 }
 
@@ -435,6 +541,8 @@ impl Default for Config {
             operator: OperatorSettings::default(),
             rewards: RewardsSettings::default(),
             membership_app: MembershipAppSettings::default(),
+            benefits: BenefitsSettings::default(),
+            superapp_platform: SuperappPlatformSettings::default(),
         }
     }
 }
@@ -522,6 +630,27 @@ mod tests {
             assert!(Config::load(Some(std::path::Path::new("typo.toml"))).is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    fn benefit_paths_come_from_the_file_and_are_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("p.toml", "[benefits]\nissue_path = \"/api/isv/issue\"\n")?;
+            jail.set_env("JOYGATE_BENEFITS__TIME_WINDOW_S", "60");
+            let c = Config::load(Some(std::path::Path::new("p.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!((c.benefits.issue_path.as_str(), c.benefits.time_window_s), ("/api/isv/issue", 60));
+            assert_eq!(c.benefits.check(), Ok(()));
+            Ok(())
+        });
+        let mut b = BenefitsSettings::default();
+        assert!(b.check().is_ok());
+        b.reverse_path = b.issue_path.clone();
+        assert!(b.check().is_err());
+        for bad in ["isv/issue", "/isv/{id}", "/isv//x", "/"] {
+            let b = BenefitsSettings { issue_path: bad.into(), ..BenefitsSettings::default() };
+            assert!(b.check().is_err(), "{bad}");
+        }
     }
 
     #[test]

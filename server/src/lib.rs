@@ -1,6 +1,7 @@
 //! How the world reaches Joygate: configuration, the HTTP router and its middleware, background
 //! workers and the command line. Business rules live in `domain`, pages in `app`.
 
+pub mod benefit_platform;
 pub mod cli;
 pub mod config;
 pub mod deliveries;
@@ -29,6 +30,8 @@ pub struct Running {
     pub payment_partner_url: Option<String>,
     /// The sandbox membership app's URL when it runs (sandbox mode).
     pub membership_app_url: Option<String>,
+    /// The sandbox super-app platform's URL when it runs (sandbox mode).
+    pub superapp_platform_url: Option<String>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -90,11 +93,25 @@ pub async fn start_with_clock(config: Config, clock: std::sync::Arc<dyn domain::
         membership_task = Some(task);
     }
     let rewards = std::sync::Arc::new(rewards);
+    config.benefits.check().map_err(anyhow::Error::msg)?;
+    let benefit_keys = domain::benefits::keys::KeyStore::new(db.clone());
+    let sandbox_platform = config.sandbox && config.superapp_platform.enabled;
+    let benefit_context = http::benefits::BenefitsContext {
+        keys: benefit_keys.clone(),
+        window: config.benefits.window(),
+        poll_after_ms: config.benefits.sync_poll_after_s.saturating_mul(1000),
+        sandbox_cashier: if sandbox_platform { Some(sandbox_shop(&db).await.context("registering the sandbox shop")?) } else { None },
+    };
+    let platform_api = std::sync::Arc::new(benefit_platform::HttpPlatformApi::new(
+        benefit_keys,
+        std::time::Duration::from_millis(config.benefits.call_timeout_ms),
+        config.benefits.window(),
+    )?);
     // This process among the instances sharing the database: named in its leases and /readyz.
     let instance = format!("instance-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let (worker, mut tasks) = workers::spawn(&db, &idp, &config, &tikivip, &rewards, &instance, shutdown_rx.clone())?;
+    let (worker, mut tasks) = workers::spawn(&db, &idp, &config, &tikivip, &rewards, platform_api, &instance, shutdown_rx.clone())?;
     tasks.extend(membership_task);
-    let router = http::router(&config, db.clone(), idp.clone(), worker, tikivip, rewards, addr, instance).await?;
+    let router = http::router(&config, db.clone(), idp.clone(), worker, tikivip, rewards, benefit_context, addr, instance).await?;
     tasks.push(tokio::spawn(http::serve(listener, router, shutdown_rx.clone())));
     tracing::info!(%addr, "joygate listening");
 
@@ -115,7 +132,14 @@ pub async fn start_with_clock(config: Config, clock: std::sync::Arc<dyn domain::
         payment_partner_url = Some(url);
         tasks.push(task);
     }
-    Ok(Running { addr, db, demo_partner_url, payment_partner_url, membership_app_url, shutdown, tasks })
+    let mut superapp_platform_url = None;
+    if sandbox_platform {
+        let (url, task) = sandbox_superapp_platform(&config, &db, &idp.issuer, shutdown_rx.clone()).await.context("starting the sandbox super-app platform")?;
+        tracing::info!(%url, "sandbox super-app platform listening");
+        superapp_platform_url = Some(url);
+        tasks.push(task);
+    }
+    Ok(Running { addr, db, demo_partner_url, payment_partner_url, membership_app_url, superapp_platform_url, shutdown, tasks })
 }
 
 /// The sandbox membership app: registered as partner `sandbox-membership` (a sign-in client with
@@ -161,6 +185,66 @@ async fn sandbox_membership_app(
     let app = MembershipAppConfig { platform_url: platform_url.trim_end_matches('/').to_string(), own_url: own_url.clone(), api_key, client_secret, signing_key };
     let task = membership_app::start(app, listener, shutdown)?;
     Ok((own_url, task))
+}
+
+/// The sandbox shop, whose cashier spends the sandbox platform's vouchers: a partner client with
+/// scope `benefit:use` and a fresh secret at every start (shown at `/sandbox/cashier`).
+async fn sandbox_shop(db: &domain::Db) -> anyhow::Result<(String, config::Secret)> {
+    use domain::identity::clients::{self, ClientSpec};
+    let spec = ClientSpec {
+        client_id: sandbox::superapp_platform::SANDBOX_SHOP.into(),
+        name: "Sandbox Shop".into(),
+        confidential: true,
+        redirect_uris: vec!["http://localhost/sandbox-shop".into()],
+        scopes: vec![http::benefits::partner::SCOPE.into()],
+        ..ClientSpec::default()
+    };
+    let (_, secret) = clients::register(db, &spec, false, domain::now_ms()).await?;
+    Ok((spec.client_id, config::Secret::new(secret.unwrap_or_default())))
+}
+
+/// The sandbox super-app platform, registered as benefit platform `SANDBOX_5Y00000000000001`:
+/// its own RSA key made at every start (registered as its next key version, the older ones
+/// retired), our keys for it made once and kept.
+async fn sandbox_superapp_platform(config: &Config, db: &domain::Db, isv_url: &str, shutdown: watch::Receiver<bool>) -> anyhow::Result<(String, JoinHandle<()>)> {
+    use domain::{
+        benefits::{keys, platforms},
+        signing::{RsaPrivateKey, RsaPublicKey},
+    };
+    use sandbox::superapp_platform::{self as sp, IsvEndpoints, SuperappConfig};
+    let s = &config.superapp_platform;
+    let (listener, url) = sp::bind(s.listen, s.public_url.as_deref()).await?;
+    let now = domain::now_ms();
+    platforms::register(db, sp::CLIENT_ID, "Sandbox super-app platform", &url, now).await?;
+    let key = tokio::task::spawn_blocking(RsaPrivateKey::generate_2048).await??;
+    let version = keys::register_platform_key(db, sp::CLIENT_ID, None, &key.public_key().to_spki_base64(), now).await?;
+    let mut isv_keys = Vec::new();
+    for k in keys::list(db, sp::CLIENT_ID).await? {
+        match k.owner {
+            keys::Owner::Platform if k.key_version != version && k.retired_at_ms.is_none() => keys::retire(db, sp::CLIENT_ID, k.owner, k.key_version, now).await?,
+            keys::Owner::Isv if k.retired_at_ms.is_none() => isv_keys.push((k.key_version, RsaPublicKey::from_spki_base64(&k.public_key)?)),
+            _ => {}
+        }
+    }
+    let b = &config.benefits;
+    let platform = SuperappConfig {
+        client_id: sp::CLIENT_ID.into(),
+        isv: IsvEndpoints {
+            base_url: isv_url.to_string(),
+            notify_path: b.notify_path.clone(),
+            issue_path: b.issue_path.clone(),
+            reverse_path: b.reverse_path.clone(),
+            query_path: b.query_path.clone(),
+        },
+        key,
+        key_version: version,
+        isv_keys,
+        issue_timeout_ms: s.issue_timeout_ms,
+        issue_retries: s.issue_retries,
+        retry_wait_ms: s.retry_wait_ms,
+        review_ms: s.review_ms,
+    };
+    Ok((url, sp::spawn(platform, listener, shutdown)?))
 }
 
 /// The sandbox payment partner, registered as Tiki VIP partner `SANDBOXPAY` with fresh

@@ -8,6 +8,7 @@
 //! workers claim jobs row by row.
 
 mod batch_files;
+pub mod benefits;
 pub(crate) mod folders;
 pub(crate) mod reconcile_files;
 mod reward_tasks;
@@ -49,12 +50,14 @@ pub fn spawn(
     config: &Config,
     tikivip: &TikiVip,
     rewards: &Arc<crate::rewards::Rewards>,
+    benefit_platforms: Arc<dyn domain::benefits::platform_api::PlatformApi>,
     instance_name: &str,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(Worker, Vec<JoinHandle<()>>)> {
     let mut handlers = job_handlers(db, config)?;
     handlers.push(Arc::new(RefundDelivery(tikivip.clone())));
     handlers.push(Arc::new(reward_tasks::RewardTasks { db: db.clone(), rewards: rewards.clone() }));
+    handlers.extend(benefits::handlers(db, benefit_platforms, &config.benefits));
     let worker_config = WorkerConfig {
         concurrency: config.worker.concurrency,
         lease_ms: i64::try_from(config.worker.lease_s.clamp(1, 86_400) * 1000).unwrap_or(300_000),
@@ -77,6 +80,8 @@ pub fn spawn(
         let every = Duration::from_secs(settings.check_every_s.max(1));
         tasks.push(tokio::spawn(instance.clone().every("points-expiry", every, shutdown.clone(), move || expire_points(db.clone(), settings.months))));
     }
+    let (expiry_db, every) = (db.clone(), Duration::from_secs(config.benefits.expiry_check_every_s.max(1)));
+    tasks.push(tokio::spawn(instance.clone().every("benefits-expiry", every, shutdown.clone(), move || benefits::expire(expiry_db.clone()))));
     let vip = tikivip.clone();
     tasks.push(tokio::spawn(instance.every("tikivip-pending-check", Duration::from_secs(5), shutdown, move || check_pending_payments(vip.clone()))));
     Ok((worker, tasks))

@@ -219,3 +219,55 @@ fn reward_api_keys_are_printed_once_with_their_hash_and_tickets_are_listed_and_r
     assert!(rules.contains("shop-web: time zone Asia/Jakarta (UTC+07:00:00), key fetched from https://shop.example/loyalty.pem"), "{rules}");
     assert!(rules.contains("\"points\": 75"), "{rules}");
 }
+
+#[test]
+fn benefit_platforms_keys_and_templates_from_the_command_line() {
+    let cli = Cli::new();
+    let out = cli.ok(&["benefits", "platforms", "add", "ACME_5Y01", "--name", "Acme platform", "--base-url", "https://open.acme.example/api"]);
+    let ours = out.lines().find_map(|l| l.split_once("our public key (keyVersion 1, made now): ").map(|(_, k)| k.to_string())).expect("our public key printed");
+    assert!(domain::signing::RsaPublicKey::from_spki_base64(&ours).is_ok(), "{out}");
+    assert_eq!(cli.ok(&["benefits", "keys", "public", "--platform", "ACME_5Y01"]).trim(), ours);
+
+    // a second key, not active until activated; its private half only on the explicit command
+    let out = cli.ok(&["benefits", "keys", "generate", "--platform", "ACME_5Y01"]);
+    assert!(out.contains("our key version 2 (not active yet"), "{out}");
+    assert_eq!(cli.ok(&["benefits", "keys", "public", "--platform", "ACME_5Y01"]).trim(), ours, "version 1 still signs");
+    cli.ok(&["benefits", "keys", "activate", "--platform", "ACME_5Y01", "--version", "2"]);
+    let second = cli.ok(&["benefits", "keys", "public", "--platform", "ACME_5Y01"]);
+    assert_ne!(second.trim(), ours);
+    let private = cli.ok(&["benefits", "keys", "private", "--platform", "ACME_5Y01", "--version", "2"]);
+    let key = domain::signing::RsaPrivateKey::from_pkcs8_base64(private.trim()).unwrap();
+    assert_eq!(key.public_key().to_spki_base64(), second.trim());
+    let listed = cli.ok(&["benefits", "keys", "list", "--platform", "ACME_5Y01"]);
+    assert!(!listed.contains(private.trim()) && listed.lines().count() == 2, "{listed}");
+
+    // the platform's key, by version; garbage refused
+    let theirs = domain::signing::RsaPrivateKey::generate_2048().unwrap().public_key().to_spki_base64();
+    assert!(cli.ok(&["benefits", "keys", "register-platform", "--platform", "ACME_5Y01", "--public-key", &theirs, "--version", "3"]).contains("version 3"));
+    assert!(!cli.run(&["benefits", "keys", "register-platform", "--platform", "ACME_5Y01", "--public-key", "bm90IGEga2V5"]).status.success());
+    cli.ok(&["benefits", "keys", "retire", "--platform", "ACME_5Y01", "--owner", "platform", "--version", "3"]);
+
+    // a template (a partner shop first), listed, synced once; its budget is then fixed
+    cli.ok(&["clients", "add", "acme-shop", "--name", "Acme Shop", "--redirect-uri", "https://shop.example/cb", "--scope", "benefit:use"]);
+    let add = [
+        "benefits", "templates", "add", "ACME-50K", "--platform", "ACME_5Y01", "--partner", "acme-shop", "--title", "Giảm 50.000 ₫", "--content",
+        "50,000 VND off", "--client-code", "GCASH", "--client-code", "DANA", "--begin", "2026-12-01T00:00:00+07:00", "--end",
+        "2027-01-01T00:00:00+07:00", "--budget", "100", "--amount", "50000", "--valid-days", "30",
+    ];
+    let created = cli.ok(&add);
+    assert!(created.contains("\"budget_left\": 100") && created.contains("\"DANA\""), "{created}");
+    assert!(!cli.run(&add).status.success(), "a second template with the id is refused");
+    let listed = cli.ok(&["benefits", "templates", "list"]);
+    assert!(listed.contains("ACME-50K\tGiảm 50.000 ₫\tnot synced\tbudget 100 used 0 left 100"), "{listed}");
+    let synced = cli.ok(&["benefits", "sync", "ACME-50K"]);
+    assert!(synced.contains("\"status\":\"PENDING\""), "{synced}");
+    let again = cli.run(&["benefits", "sync", "ACME-50K"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("still in progress"));
+    let shown = cli.ok(&["benefits", "templates", "show", "ACME-50K"]);
+    assert!(shown.contains("sync {") && shown.contains("budget 100 used 0 left 100"), "{shown}");
+    let jobs = cli.ok(&["jobs", "list"]);
+    assert!(jobs.contains("\"kind\":\"benefits.sync\""), "{jobs}");
+    let bad = cli.run(&["benefits", "templates", "add", "X", "--platform", "ACME_5Y01", "--partner", "acme-shop", "--title", "t", "--content", "c", "--client-code", "GCASH", "--begin", "yesterday", "--end", "2027-01-01T00:00:00+07:00", "--budget", "1", "--amount", "1", "--valid-days", "1"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--begin must be RFC 3339"));
+    assert!(cli.ok(&["benefits", "expire"]).contains("0 benefit(s) expired"));
+}

@@ -69,6 +69,8 @@ impl Cluster {
             .env("JOYGATE_SANDBOX", "true") // the SMS inbox, in the database
             .env("JOYGATE_DEMO_PARTNER__ENABLED", "false")
             .env("JOYGATE_PAYMENT_PARTNER__ENABLED", "false")
+            .env("JOYGATE_SUPERAPP_PLATFORM__ENABLED", "false")
+            .env("JOYGATE_MEMBERSHIP_APP__ENABLED", "false")
             .env("JOYGATE_WORKER__LEASE_S", LEASE_S.to_string())
             .env("JOYGATE_WORKER__CONCURRENCY", WORKER_CONCURRENCY.to_string())
             .env("JOYGATE_WEBHOOKS__FIRST_RETRY_MS", "200")

@@ -28,7 +28,12 @@ const ENDPOINTS: [&[(&str, bool, bool)]; 4] = [
         ("/miniapp/tikivip/transaction", true, false),
         ("/apps/vn.tiki.vip", true, true),
     ],
-    &[("/v1/marketing/benefit/sync", false, false), ("/v1/marketing/benefit/used/sync", false, false), ("/saas/requestin", false, false)],
+    &[
+        ("/isv/benefit/issue", true, false),
+        ("/api-benefit/partner/v1/benefit/use", true, false),
+        ("/cashier", true, true),
+        ("/saas/requestin", false, false),
+    ],
 ];
 
 #[component]

@@ -37,7 +37,7 @@ pub struct PaymentForOps {
 
 /// The operator pages a sign-in may return to (`next`).
 #[cfg(feature = "ssr")]
-const OPERATOR_PAGES: [&str; 2] = ["/ops/tikivip", "/ops/rewards"];
+const OPERATOR_PAGES: [&str; 3] = ["/ops/tikivip", "/ops/rewards", "/ops/benefits"];
 
 /// Signs an operator in with the token; refused (403, the same way) when it is wrong or unset.
 /// Then back to `next` (one of the operator pages; `/ops/tikivip` by default).

@@ -48,7 +48,7 @@ pub struct ClientSpec {
     #[serde(default)]
     pub secret_sha256: Option<String>,
     /// Partner-API scopes the client may be granted (`partner`, `user:read`, `user:write`,
-    /// `point:read`, `point:earn`, `point:redeem`); empty means `partner`, i.e. all.
+    /// `point:read`, `point:earn`, `point:redeem`, `benefit:use`); empty means `partner`, i.e. all.
     #[serde(default)]
     pub scopes: Vec<String>,
 }
@@ -65,7 +65,7 @@ pub enum ClientError {
     BadRedirectUri(String),
     #[error("web origin {0:?} must be scheme://host[:port] with nothing after it (http only on localhost)")]
     BadOrigin(String),
-    #[error("unknown partner scope {0:?}; known: partner user:read user:write point:read point:earn point:redeem")]
+    #[error("unknown partner scope {0:?}; known: partner user:read user:write point:read point:earn point:redeem benefit:use")]
     BadScope(String),
     #[error("a client needs at least one redirect URI")]
     NoRedirectUri,

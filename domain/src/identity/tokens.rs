@@ -39,8 +39,9 @@ pub type TokenResponse = StandardTokenResponse<TokenFields, CoreTokenType>;
 pub const SCOPES: [&str; 5] = ["openid", "profile", "phone", "email", "dob"];
 /// The scopes a partner's server may ask for with client_credentials (the SkyJoy partner APIs):
 /// `partner` is all of them; the others each open one group of APIs. Which of them a partner may
-/// have is set per client (`ClientSpec::scopes`).
-pub const PARTNER_SCOPES: [&str; 6] = [PARTNER_SCOPE, "user:read", "user:write", "point:read", "point:earn", "point:redeem"];
+/// have is set per client (`ClientSpec::scopes`). `benefit:use` is a partner shop's cashier
+/// spending its benefits (README, "Benefits").
+pub const PARTNER_SCOPES: [&str; 7] = [PARTNER_SCOPE, "user:read", "user:write", "point:read", "point:earn", "point:redeem", "benefit:use"];
 pub const PARTNER_SCOPE: &str = "partner";
 pub const CLAIMS: [&str; 12] = [
     "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "skyjoy_id", "name", "phone_number", "email", "birthdate",

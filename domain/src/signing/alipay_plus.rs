@@ -12,7 +12,7 @@
 use base64::{engine::general_purpose::STANDARD, Engine};
 use percent_encoding::{percent_decode_str, AsciiSet, NON_ALPHANUMERIC};
 
-use super::{RsaPrivateKey, RsaPublicKey, SignatureError};
+use super::{RsaPrivateKey, RsaPublicKey, SignatureError, TimestampWindow};
 
 pub const HEADER_SIGNATURE: &str = "signature";
 pub const HEADER_CLIENT_ID: &str = "client-id";
@@ -92,7 +92,23 @@ pub fn verify(key: &RsaPublicKey, header: &str, method: &str, uri: &str, client_
 pub fn parse_time_ms(value: &str) -> Result<i64, SignatureError> {
     let t = time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
         .map_err(|_| SignatureError::Malformed("time is not ISO 8601 with an offset"))?;
-    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(|_| SignatureError::Malformed("time is out of range"))
+}
+
+/// A `Request-Time` / `Response-Time` for `ms`: ISO 8601 with milliseconds and an offset, in
+/// Vietnam time (`2026-11-24T09:59:33.123+07:00`, the form of §2.5's example).
+pub fn format_time(ms: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let local = at.to_offset(time::UtcOffset::from_hms(7, 0, 0).expect("a valid offset"));
+    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]+07:00");
+    local.format(f).unwrap_or_default()
+}
+
+/// Parses a `Request-Time` / `Response-Time` and checks it against the window around `now_ms`.
+pub fn check_time(value: &str, window: TimestampWindow, now_ms: i64) -> Result<i64, SignatureError> {
+    let at = parse_time_ms(value)?;
+    window.check_ms(at, now_ms)?;
+    Ok(at)
 }
 
 #[cfg(test)]
@@ -154,6 +170,80 @@ mod tests {
         assert_eq!(verify(&public, &ecc, "POST", &f.uri, &f.client_id, &f.time, b), Err(SignatureError::UnsupportedAlgorithm));
         assert!(matches!(parse_header("algorithm=RSA256"), Err(SignatureError::Malformed(_))));
         assert!(matches!(parse_header("signature=%%%"), Err(SignatureError::Malformed(_))));
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Message {
+        time: String,
+        body: String,
+        signature_b64: String,
+        signature_urlencoded: String,
+        header: String,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        #[serde(default)]
+        private_key_pkcs8_b64: Option<String>,
+        public_key_spki_b64: String,
+    }
+
+    /// One issueBenefit exchange signed by Python's `cryptography` (make.sh, section 5).
+    #[derive(serde::Deserialize)]
+    struct Exchange {
+        method: String,
+        uri: String,
+        client_id: String,
+        request: Message,
+        response: Message,
+        platform: Keys,
+        isv: Keys,
+    }
+
+    fn exchange() -> Exchange {
+        serde_json::from_str(include_str!("../../tests/fixtures/signing/alipay_plus_exchange.json")).unwrap()
+    }
+
+    /// The platform's request verifies with its key; our response, signed over the request's
+    /// URI with Response-Time and a UTF-8 body, matches Python's byte for byte (header included:
+    /// keyVersion and the URL-encoded value), and verifies with our public key.
+    #[test]
+    fn python_vectors_for_a_request_and_its_response() {
+        let x = exchange();
+        let platform = RsaPublicKey::from_spki_base64(&x.platform.public_key_spki_b64).unwrap();
+        let req = verify(&platform, &x.request.header, &x.method, &x.uri, &x.client_id, &x.request.time, x.request.body.as_bytes()).unwrap();
+        assert_eq!(req.key_version.as_deref(), Some("1"));
+        assert_eq!(STANDARD.encode(&req.signature), x.request.signature_b64);
+        assert!(x.request.header.ends_with(&x.request.signature_urlencoded));
+
+        let ours = RsaPrivateKey::from_pkcs8_base64(x.isv.private_key_pkcs8_b64.as_deref().unwrap()).unwrap();
+        let header = sign_header(&ours, 2, &x.method, &x.uri, &x.client_id, &x.response.time, x.response.body.as_bytes());
+        assert_eq!(header, x.response.header);
+        assert_eq!(header.split("signature=").nth(1), Some(x.response.signature_urlencoded.as_str()));
+        assert!(x.response.signature_urlencoded.contains("%2B") || x.response.signature_urlencoded.contains("%2F"), "the vector exercises the encoding");
+        let public = RsaPublicKey::from_spki_base64(&x.isv.public_key_spki_b64).unwrap();
+        let parsed = verify(&public, &header, &x.method, &x.uri, &x.client_id, &x.response.time, x.response.body.as_bytes()).unwrap();
+        assert_eq!(STANDARD.encode(parsed.signature), x.response.signature_b64);
+
+        // The response is bound to its own time and body, and to the request's URI.
+        let check = |uri: &str, time: &str, body: &str| verify(&public, &header, &x.method, uri, &x.client_id, time, body.as_bytes());
+        assert_eq!(check(&x.uri, &x.request.time, &x.response.body), Err(SignatureError::Mismatch));
+        assert_eq!(check("/isv/benefit/query", &x.response.time, &x.response.body), Err(SignatureError::Mismatch));
+        assert_eq!(check(&x.uri, &x.response.time, &x.response.body.replace("0", "1")), Err(SignatureError::Mismatch));
+        // and a request signed with the platform's key does not pass as ours
+        assert_eq!(verify(&public, &x.request.header, &x.method, &x.uri, &x.client_id, &x.request.time, x.request.body.as_bytes()), Err(SignatureError::Mismatch));
+    }
+
+    #[test]
+    fn times_are_written_in_vietnam_time_and_checked_against_a_window() {
+        assert_eq!(format_time(1_795_489_173_123), "2026-11-24T09:59:33.123+07:00");
+        assert_eq!(parse_time_ms(&format_time(1_795_489_173_123)), Ok(1_795_489_173_123));
+        let w = TimestampWindow::FIVE_MINUTES;
+        let now = 1_795_489_173_123;
+        assert_eq!(check_time("2026-11-24T09:59:33.123+07:00", w, now + 300_000), Ok(now));
+        assert_eq!(check_time("2026-11-24T09:59:33.123+07:00", w, now + 300_001), Err(SignatureError::Stale));
+        assert_eq!(check_time("2026-11-24T02:59:33.123Z", w, now - 300_001), Err(SignatureError::Stale));
+        assert!(matches!(check_time("yesterday", w, now), Err(SignatureError::Malformed(_))));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP surface: one router, API families as modules, middleware one concern per file.
 
 pub mod account;
+pub mod benefits;
 pub mod errors;
 pub mod middleware;
 pub mod oidc;
@@ -67,6 +68,8 @@ pub struct Shared {
     pub tikivip: domain::tikivip::TikiVip,
     /// Reward task clients (API keys, signing keys, rules) and the clock the gateway reads.
     pub rewards: std::sync::Arc<crate::rewards::Rewards>,
+    /// Benefits: the platforms' keys, the signature window.
+    pub benefits: benefits::BenefitsContext,
 }
 
 pub const SESSION_COOKIE: &str = "joygate_session";
@@ -79,6 +82,7 @@ pub async fn router(
     worker: domain::outbox::Worker,
     tikivip: domain::tikivip::TikiVip,
     rewards: std::sync::Arc<crate::rewards::Rewards>,
+    benefit_context: benefits::BenefitsContext,
     bound: SocketAddr,
     instance: String,
 ) -> anyhow::Result<Router> {
@@ -101,9 +105,10 @@ pub async fn router(
         idp: idp.clone(),
         discovery,
         earning,
-        worker,
+        worker: worker.clone(),
         tikivip: tikivip.clone(),
         rewards,
+        benefits: benefit_context,
     }));
 
     let session_store = sessions::DbSessionStore::new(db.clone());
@@ -122,7 +127,8 @@ pub async fn router(
         .merge(skyjoy::routes())
         .merge(account::routes())
         .merge(tikivip::routes())
-        .merge(rewards::routes());
+        .merge(rewards::routes())
+        .merge(benefits::routes(&config.benefits));
     if config.sandbox {
         router = router.merge(sandbox::routes());
     }
@@ -136,6 +142,7 @@ pub async fn router(
                 leptos::prelude::provide_context(tikivip.clone());
                 leptos::prelude::provide_context(operator.clone());
                 leptos::prelude::provide_context(reward_clients.clone());
+                leptos::prelude::provide_context(worker.clone());
             },
             {
                 let options = leptos_options.clone();

@@ -3,6 +3,9 @@
 //!
 //! `GET /sandbox/sms?phone=0912345678` → `{"messages":[{"to","text","sent_at_ms"}, …]}`, newest
 //! first (all recent messages without `phone`).
+//!
+//! `GET /sandbox/cashier` → `{"client_id","client_secret"}`: the sandbox shop whose cashier page
+//! spends the sandbox platform's vouchers (a fresh secret at every start; sandbox mode only).
 
 use axum::{
     extract::{Query, State},
@@ -17,7 +20,7 @@ use serde_json::json;
 use super::{errors::ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/sandbox/sms", get(inbox))
+    Router::new().route("/sandbox/sms", get(inbox)).route("/sandbox/cashier", get(cashier))
 }
 
 #[derive(Deserialize)]
@@ -40,5 +43,12 @@ async fn inbox(State(state): State<AppState>, Query(q): Query<InboxQuery>) -> Re
             tracing::error!(error = %e, "sandbox inbox: reading failed");
             ApiError::internal().into_response()
         }
+    }
+}
+
+async fn cashier(State(state): State<AppState>) -> Response {
+    match &state.benefits.sandbox_cashier {
+        Some((client_id, secret)) => Json(json!({ "client_id": client_id, "client_secret": secret.expose() })).into_response(),
+        None => ApiError::not_found().into_response(),
     }
 }

@@ -4,3 +4,4 @@
 pub mod demo_partner;
 pub mod membership_app;
 pub mod payment_partner;
+pub mod superapp_platform;

@@ -1,5 +1,7 @@
 use joygate::{
-    config::{BatchSettings, DemoPartnerSettings, MembershipAppSettings, PaymentPartnerSettings, Secret, TikiVipSettings},
+    config::{
+        BatchSettings, DemoPartnerSettings, MembershipAppSettings, PaymentPartnerSettings, Secret, SuperappPlatformSettings, TikiVipSettings,
+    },
     Config, Running,
 };
 use domain::store::testing::TestDb;
@@ -44,6 +46,8 @@ impl TestApp {
             batch: BatchSettings { dir: dir.path().join("batch"), poll_s: 1 },
             tikivip: TikiVipSettings { reconcile_dir: dir.path().join("tikivip"), ..TikiVipSettings::default() },
             membership_app: MembershipAppSettings { listen: "127.0.0.1:0".parse().unwrap(), ..MembershipAppSettings::default() },
+            // off unless a test turns it on (it makes two RSA keys at every start)
+            superapp_platform: SuperappPlatformSettings { enabled: false, listen: "127.0.0.1:0".parse().unwrap(), ..SuperappPlatformSettings::default() },
             ..Config::default()
         };
         change(&mut config);

@@ -5,7 +5,7 @@
 
 pub mod benefits;
 pub mod clock;
-pub mod csv;
+pub mod csv_file;
 pub mod events;
 pub mod identity;
 pub mod ledger;

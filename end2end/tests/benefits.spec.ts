@@ -1,4 +1,4 @@
-import { test, expect } from './fixtures';
+import { test, expect, expectAccessible } from './fixtures';
 import { Page, APIRequestContext } from '@playwright/test';
 
 // Benefits in super apps: the operator page, the sandbox super-app platform (three ports above
@@ -25,6 +25,7 @@ async function operator(page: Page) {
     await expect(page).toHaveURL(`${provider()}/ops/benefits`);
   }
   await expect(page.getByTestId('ops-template-form')).toBeVisible();
+  await expectAccessible(page, 'ops benefits');
 }
 
 /** Creates a template on the operator page and syncs it; returns its row. */
@@ -50,6 +51,7 @@ test('an operator syncs a voucher, the super app releases it, a user collects it
   const row = await createAndSync(page, id, 'Giảm 50.000 ₫ tại Sandbox Shop');
   // the page follows the sync by itself: PENDING → PROCESSING → SUCCESS (the platform's notify)
   await expect(row.getByTestId('ops-sync-status')).toHaveAttribute('data-status', 'SUCCESS', { timeout: 15_000 });
+  await expectAccessible(page, 'ops benefits: synced');
 
   // the super app's operator releases it on the platform's console
   await page.goto(`${platform()}/`);
@@ -57,6 +59,7 @@ test('an operator syncs a voucher, the super app releases it, a user collects it
   await expect(synced).toHaveAttribute('data-status', 'SUCCESS');
   await synced.getByTestId('release').click();
   await expect(synced).toContainText('released');
+  await expectAccessible(page, 'super-app console');
 
   // a user collects it in the super app
   await page.goto(`${platform()}/app?user=${user}`);
@@ -65,12 +68,15 @@ test('an operator syncs a voucher, the super app releases it, a user collects it
   await offer.getByTestId('collect').click();
   const voucher = page.getByTestId('voucher').first();
   await expect(voucher).toHaveAttribute('data-status', 'ACTIVATED');
+  await expectAccessible(page, 'super app: a voucher');
   const code = (await voucher.getByTestId('voucher-code').innerText()).trim();
   expect(code).toMatch(/^[0-9A-HJKMNP-TV-Z]{12}$/);
 
   // the shop's cashier (English) checks the code, typed in groups and lower case, and uses it
   const creds = await (await request.get(`${provider()}/sandbox/cashier`)).json();
   await page.goto(`${provider()}/cashier?lang=en`);
+  await expect(page.locator('#client_id')).toBeVisible();
+  await expectAccessible(page, 'cashier: sign-in');
   await page.locator('#client_id').fill(creds.client_id);
   await page.locator('#client_secret').fill(creds.client_secret);
   await page.getByTestId('cashier-sign-in-button').click();
@@ -78,18 +84,21 @@ test('an operator syncs a voucher, the super app releases it, a user collects it
   await page.locator('#code').fill('ZZZZ-ZZZZ-ZZZZ');
   await page.getByTestId('cashier-check').click();
   await expect(page.getByTestId('cashier-problem')).toContainText('No voucher of your shop has this code');
+  await expectAccessible(page, 'cashier: no such voucher');
   await page.locator('#code').fill(`${code.slice(0, 4).toLowerCase()} ${code.slice(4, 8)}-${code.slice(8)}`);
   await page.getByTestId('cashier-check').click();
   const card = page.getByTestId('cashier-voucher');
   await expect(card).toHaveAttribute('data-status', 'ACTIVATED');
   await expect(page.getByTestId('cashier-value')).toHaveText('50.000 ₫');
   await expect(page.getByTestId('cashier-status')).toHaveText('Valid');
+  await expectAccessible(page, 'cashier: a valid voucher');
   await page.waitForFunction(() => document.body.dataset.hydrated === '1');
   await page.getByTestId('cashier-confirm').click();
   await expect(card).toHaveAttribute('data-status', 'USED');
   await expect(page.getByTestId('cashier-status')).toHaveText('Used');
   await expect(page.getByTestId('cashier-used')).toBeVisible();
   await expect(page.getByTestId('cashier-confirm')).toHaveCount(0);
+  await expectAccessible(page, 'cashier: used');
 
   // the platform deactivated it (syncUsedBenefit)
   await page.goto(`${platform()}/app?user=${user}`);
@@ -102,6 +111,7 @@ test('an operator syncs a voucher, the super app releases it, a user collects it
   await page.goto(`${provider()}/ops/benefits?template=${id}`);
   await expect(row.getByTestId('ops-budget')).toHaveText('1 used · 4 left of 5');
   await expect(page.getByTestId('ops-instance')).toHaveAttribute('data-status', 'USED');
+  await expectAccessible(page, 'ops benefits: a template');
 });
 
 test('a voucher used at one till is refused at another, in Vietnamese', async ({ page, browser, request }) => {
@@ -126,6 +136,7 @@ test('a voucher used at one till is refused at another, in Vietnamese', async ({
     await p.locator('#client_secret').fill('not the secret');
     await p.getByTestId('cashier-sign-in-button').click();
     await expect(p.getByTestId('error')).toHaveText('Không được phép.');
+    await expectAccessible(p, 'cashier: refused');
     await p.locator('#client_secret').fill(creds.client_secret);
     await p.getByTestId('cashier-sign-in-button').click();
     await expect(p.getByTestId('cashier-code-form')).toBeVisible();
@@ -139,6 +150,7 @@ test('a voucher used at one till is refused at another, in Vietnamese', async ({
   await expect(one.getByTestId('cashier-status')).toHaveText('Đã sử dụng');
   await two.getByTestId('cashier-confirm').click();
   await expect(two.getByTestId('cashier-problem')).toContainText('Ưu đãi này đã được sử dụng.');
+  await expectAccessible(two, 'cashier: already used');
 });
 
 test('an audit failure is shown to the operator with the platform\'s code and reason', async ({ page, request }) => {
@@ -152,6 +164,7 @@ test('an audit failure is shown to the operator with the platform\'s code and re
   }).toPass({ timeout: 15_000 });
   await expect(row.getByTestId('ops-fail-code')).toHaveText('AUDIT_FAIL');
   await expect(row.getByTestId('ops-fail-reason')).toContainText('failed the review');
+  await expectAccessible(page, 'ops benefits: sync failed');
   // a failed sync may be sent again (after the platform's rules are met)
   await expect(row.getByTestId('ops-sync')).toBeVisible();
 });

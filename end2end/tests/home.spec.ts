@@ -1,7 +1,7 @@
-import { test, expect, waitForHydration } from './fixtures';
+import { test, expect, waitForHydration, expectAccessible, noScriptContext } from './fixtures';
 
 test('the home page is complete before any script runs', async ({ browser }) => {
-  const context = await browser.newContext({ javaScriptEnabled: false });
+  const context = await noScriptContext(browser);
   const page = await context.newPage();
   await page.goto('/');
   await expect(page.getByTestId('tagline')).toHaveText('Nền tảng tích điểm và tích hợp siêu ứng dụng, tự vận hành');
@@ -16,12 +16,14 @@ test('the home page is complete before any script runs', async ({ browser }) => 
 test('hydrates: the details toggles react, with no console errors', async ({ page, consoleErrors }) => {
   await page.goto('/');
   await waitForHydration(page);
+  await expectAccessible(page, 'home');
   const card = page.getByTestId('integration').nth(2);
   const toggle = card.getByRole('button');
   await expect(card.locator('.endpoints')).toBeHidden();
   await toggle.click();
   await expect(toggle).toHaveAttribute('aria-expanded', 'true');
   await expect(card.locator('.endpoints')).toBeVisible();
+  await expectAccessible(page, 'home: details open');
   await expect(card.getByText('/miniapp/tikivip/payment/ipn')).toBeVisible();
   await toggle.click();
   await expect(card.locator('.endpoints')).toBeHidden();
@@ -44,6 +46,7 @@ test('switches language in place, and the choice survives a reload', async ({ pa
   expect(new URL(page.url()).search, 'no navigation happened').toBe('');
   expect(await page.evaluate(() => (window as any).__stillHere)).toBe(true);
   await expect(page.locator('html')).toHaveAttribute('lang', 'en');
+  await expectAccessible(page, 'home, in English');
 
   // the server function stored the choice in the session: a fresh load renders English
   await expect(async () => {
@@ -76,4 +79,5 @@ test('unknown pages get the styled 404 page', async ({ page }) => {
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Không tìm thấy trang');
   const color = await page.locator('.error-code').evaluate((el) => getComputedStyle(el).color);
   expect(color).toBe('rgb(11, 92, 255)'); // the stylesheet applied
+  await expectAccessible(page, 'not found');
 });

@@ -1,4 +1,4 @@
-import { test, expect, provider, demo, freshPhone, codeFor, signIn } from './fixtures';
+import { test, expect, provider, demo, freshPhone, codeFor, signIn, expectAccessible, noScriptContext } from './fixtures';
 import { APIRequestContext, Page } from '@playwright/test';
 
 /** Signs a new member in at the demo shop (regular web app), earns 25 SkyPoints there, and
@@ -12,6 +12,7 @@ async function memberWith25Points(page: Page, request: APIRequestContext, phone 
   await page.getByTestId('demo-buy-form').locator('input[name=amount]').fill('250000');
   await page.getByTestId('demo-buy-form').locator('button').click();
   await expect(page.getByTestId('demo-balance')).toHaveText('25');
+  await expectAccessible(page, 'demo shop: earned');
   await page.goto(`${demo()}/`);
   return (await page.getByTestId('demo-skyjoy-id').textContent())!;
 }
@@ -33,22 +34,26 @@ test('a member confirms a redemption at SkyJoy and the shop spends the points wi
   await expect(page.getByTestId('redeem-points')).toHaveText('10 SkyPoint');
   await expect(page.getByTestId('redeem-available')).toHaveText('25 SkyPoint');
   await page.waitForFunction(() => document.body.dataset.hydrated === '1');
+  await expectAccessible(page, 'redeem: confirm');
   await page.getByTestId('redeem-confirm').click();
   await expect(page).toHaveURL(new RegExp(`^${demo()}/redeem/callback\\?`));
   await expect(page.getByTestId('demo-redeemed')).toContainText('Paid 10 SkyPoints');
   await expect(page.getByTestId('demo-balance')).toHaveText('15');
+  await expectAccessible(page, 'demo shop: paid with points');
 
   // cancelling sends the member back without a sign
   await page.goto(`${demo()}/`);
   await payWithPoints(page, 5);
   await page.getByTestId('redeem-cancel').click();
   await expect(page.getByTestId('demo-redeem-cancelled')).toContainText('access_denied');
+  await expectAccessible(page, 'demo shop: not paid');
 
   // more than is available: nothing to confirm
   await page.goto(`${demo()}/`);
   await payWithPoints(page, 1000);
   await expect(page.getByTestId('redeem-insufficient')).toBeVisible();
   await expect(page.getByTestId('redeem-confirm')).toBeDisabled();
+  await expectAccessible(page, 'redeem: insufficient');
 
   // the member's own page: balance and history, newest first; then in Vietnamese
   await page.goto(`${provider()}/account?lang=en`);
@@ -56,6 +61,7 @@ test('a member confirms a redemption at SkyJoy and the shop spends the points wi
   await expect(page.getByTestId('history-line')).toHaveCount(2);
   await expect(page.getByTestId('history-line').first()).toHaveAttribute('data-kind', 'REDEMPTION');
   await expect(page.getByTestId('history-line').first()).toContainText('Spent');
+  await expectAccessible(page, 'account');
   await page.getByTestId('lang-switch').click();
   await expect(page.getByTestId('history-line').first()).toContainText('Dùng điểm');
 
@@ -66,10 +72,11 @@ test('a member confirms a redemption at SkyJoy and the shop spends the points wi
     await expect(mine.and(page.locator('[data-type="user.updated-balance"]'))).toHaveCount(2, { timeout: 500 });
     await expect(mine.and(page.locator('[data-type="user.created"]'))).toHaveCount(1, { timeout: 500 });
   }).toPass({ timeout: 10_000 });
+  await expectAccessible(page, 'demo shop: webhooks');
 });
 
 test('without scripts: a signed-out member signs in at SkyJoy, comes back to the confirmation, and confirms', async ({ browser, request }) => {
-  const context = await browser.newContext({ javaScriptEnabled: false });
+  const context = await noScriptContext(browser);
   const page = await context.newPage();
   const phone = freshPhone();
   await memberWith25Points(page, request, phone);
@@ -94,4 +101,5 @@ test('a redemption request for an unregistered return address is refused without
   await page.goto(`${provider()}/account/redeem?client_id=demo-partner&redirect_uri=${encodeURIComponent('https://evil.example/cb')}&transactionId=T1&transactionAmount=1&transactionDate=1700000000000&usedPoint=1&lang=en`);
   await expect(page.getByTestId('redeem-problem')).toHaveAttribute('data-code', 'unknown_partner');
   await expect(page.getByTestId('redeem-problem').getByRole('link')).toHaveCount(0);
+  await expectAccessible(page, 'redeem: refused request');
 });

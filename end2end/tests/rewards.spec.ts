@@ -1,4 +1,4 @@
-import { test, expect, freshPhone, codeFor } from './fixtures';
+import { test, expect, freshPhone, codeFor, expectAccessible } from './fixtures';
 import { Page } from '@playwright/test';
 
 // The sandbox membership app (a client of the loyalty reward tasks) runs three ports above the
@@ -14,6 +14,7 @@ async function settled(page: Page, action: string, status = 'success') {
 
 async function register(page: Page, phone: string, name: string, referral = '') {
   await page.goto(`${members()}/`);
+  await expectAccessible(page, 'membership app');
   const form = page.getByTestId('register-form');
   await form.locator('#phone').fill(phone);
   await form.locator('#name').fill(name);
@@ -21,6 +22,7 @@ async function register(page: Page, phone: string, name: string, referral = '') 
   await form.locator('button').click();
   await expect(page.getByTestId('member')).toBeVisible();
   await settled(page, 'register');
+  await expectAccessible(page, 'membership app: a member');
 }
 
 test('a referred member registers, buys, checks in and draws; the SkyPoint balance matches their SkyJoy account', async ({ page, request, consoleErrors }) => {
@@ -55,6 +57,7 @@ test('a referred member registers, buys, checks in and draws; the SkyPoint balan
   const prize = Number(await page.locator('[data-testid=ticket][data-action=luckydraw]').getAttribute('data-points'));
   const expected = 50 + 50 + 15 + 5 + prize;
   await expect(page.getByTestId('balance')).toHaveText(String(expected));
+  await expectAccessible(page, 'membership app: rewards');
 
   // the member's own SkyJoy account: sign in with the same phone, same balance, rewards in the history
   await page.goto(`${provider()}/account?lang=en`);
@@ -68,6 +71,7 @@ test('a referred member registers, buys, checks in and draws; the SkyPoint balan
   await expect(page.getByTestId('available')).toHaveText(`${expected} SkyPoint`);
   await expect(page.locator('[data-testid=history-line][data-kind=REWARD]')).toHaveCount(prize > 0 ? 5 : 4);
   await expect(page.locator('[data-testid=history-line][data-kind=REWARD]').first()).toContainText('Reward');
+  await expectAccessible(page, 'account: rewards');
 });
 
 // (a refused sign-in answers 403, which the browser logs: no console check in this one)
@@ -77,6 +81,7 @@ test('the operator page refuses a wrong operator token', async ({ page }) => {
   await page.locator('#token').fill('wrong');
   await page.getByTestId('ops-sign-in').locator('button').click();
   await expect(page.getByTestId('error')).toHaveAttribute('data-error', 'refused');
+  await expectAccessible(page, 'ops rewards: sign-in refused');
   await expect(page.getByTestId('ops-count')).toHaveCount(0);
 });
 
@@ -89,10 +94,12 @@ test('an operator sees the tickets by status and action, a ticket\'s envelope an
   await page.locator('#token').fill('e2e-operator-token');
   await page.getByTestId('ops-sign-in').locator('button').click();
   await expect(page.locator('[data-testid=ops-count][data-state=success][data-action=register]')).toBeVisible();
+  await expectAccessible(page, 'ops rewards: counts');
 
   await page.goto(`${provider()}/ops/rewards?state=success&action=register`);
   await expect(page.locator(`[data-testid=ops-ticket-line][data-ticket="${ticket}"]`)).toBeVisible();
   await expect(page.locator('[data-testid=ops-ticket-line]:not([data-action=register])')).toHaveCount(0);
+  await expectAccessible(page, 'ops rewards: tickets');
   await page.locator(`[data-testid=ops-ticket-line][data-ticket="${ticket}"] a`).click();
   await expect(page).toHaveURL(`${provider()}/ops/rewards?ticket=${ticket}`);
   await expect(page.getByTestId('ops-ticket')).toHaveAttribute('data-state', 'success');
@@ -101,4 +108,5 @@ test('an operator sees the tickets by status and action, a ticket\'s envelope an
   await expect(page.getByTestId('ops-ticket-result')).toContainText('"bitReference"');
   await expect(page.getByTestId('ops-replay')).toHaveCount(0); // paid: nothing to replay
   await expect(page.locator('[data-testid=ops-client][data-client=sandbox-membership]')).toContainText('50 points once per member');
+  await expectAccessible(page, 'ops rewards: a ticket');
 });

@@ -1,8 +1,9 @@
-import { test, expect, provider, demo, freshPhone, codeFor, signIn } from './fixtures';
+import { test, expect, provider, demo, freshPhone, codeFor, signIn, expectAccessible, noScriptContext } from './fixtures';
 import { chromium, Page, FrameLocator, APIRequestContext } from '@playwright/test';
 
 test('regular web app: the partner redirects, the member signs up, and comes back signed in', async ({ page, request, consoleErrors }) => {
   await page.goto(`${demo()}/`);
+  await expectAccessible(page, 'demo shop');
   await page.getByTestId('demo-login').click();
   await expect(page).toHaveURL(new RegExp(`^${provider()}/signin/`));
   await expect(page.getByTestId('client-name')).toHaveText('Demo Shop');
@@ -11,6 +12,7 @@ test('regular web app: the partner redirects, the member signs up, and comes bac
   await expect(page).toHaveURL(`${demo()}/`);
   await expect(page.getByTestId('demo-name')).toHaveText('Nguyễn Văn Thử');
   await expect(page.getByTestId('demo-skyjoy-id')).toHaveText(/^SJ\d{10}$/);
+  await expectAccessible(page, 'demo shop: signed in');
 
   // single sign-on: the provider remembers the member, so a new partner session needs no form
   await page.context().clearCookies({ domain: 'localhost' });
@@ -29,7 +31,7 @@ test('regular web app: the partner redirects, the member signs up, and comes bac
 });
 
 test('the sign-in works before any script runs (plain forms), in English', async ({ browser, request }) => {
-  const context = await browser.newContext({ javaScriptEnabled: false });
+  const context = await noScriptContext(browser);
   const page = await context.newPage();
   await page.goto(`${demo()}/login?action=signup&lang=en`);
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Join SkyJoy');
@@ -52,6 +54,7 @@ test('a wrong code shows one message and the right one still works', async ({ pa
   await page.locator('#code').fill(code === '000000' ? '111111' : '000000');
   await page.getByTestId('code-form').locator('button[type=submit]').click();
   await expect(page.getByTestId('signin-error')).toHaveText('Mã không đúng hoặc đã hết hạn.');
+  await expectAccessible(page, 'sign-in: wrong code');
   await page.locator('#code').fill(code);
   await page.getByTestId('code-form').locator('button[type=submit]').click();
   await expect(page.getByTestId('profile-form')).toBeVisible();
@@ -70,6 +73,7 @@ test('iFrame: signs in inside the partner page with third-party cookies blocked'
   const frame = page.frameLocator('#skyjoy');
   await expect(frame.getByRole('heading', { level: 1 })).toHaveText('Sign in to SkyJoy');
   await expect(page.getByTestId('demo-events')).toContainText('ready');
+  await expectAccessible(page, 'demo shop: iFrame sign-in (embedded)');
   await signIn(frame, request, freshPhone(), 'Le Van Iframe');
   await expect(page.getByTestId('demo-name')).toHaveText('Le Van Iframe');
   await expect(page.getByTestId('demo-events')).toContainText('success');
@@ -95,9 +99,13 @@ test('iFrame: a page on an unregistered origin cannot frame the sign-in', async 
 
 test('single-page app: the SDK dialog signs in and hands over the claims', async ({ page, request, consoleErrors }) => {
   await page.goto(`${demo()}/spa`);
+  await expect(page.locator('[data-skyjoy=button]')).toBeVisible();
+  await expectAccessible(page, 'demo shop: single-page app');
   const phone = freshPhone();
   await page.locator('[data-skyjoy=button]').click();
   const dialog = page.frameLocator('[data-skyjoy=dialog] iframe');
+  await expect(dialog.locator('#phone')).toBeVisible();
+  await expectAccessible(page, 'SDK dialog');
   await signIn(dialog, request, phone, 'Pham Spa Dialog');
   await expect(page.getByTestId('spa-result')).toHaveText(/^Signed in as Pham Spa Dialog \(SJ\d{10}\)$/);
   await expect(page.locator('[data-skyjoy=dialog]')).toHaveCount(0);
@@ -139,8 +147,10 @@ test('linking: the shop links its customer to the SkyJoy ID, and a second shop a
 
   const second = await linkAs(customer + '-B', 'en');
   await expect(second.page.getByTestId('signin-error')).toHaveText('This account is already linked in the system.');
+  await expectAccessible(second.page, 'sign-in: already linked');
   await second.page.getByTestId('signin-back').click();
   await expect(second.page.getByTestId('demo-error-code')).toHaveText('ACCOUNT_ALREADY_LINKED');
+  await expectAccessible(second.page, 'demo shop: link refused');
   await expect(second.page.getByTestId('demo-error-message')).toHaveText('This account is already linked in the system.');
   await second.context.close();
 

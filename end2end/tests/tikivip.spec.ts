@@ -1,4 +1,4 @@
-import { test, expect } from './fixtures';
+import { test, expect, expectAccessible, noScriptContext } from './fixtures';
 import { Page } from '@playwright/test';
 
 // The sandbox payment partner (a super app's wallet) runs two ports above the platform.
@@ -9,23 +9,27 @@ const wallet = () => `http://localhost:${Number(process.env.E2E_PORT ?? 3107) + 
 async function openVip(page: Page, lang = 'en'): Promise<string> {
   const code = 'E2E-' + Math.random().toString(36).slice(2, 10);
   await page.goto(`${wallet()}/`);
+  await expectAccessible(page, 'wallet');
   const form = page.getByTestId('open-vip-form');
   await form.locator('input[name=identify_code]').fill(code);
   await form.locator('select[name=lang]').selectOption(lang);
   await form.locator('button').click();
   await expect(page).toHaveURL(new RegExp(`^${provider()}/apps/vn\\.tiki\\.vip`));
   await expect(page.getByTestId('vip-plan')).toHaveCount(3);
+  await expectAccessible(page, `vip: plans (${lang})`);
   return code;
 }
 
 async function buy(page: Page, plan: string) {
   await page.locator(`[data-testid=vip-plan][data-plan=${plan}]`).getByTestId('vip-buy').click();
   await expect(page).toHaveURL(new RegExp(`^${wallet()}/pay/`));
+  await expectAccessible(page, 'wallet: payment screen');
 }
 
 async function result(page: Page, status: string | RegExp) {
   await expect(page).toHaveURL(new RegExp(`^${provider()}/apps/vn\\.tiki\\.vip/callback/index\\?`));
   await expect(page.getByTestId('vip-result')).toHaveAttribute('data-status', status, { timeout: 15_000 });
+  await expectAccessible(page, `vip: result ${status}`);
 }
 
 test('a customer buys VIP in the webview, pays in the wallet and comes back VIP', async ({ page, consoleErrors }) => {
@@ -39,6 +43,7 @@ test('a customer buys VIP in the webview, pays in the wallet and comes back VIP'
   await expect(page.getByTestId('vip-active')).toBeVisible();
   await page.getByTestId('vip-back').click();
   await expect(page.getByTestId('vip-active')).toBeVisible();
+  await expectAccessible(page, 'vip: plans, a VIP');
 });
 
 test('a failed or cancelled payment grants nothing and the customer may try again', async ({ page }) => {
@@ -68,7 +73,7 @@ test('a lost IPN: the result page finds the payment at the wallet, also after a 
 });
 
 test('without scripts, a double tap and the back button never make a second payment', async ({ browser }) => {
-  const context = await browser.newContext({ javaScriptEnabled: false });
+  const context = await noScriptContext(browser);
   const page = await context.newPage();
   const code = await openVip(page);
   await buy(page, 'VIP12M');
@@ -85,8 +90,10 @@ test('without scripts, a double tap and the back button never make a second paym
 test('a stale or reused webview link opens nothing', async ({ page }) => {
   await page.goto(`${provider()}/apps/vn.tiki.vip/open?t=not-a-link`);
   await expect(page.locator('body')).toContainText('expired or was already used');
+  await expectAccessible(page, 'vip: stale link');
   await page.goto(`${provider()}/apps/vn.tiki.vip`);
   await expect(page.getByTestId('vip-not-opened')).toBeVisible();
+  await expectAccessible(page, 'vip: not opened');
 });
 
 test('an operator refunds a payment in two parts; the full refund takes the VIP back', async ({ page }) => {
@@ -100,11 +107,13 @@ test('an operator refunds a payment in two parts; the full refund takes the VIP 
   await page.locator('#token').fill('wrong');
   await page.getByTestId('ops-sign-in').locator('button').click();
   await expect(page.getByRole('alert')).toHaveText('Refused.');
+  await expectAccessible(page, 'ops: sign-in refused');
   await page.locator('#token').fill('e2e-operator-token');
   await page.getByTestId('ops-sign-in').locator('button').click();
   await expect(page.getByTestId('ops-sign-in')).toHaveCount(0); // signed in before navigating away
   await page.goto(`${provider()}/ops/tikivip?tiki_transaction_id=${tikiId}`);
   await expect(page.getByTestId('ops-payment')).toHaveAttribute('data-status', 'SUCCESS');
+  await expectAccessible(page, 'ops: payment');
 
   const refund = async (amount: string) => {
     const form = page.getByTestId('ops-refund-form');
@@ -114,6 +123,7 @@ test('an operator refunds a payment in two parts; the full refund takes the VIP 
   };
   await refund('100000');
   await expect(page.getByTestId('ops-error')).toContainText('more than what was paid');
+  await expectAccessible(page, 'ops: refund refused');
   await refund('40000');
   // sent to the wallet by the outbox: reload until it is settled
   await expect(async () => {
@@ -140,6 +150,7 @@ test('the result page shows a pending payment, survives a reload, and turns to s
   // the query's status is not believed: the payment is still pending at the wallet
   await expect(watcher.getByTestId('vip-result')).toHaveAttribute('data-status', 'PENDING');
   await expect(watcher.getByTestId('vip-pending')).toBeVisible();
+  await expectAccessible(watcher, 'vip: result pending');
   await watcher.reload();
   await expect(watcher.getByTestId('vip-result')).toHaveAttribute('data-status', 'PENDING');
   await watcher.waitForFunction(() => document.body.dataset.hydrated === '1');

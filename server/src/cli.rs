@@ -571,7 +571,10 @@ async fn tikivip(config: Config, cmd: TikivipCommand) -> anyhow::Result<()> {
 /// `joygate tikivip reconcile`: what the background task does for one day, now, for every partner
 /// (or one), with partner files taken as they are (no wait for one unchanged scan).
 async fn reconcile(db: &domain::Db, config: &Config, date: &str, only: Option<&str>) -> anyhow::Result<()> {
-    use crate::workers::reconcile_files::{Folders, Taken, Written};
+    use crate::workers::{
+        folders::{self as claims, FolderKind},
+        reconcile_files::{Folders, ReconcileFiles, Taken, Written},
+    };
     use domain::tikivip::{partners, reconcile::Day};
     let day = Day::parse(date)?;
     anyhow::ensure!(day.is_over(domain::now_ms()), "{day} is not over in Vietnam yet: its files are made the day after (T+1)");
@@ -581,13 +584,22 @@ async fn reconcile(db: &domain::Db, config: &Config, date: &str, only: Option<&s
         anyhow::ensure!(!list.is_empty(), "no partner {code}");
     }
     let folders = Folders::new(db, config);
+    let owner = format!("cli-{}", uuid::Uuid::new_v4().simple());
     for p in &list {
         match folders.write_day(&p.partner_code, day).await? {
             Written::New(files) => files.iter().for_each(|(path, rows)| println!("wrote {} ({rows} rows)", path.display())),
             Written::Kept(files) => files.iter().for_each(|path| println!("already there, kept: {}", path.display())),
         }
         for (name, path) in folders.inbound(&p.partner_code, day).await? {
-            match folders.compare_file(&name, &path).await? {
+            // the same claim as the running servers' scanners take: never compared twice at once
+            let Some(stamp) = claims::stamp(&path).await else { continue };
+            let Some(claim) = claims::Claim::take(db, ReconcileFiles::LABEL, &path, stamp, &owner, domain::now_ms()).await? else {
+                println!("{name} is being compared by a running server: skipped");
+                continue;
+            };
+            let taken = claim.renewed_while(db, folders.compare_file(&name, &path)).await;
+            claim.release(db).await;
+            match taken? {
                 Taken::Compared { summary: s, mismatches } => println!(
                     "compared {name}: {} compared, {} matched, {} mismatched, {} invalid lines; mismatches: {}",
                     s.compared,

@@ -1,5 +1,6 @@
-//! Background work started with the server: the outbox worker and the scheduled jobs (pending
-//! payment checks, points expiry, housekeeping). Each stops when the shutdown signal turns true.
+//! Background work started with the server: the outbox worker, the scheduled jobs (pending
+//! payment checks, points expiry, housekeeping) and the folder scanners (`workers/folders.rs`:
+//! batch files, reconciliation files). Each stops when the shutdown signal turns true.
 //!
 //! With several instances on one database, a scheduled job runs on one instance at a time: each
 //! run takes the job's lease (`domain::store::lease`) first, and an instance that dies holding it
@@ -8,7 +9,7 @@
 
 mod batch_files;
 pub mod benefits;
-mod folders;
+pub(crate) mod folders;
 pub(crate) mod reconcile_files;
 mod reward_tasks;
 
@@ -66,8 +67,8 @@ pub fn spawn(
     let instance = Instance { db: db.clone(), owner: instance_name.to_string() };
     let mut tasks = vec![
         tokio::spawn(worker.clone().run(shutdown.clone())),
-        batch_files::spawn(db, config, worker.clone(), shutdown.clone()),
-        reconcile_files::spawn(db, config, shutdown.clone()),
+        batch_files::spawn(db, config, worker.clone(), &instance.owner, shutdown.clone()),
+        reconcile_files::spawn(db, config, &instance.owner, shutdown.clone()),
         tokio::spawn(reload_signing_keys(idp.clone(), shutdown.clone())),
     ];
     tasks.push(tokio::spawn(instance.clone().every("housekeeping", Duration::from_secs(60), shutdown.clone(), {

@@ -47,3 +47,15 @@ pub fn group_digits(n: i64) -> String {
 pub fn vnd(amount: i64) -> String {
     format!("{} ₫", group_digits(amount))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_the_vietnamese_way() {
+        assert_eq!(vnd(1_000_000), "1.000.000 ₫");
+        assert_eq!(vnd(99_000), "99.000 ₫");
+        assert_eq!(vnd(500), "500 ₫");
+    }
+}

@@ -16,7 +16,7 @@ pub fn NotFound() -> impl IntoView {
     view! {
         <Title text=lang.get_untracked().texts().not_found_title/>
         <main class="page error-page">
-            <p class="error-code">"404"</p>
+            <div class="error-code">"404"</div>
             <h1>{move || t().not_found_title}</h1>
             <p>{move || t().not_found_body}</p>
             <a class="button" href="/">{move || t().back_home}</a>

@@ -105,7 +105,8 @@ pub fn OpsTikiVipPage() -> impl IntoView {
     let id = move || query.read().get("tiki_transaction_id").unwrap_or_default();
     let sign_in = ServerAction::<OpsSignIn>::new();
     let refund = ServerAction::<OpsRefund>::new();
-    let payment = Resource::new(move || (id(), refund.version().get()), |(id, _)| ops_payment(id));
+    // signed in by the hydrated form: the payment is read again (a plain form post reloads the page)
+    let payment = Resource::new(move || (id(), refund.version().get(), sign_in.version().get()), |(id, _, _)| ops_payment(id));
     view! {
         <Title text="Operator · Tiki VIP"/>
         <header class="topbar"><span class="brand">"Joygate operator"</span></header>

@@ -313,7 +313,7 @@ fn Benefits(d: BenefitsForOps, create: ServerAction<OpsBenefitCreate>, sync: Ser
         view! {
             <section class="card" data-testid="ops-instances">
                 <h2>"Benefits of "{id.clone()}</h2>
-                <table class="wide">
+                <table class="wide" tabindex="0">
                     <thead><tr><th>"Benefit"</th><th>"User"</th><th>"Status"</th><th>"Valid"</th><th>"Use synced"</th></tr></thead>
                     <tbody>{lines}</tbody>
                 </table>

@@ -307,9 +307,9 @@ fn Rewards(found: RewardsForOps, replay: ServerAction<OpsRewardsReplay>) -> impl
                         <dt>"Last error"</dt><dd>{d.last_error.clone().unwrap_or_else(|| "—".into())}</dd>
                     </dl>
                     <h3>"Result"</h3>
-                    <pre data-testid="ops-ticket-result">{d.result.clone().unwrap_or_else(|| "—".into())}</pre>
+                    <pre data-testid="ops-ticket-result" tabindex="0">{d.result.clone().unwrap_or_else(|| "—".into())}</pre>
                     <h3>"Envelope as received"</h3>
-                    <pre data-testid="ops-ticket-envelope">{d.envelope.clone()}</pre>
+                    <pre data-testid="ops-ticket-envelope" tabindex="0">{d.envelope.clone()}</pre>
                     {d.replayable.then(|| view! { <ReplayButton ticket_id=id.clone() replay/> })}
                 </section>
             }

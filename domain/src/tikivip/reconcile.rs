@@ -14,14 +14,16 @@
 //! - which part is a day's last ([`parts`]): the one with fewer than `max_rows` rows, so a day
 //!   whose rows fill its parts exactly ends with a header-only part (and a day without payments
 //!   is one header-only file). Partners' files follow the same rule;
-//! - the partner's file ([`read_partner_file`]): the six columns of [`HEADER`] named in a header
-//!   row, in any order (other columns are ignored); CRLF or LF; each line that is not a row is an
+//! - the partner's file ([`read_partner`], read record by record from the file, never whole;
+//!   RFC 4180 by `crate::csv_file`): the six columns of [`HEADER`] named in a header row, in any
+//!   order (other columns are ignored); CRLF or LF; each line that is not a row is an
 //!   `INVALID_ROW` with its line number;
 //! - the comparison and its issue codes ([`compare`], [`Issue`]); the mismatch file
 //!   ([`Comparison::csv`], [`MISMATCH_HEADER`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::io::Read;
 
 use serde::Serialize;
 use time::{macros::offset, Date, Month, OffsetDateTime, UtcOffset};
@@ -30,7 +32,11 @@ use super::{
     payments::{self, Payment, Status},
     TikiError,
 };
-use crate::{clock::vietnam_rfc3339, csv::Record, store::Db};
+use crate::{
+    clock::vietnam_rfc3339,
+    csv_file::{self, Lines, Malformed},
+    store::Db,
+};
 
 /// Tiki's limit: at most this many rows per file.
 pub const MAX_ROWS: usize = 500_000;
@@ -95,7 +101,8 @@ impl fmt::Display for Day {
 }
 
 /// `tikivip_{PARTNERCODE}_{YYYYMMDD}_{n}.csv`: a partner's file of a day, part n (from 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Ordered by partner, then day, then part.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FileName {
     pub partner_code: String,
     pub day: Day,
@@ -155,14 +162,14 @@ pub fn daily_file(partner_code: &str, day: Day, payments: &[Payment], max_rows: 
     }
     let from = (part as usize - 1).saturating_mul(max_rows).min(payments.len());
     let rows = &payments[from..from.saturating_add(max_rows).min(payments.len())];
-    let mut csv = String::with_capacity(HEADER.len() + 2 + rows.len() * 120);
-    csv.push_str(HEADER);
-    csv.push_str("\r\n");
+    let mut csv = Lines::with_capacity(HEADER.len() + 2 + rows.len() * 120);
+    csv.push(HEADER.split(','));
     for p in rows {
         let (amount, created, updated) = (p.amount.to_string(), vietnam_rfc3339(p.created_at_ms), vietnam_rfc3339(p.updated_at_ms));
         let transaction_id = p.partner_transaction_id.as_deref().unwrap_or("");
-        crate::csv::line(&mut csv, &[&p.tiki_transaction_id, transaction_id, &amount, p.status.as_str(), &created, &updated]);
+        csv.push([p.tiki_transaction_id.as_str(), transaction_id, &amount, p.status.as_str(), &created, &updated]);
     }
+    let csv = csv.into_string();
     Some(DailyFile { name: FileName::new(partner_code, day, part), rows: rows.len(), csv })
 }
 
@@ -220,38 +227,43 @@ impl PartnerFile {
     }
 }
 
-/// Reads a partner's file; never fails: what cannot be read is an [`InvalidRow`]. A file that is
-/// not UTF-8 or whose header is wrong is one invalid line and nothing else.
+/// Reads a partner's file held in memory ([`read_partner`]).
 pub fn read_partner_file(bytes: &[u8]) -> PartnerFile {
-    let text = match std::str::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(e) => {
-            let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
-            return PartnerFile::unreadable(line, "the file is not UTF-8 text");
-        }
-    };
-    let mut records = records(text.strip_prefix('\u{feff}').unwrap_or(text)).into_iter();
-    let Some(header) = records.next() else {
-        return PartnerFile::unreadable(1, format!("the file is empty: the header {HEADER} is required"));
+    // reading from memory cannot fail
+    read_partner(bytes).unwrap_or_else(|e| PartnerFile::unreadable(1, format!("the file cannot be read: {e}")))
+}
+
+/// Reads a partner's file record by record (a file is never held whole, only its rows); fails
+/// only when `input` does: what cannot be read is an [`InvalidRow`]. A file that is not UTF-8
+/// or whose header is wrong is one invalid line and nothing else.
+pub fn read_partner(input: impl Read) -> std::io::Result<PartnerFile> {
+    let mut records = csv_file::records(input)?;
+    let Some(header) = records.next().transpose()? else {
+        return Ok(PartnerFile::unreadable(1, format!("the file is empty: the header {HEADER} is required")));
     };
     let names = match header.fields {
         Ok(names) => names,
-        Err(reason) => return PartnerFile::unreadable(header.line, format!("the header is not right: {reason}")),
+        Err(Malformed::NotUtf8 { line }) => return Ok(PartnerFile::unreadable(line, NOT_UTF8)),
+        Err(reason) => return Ok(PartnerFile::unreadable(header.line, format!("the header is not right: {reason}"))),
     };
     let positions = match header_positions(&names) {
         Ok(positions) => positions,
-        Err(reason) => return PartnerFile::unreadable(header.line, format!("the header is not right: {reason}")),
+        Err(reason) => return Ok(PartnerFile::unreadable(header.line, format!("the header is not right: {reason}"))),
     };
     let mut file = PartnerFile { whole: true, ..PartnerFile::default() };
     let mut first_line: HashMap<String, usize> = HashMap::new();
     for record in records {
+        let record = record?;
         file.data_lines += 1;
         let line = record.line;
         let cells = match record.fields {
             Ok(cells) => cells,
+            Err(Malformed::NotUtf8 { line }) => return Ok(PartnerFile::unreadable(line, NOT_UTF8)),
             Err(reason) => {
-                file.whole &= reason != UNCLOSED;
-                file.invalid.push(InvalidRow { line, tiki_transaction_id: String::new(), reason: reason.into() });
+                let unclosed = matches!(reason, Malformed::Unclosed { .. });
+                file.whole &= !unclosed;
+                let reason = if unclosed { UNCLOSED.to_string() } else { reason.to_string() };
+                file.invalid.push(InvalidRow { line, tiki_transaction_id: String::new(), reason });
                 continue;
             }
         };
@@ -282,8 +294,10 @@ pub fn read_partner_file(bytes: &[u8]) -> PartnerFile {
         let transaction_id = Some(cell(1).to_string()).filter(|t| !t.is_empty());
         file.rows.push(PartnerRow { line, tiki_transaction_id: id, transaction_id, amount, status });
     }
-    file
+    Ok(file)
 }
+
+const NOT_UTF8: &str = "the file is not UTF-8 text";
 
 /// Each of [`COLUMNS`]' place in the partner's header (names in any case; others ignored).
 fn header_positions(names: &[String]) -> Result<Vec<usize>, String> {
@@ -364,12 +378,12 @@ impl Comparison {
     /// [`MISMATCH_HEADER`], then one line per mismatch (CRLF, RFC 4180); only the header when
     /// everything matched.
     pub fn csv(&self) -> String {
-        let mut out = format!("{MISMATCH_HEADER}\r\n");
+        let mut out = Lines::with_header(MISMATCH_HEADER);
         for m in &self.mismatches {
             let line = m.line.map(|l| l.to_string()).unwrap_or_default();
-            crate::csv::line(&mut out, &[&m.tiki_transaction_id, m.issue.as_str(), &m.ours, &m.theirs, &line]);
+            out.push([m.tiki_transaction_id.as_str(), m.issue.as_str(), &m.ours, &m.theirs, &line]);
         }
-        out
+        out.into_string()
     }
 }
 
@@ -448,17 +462,6 @@ pub fn compare(ours: &[Payment], theirs: &PartnerFile, earlier_parts: Option<&Ha
 
 const UNCLOSED: &str = "a quote is never closed: the rest of the file cannot be read";
 
-/// The file's records without blank lines; a quote never closed ends them with one last record,
-/// [`UNCLOSED`].
-fn records(text: &str) -> Vec<Record> {
-    let (records, unclosed) = crate::csv::records(text);
-    let mut out: Vec<Record> = records.into_iter().filter(|r| !r.blank).collect();
-    if let Some(line) = unclosed {
-        out.push(Record { line, fields: Err(UNCLOSED), blank: false });
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -468,7 +471,6 @@ mod tests {
         store::testing::temp_db,
         tikivip::{
             customers::{self, CustomerRequest},
-            partners::{self, OpenMode, Partner},
             Plan,
         },
     };
@@ -586,17 +588,7 @@ mod tests {
     #[tokio::test]
     async fn a_day_holds_the_payments_created_from_midnight_to_midnight_in_vietnam() {
         let (_d, db) = temp_db().await;
-        for code in ["walletx", "othery"] {
-            let p = Partner {
-                partner_code: code.into(),
-                name: code.into(),
-                client_id: format!("{code}-client"),
-                client_secret: "0123456789abcdef0123".into(),
-                api_base_url: "http://127.0.0.1:9/partner/v1".into(),
-                open_mode: OpenMode::Url,
-            };
-            partners::register(&db, &p, D0).await.unwrap();
-        }
+        crate::tikivip::tests::two_partners(&db, D0).await;
         let mut ids = Vec::new();
         for (i, (partner, at)) in
             [("walletx", D0 - 1), ("walletx", D0), ("othery", D0 + 5), ("walletx", D0 + 86_400_000 - 1), ("walletx", D0 + 86_400_000)]

@@ -12,8 +12,8 @@ use crate::store::{testing::temp_db, Db};
 const T0: i64 = 1_763_800_000_000;
 const MONTH: i64 = 28 * 86_400_000;
 
-async fn setup() -> (crate::store::testing::TestDb, Db, customers::Customer) {
-    let (d, db) = temp_db().await;
+/// The partners `walletx` and `othery` (client ids `{code}-client`), registered at `at`.
+pub(super) async fn two_partners(db: &Db, at: i64) {
     for code in ["walletx", "othery"] {
         let p = Partner {
             partner_code: code.into(),
@@ -23,8 +23,13 @@ async fn setup() -> (crate::store::testing::TestDb, Db, customers::Customer) {
             api_base_url: "http://127.0.0.1:9/partner/v1".into(),
             open_mode: OpenMode::Url,
         };
-        partners::register(&db, &p, T0).await.unwrap();
+        partners::register(db, &p, at).await.unwrap();
     }
+}
+
+async fn setup() -> (crate::store::testing::TestDb, Db, customers::Customer) {
+    let (d, db) = temp_db().await;
+    two_partners(&db, T0).await;
     let req = CustomerRequest { identify_code: "C-1".into(), phone: "0912345678".into(), full_name: Some("Tran Thi VIP".into()) };
     let link = customers::open_link(&db, "walletx", &req, 300_000, T0).await.unwrap();
     (d, db, link.customer)

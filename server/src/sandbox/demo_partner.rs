@@ -18,6 +18,10 @@
 //!   verifies `gj-signature` on the raw body and lists them, deduplicated by `event_id`, at
 //!   `/events`.
 //!
+//! The pages' browser code (the iFrame page's message listener, the single-page app's use of
+//! the SDK) is a static file beside this one, `demo_partner.js`, served as `/demo.js`; a page
+//! hands it its values in data- attributes.
+//!
 //! Sessions are in memory (cookie `demo_sid`): this is a sandbox counterpart, not the product.
 
 use std::{
@@ -256,6 +260,7 @@ pub async fn serve(listener: tokio::net::TcpListener, config: DemoConfig, mut sh
         .route("/redeem/callback", get(redeem_callback))
         .route("/webhooks/skyjoy", post(webhook))
         .route("/events", get(events))
+        .route("/demo.js", get(script))
         .with_state(demo);
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
@@ -263,6 +268,14 @@ pub async fn serve(listener: tokio::net::TcpListener, config: DemoConfig, mut sh
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
         tracing::error!(error = %e, "demo partner stopped");
     }
+}
+
+/// The shop's browser code (the iFrame page's message listener, the single-page app's SDK use),
+/// a static file beside this one.
+const SCRIPT: &str = include_str!("demo_partner.js");
+
+async fn script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], SCRIPT).into_response()
 }
 
 fn page(title: &str, body: &str, cookie: Option<HeaderValue>) -> Response {
@@ -284,7 +297,7 @@ fn user_block(user: &serde_json::Value) -> String {
     format!(
         "<section data-testid=\"demo-user\"><p>Signed in as <strong data-testid=\"demo-name\">{}</strong>, SkyJoy ID \
          <strong data-testid=\"demo-skyjoy-id\">{}</strong>; shop account <strong data-testid=\"demo-customer-id\">{}</strong></p>\
-         <pre>{}</pre><a class=\"button\" href=\"/logout\">Sign out</a></section>\
+         <pre tabindex=\"0\">{}</pre><a class=\"button\" href=\"/logout\">Sign out</a></section>\
          <h2>Shop</h2>\
          <form method=\"post\" action=\"/buy\" data-testid=\"demo-buy-form\"><label>Purchase (VND) <input name=\"amount\" type=\"number\" min=\"10000\" value=\"250000\" required></label> \
          <button type=\"submit\">Buy and earn SkyPoints</button></form>\
@@ -425,29 +438,11 @@ async fn iframe(State(demo): State<Demo>, headers: HeaderMap, Query(q): Query<If
     let provider_origin = url::Url::parse(&demo.config.provider_url).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
     let body = format!(
         "<p>Sign in without leaving the shop:</p>\
-         <iframe id=\"skyjoy\" title=\"SkyJoy\" src=\"{src}\"></iframe>\
+         <iframe id=\"skyjoy\" title=\"SkyJoy\" src=\"{src}\" data-provider-origin=\"{origin}\"></iframe>\
          <p data-testid=\"demo-events\"></p><section id=\"result\"></section>\
-         <script>\
-         const PROVIDER = {origin};\
-         const frame = document.getElementById('skyjoy');\
-         const log = document.querySelector('[data-testid=demo-events]');\
-         window.addEventListener('message', async (ev) => {{\
-           if (ev.origin !== PROVIDER || ev.source !== frame.contentWindow) return;\
-           const m = ev.data; if (!m || m.source !== 'skyjoy' || m.version !== 1) return;\
-           log.textContent += m.type + ' ';\
-           if (m.type === 'resize') frame.style.height = Math.max(420, m.height) + 'px';\
-           if (m.type === 'success') {{\
-             const res = await fetch('/iframe/complete', {{method: 'POST', headers: {{'content-type': 'application/json'}}, body: JSON.stringify({{code: m.code, state: m.state}})}});\
-             const user = await res.json();\
-             frame.remove();\
-             document.getElementById('result').innerHTML = res.ok ? '<p data-testid=demo-iframe-user>Signed in as <strong data-testid=demo-name></strong></p>' : '<p data-testid=demo-error></p>';\
-             (document.querySelector('[data-testid=demo-name]') || document.querySelector('[data-testid=demo-error]')).textContent = res.ok ? user.name : JSON.stringify(user);\
-           }}\
-           if (m.type === 'cancel' || m.type === 'error') document.getElementById('result').textContent = 'SkyJoy: ' + m.type;\
-         }});\
-         </script>",
+         <script src=\"/demo.js\"></script>",
         src = escape(src.as_str()),
-        origin = serde_json::to_string(&provider_origin).unwrap_or_default(),
+        origin = escape(&provider_origin),
     );
     page("iFrame sign-in", &body, cookie)
 }
@@ -470,19 +465,14 @@ async fn spa(State(demo): State<Demo>) -> Response {
     let body = format!(
         "<p>A single-page app: the button below comes from SkyJoy's SDK; the page exchanges the code \
          itself as a public client (PKCE) and shows the ID token's claims.</p>\
-         <div id=\"skyjoy-button\"></div> <button id=\"popup\" type=\"button\">Sign in with a popup</button>\
+         <div id=\"skyjoy-button\" data-client-id=\"{client}\" data-redirect-uri=\"{redirect}\"></div> \
+         <button id=\"popup\" type=\"button\">Sign in with a popup</button>\
          <section id=\"spa-result\" data-testid=\"spa-result\"></section>\
          <script src=\"{provider}/sdk/v1/skyjoy.js\"></script>\
-         <script>\
-         const show = (claims) => {{ document.getElementById('spa-result').textContent = 'Signed in as ' + claims.name + ' (' + claims.skyjoy_id + ')'; }};\
-         const fail = (err) => {{ document.getElementById('spa-result').textContent = 'SkyJoy: ' + (err.error || err.type || err); }};\
-         const sky = SkyJoy.init({{ clientId: {client}, redirectUri: {redirect}, lang: 'en', onSuccess: show, onError: fail }});\
-         sky.renderButton(document.getElementById('skyjoy-button'));\
-         document.getElementById('popup').addEventListener('click', () => sky.signIn({{ mode: 'popup' }}));\
-         </script>",
+         <script src=\"/demo.js\"></script>",
         provider = escape(&demo.config.provider_url),
-        client = serde_json::to_string(SPA_CLIENT_ID).unwrap_or_default(),
-        redirect = serde_json::to_string(&format!("{}/spa", demo.config.own_url)).unwrap_or_default(),
+        client = escape(SPA_CLIENT_ID),
+        redirect = escape(&format!("{}/spa", demo.config.own_url)),
     );
     page("Single-page app", &body, None)
 }
@@ -597,7 +587,7 @@ async fn events(State(demo): State<Demo>) -> Response {
         .rev()
         .map(|(id, e)| {
             format!(
-                "<li data-testid=\"demo-event\" data-type=\"{}\" data-member=\"{}\"><code>{}</code> {}<pre>{}</pre></li>",
+                "<li data-testid=\"demo-event\" data-type=\"{}\" data-member=\"{}\"><code>{}</code> {}<pre tabindex=\"0\">{}</pre></li>",
                 escape(e["event_type"].as_str().unwrap_or("")),
                 escape(e["data"]["member_id"].as_str().unwrap_or("")),
                 escape(id),

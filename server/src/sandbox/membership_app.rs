@@ -288,7 +288,7 @@ fn page(title: &str, refresh: bool, body: &str) -> Html<String> {
          button{{min-height:48px;padding:12px;border-radius:12px;border:0;background:#0b5cff;color:#fff;font:inherit;font-size:1.05rem;cursor:pointer}}\
          button.secondary{{background:#5f6368}} .row{{display:grid;grid-template-columns:1fr 1fr;gap:8px}}\
          ul{{list-style:none;padding:0}} li{{border-bottom:1px solid #eee;padding:8px 0}}\
-         .success{{color:#1e8e3e}} .failed,.dead,.refused{{color:#c62828}}</style></head>\
+         .success{{color:#188038}} .failed,.dead,.refused{{color:#c62828}}</style></head>\
          <body><h1>{NAME}</h1>{body}</body></html>"
     ))
 }

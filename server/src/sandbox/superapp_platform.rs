@@ -910,7 +910,7 @@ fn page(title: &str, body: &str) -> Html<String> {
          <title>{title} · Sandbox super app</title><link rel=\"icon\" href=\"data:,\"><style>body{{font-family:system-ui,sans-serif;margin:0 auto;padding:16px;max-width:480px;color:#1d1d1f}}\
          .card{{border:1px solid #e0e0e0;border-radius:14px;padding:14px;margin:12px 0}} .amount{{font-size:1.6rem;font-weight:700}} .muted{{color:#5f6368;font-size:.85rem;word-break:break-all}}\
          .code{{font:700 1.5rem ui-monospace,monospace;letter-spacing:.08em;background:#f1f3f4;border-radius:8px;padding:8px;text-align:center;word-break:break-all}}\
-         button{{display:block;width:100%;box-sizing:border-box;min-height:48px;padding:12px;border-radius:12px;border:0;background:#1677ff;color:#fff;font:inherit;font-size:1.05rem;cursor:pointer}}\
+         button{{display:block;width:100%;box-sizing:border-box;min-height:48px;padding:12px;border-radius:12px;border:0;background:#0958d9;color:#fff;font:inherit;font-size:1.05rem;cursor:pointer}}\
          .status{{font-weight:700}} .USED,.FAILED,.REVERSED,.FAIL{{color:#c62828}} .ACTIVATED,.SUCCESS{{color:#1b5e20}} table{{border-collapse:collapse;width:100%;font-size:.85rem}} td,th{{padding:4px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}}\
          form.inline{{display:inline}} select{{font:inherit;padding:8px}}</style></head>\
          <body>{body}</body></html>"
@@ -963,7 +963,7 @@ async fn console(State(p): State<Platform>) -> Html<String> {
             "<h1>Sandbox super-app platform</h1><p class=\"muted\">Client-Id {client} · super app {app} · ISV {isv}</p>\
              <p><a href=\"/app?user=2188000000000001\" data-testid=\"open-app\">Open the super app as a user</a></p>\
              <h2>Synced benefits</h2><table><tr><th>Benefit</th><th>Sync</th><th></th></tr>{rows}</table>\
-             <h2>Review of the next syncs</h2><form method=\"post\" action=\"/console/review\" data-testid=\"review-form\"><select name=\"review\">{options}</select> <button>Set</button></form>\
+             <h2>Review of the next syncs</h2><form method=\"post\" action=\"/console/review\" data-testid=\"review-form\"><label>Outcome <select name=\"review\">{options}</select></label> <button>Set</button></form>\
              <p class=\"muted\">Other knobs: <code>POST /sandbox/knobs</code> (JSON).</p><h2>Exchange log</h2><table>{log}</table>",
             client = escape(&p.config.client_id),
             app = CLIENT_CODE,

@@ -1,22 +1,21 @@
 //! Batch point files in the background (README, "Batch uploads"; the rows, codes and
-//! idempotency live in `domain::ledger::batch`).
+//! idempotency live in `domain::ledger::batch`; the scanning, claiming and archiving in
+//! `folders.rs`).
 //!
 //! At start, API uploads cut short by the previous stop are finished: their rows applied before
 //! are replays in the ledger, never second postings.
 //!
-//! Then the inbound folder, SFTP-style (issue 5 uses the same layout): a partner drops a file in
-//! `{dir}/INBOUND/{client_id}/`; it is processed once by `domain::ledger::batch::run`, its
-//! result is written to `{dir}/OUTBOUND/{client_id}/{name}.result.csv` and the file is moved to
-//! `{dir}/ARCHIVED/{client_id}/` (as `{ms}-{name}` when that name is taken: never replaced).
+//! Then the inbound folder, SFTP-style: a partner drops a file in `{dir}/INBOUND/{client_id}/`
+//! (a folder named after a confidential client); it is processed once by
+//! `domain::ledger::batch::run`, its result is written to
+//! `{dir}/OUTBOUND/{client_id}/{name}.result.csv` and the file is moved to
+//! `{dir}/ARCHIVED/{client_id}/` (an earlier file of that name kept as `{ms}-{name}`).
 //!
-//! A file still being written is never taken: only names ending in `.csv`, `.jsonl` or `.ndjson`
-//! are (so a partner may upload as `name.csv.tmp` and rename), and only once their size and
-//! modification time are unchanged since the previous scan. A stop or crash part-way through a
-//! file leaves it in INBOUND; it is processed again, and the rows already applied are replays
-//! in the ledger, never second postings.
+//! Only names ending in `.csv`, `.jsonl` or `.ndjson` are taken (so a partner may upload as
+//! `name.csv.tmp` and rename). A stop or crash part-way through a file leaves it in INBOUND; it
+//! is processed again, and the rows already applied are replays in the ledger.
 
 use std::{
-    collections::{HashMap, HashSet},
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -27,64 +26,42 @@ use domain::{
         batch::{self, BatchError, FileError, Format, Source, Upload},
         EarningRules,
     },
+    outbox::Worker,
     Db,
 };
-use domain::outbox::Worker;
 use tokio::{sync::watch, task::JoinHandle};
 
+use super::folders::{self, FolderKind, Scanner, Selected, Taken};
 use crate::config::Config;
-use super::folders::{entries, Stamp};
 
-pub fn spawn(db: &Db, config: &Config, worker: Worker, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-    let files = BatchFiles {
-        db: db.clone(),
-        worker,
-        rules: EarningRules { default: config.earning, partners: config.earning_by_partner.clone() },
-        dir: config.batch.dir.clone(),
-        seen: HashMap::new(),
-        stuck: HashMap::new(),
-        warned: HashSet::new(),
-    };
-    tokio::spawn(files.run(Duration::from_secs(config.batch.poll_s.max(1)), shutdown))
+pub fn spawn(db: &Db, config: &Config, worker: Worker, owner: &str, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    let scanner = scanner(db, config, worker, owner);
+    let poll = Duration::from_secs(config.batch.poll_s.max(1));
+    tokio::spawn(async move {
+        let mut shutdown_at_start = shutdown.clone();
+        tokio::select! {
+            _ = scanner.kind().finish_uploads(domain::now_ms()) => {}
+            _ = shutdown_at_start.changed() => return,
+        }
+        scanner.run(poll, shutdown).await
+    })
 }
 
+pub(crate) fn scanner(db: &Db, config: &Config, worker: Worker, owner: &str) -> Scanner<BatchFiles> {
+    let rules = EarningRules { default: config.earning, partners: config.earning_by_partner.clone() };
+    let dir = config.batch.dir.clone();
+    Scanner::new(BatchFiles { db: db.clone(), worker, rules, dir: dir.clone() }, db, &dir, owner)
+}
 
-struct BatchFiles {
+pub(crate) struct BatchFiles {
     db: Db,
     /// Woken after each file, for its rows' webhooks and notifications.
     worker: Worker,
     rules: EarningRules,
     dir: PathBuf,
-    /// The files found at the previous scan and not taken yet.
-    seen: HashMap<PathBuf, Stamp>,
-    /// Files that could not be read, or whose result or archiving failed: left alone until they change.
-    stuck: HashMap<PathBuf, Stamp>,
-    /// Folders that name no partner, warned about once.
-    warned: HashSet<String>,
 }
 
 impl BatchFiles {
-    async fn run(mut self, poll: Duration, mut shutdown: watch::Receiver<bool>) {
-        let started_ms = domain::now_ms();
-        tokio::select! {
-            _ = self.finish_uploads(started_ms) => {}
-            _ = shutdown.changed() => return,
-        }
-        let mut tick = tokio::time::interval(poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.changed() => return,
-            }
-            // A file cut short here stays in INBOUND and is processed again at the next start.
-            tokio::select! {
-                _ = self.scan() => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    }
-
     /// Finishes the API uploads accepted before `started_ms` and not done.
     async fn finish_uploads(&self, started_ms: i64) {
         let ids = match batch::unfinished(&self.db, started_ms).await {
@@ -104,80 +81,47 @@ impl BatchFiles {
         }
     }
 
-    async fn scan(&mut self) {
-        let inbound = self.dir.join("INBOUND");
-        let folders = match entries(&inbound).await {
-            Ok(folders) => folders,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(e) => {
-                tracing::warn!(error = %e, dir = %inbound.display(), "batch files: the folder cannot be read");
-                return;
-            }
-        };
-        let mut seen = HashMap::new();
-        for (client_id, folder) in folders {
-            if !folder.is_dir() || !self.is_partner(&client_id).await {
-                continue;
-            }
-            let files = match entries(&folder).await {
-                Ok(files) => files,
-                Err(e) => {
-                    tracing::warn!(error = %e, dir = %folder.display(), "batch files: the folder cannot be read");
-                    continue;
-                }
-            };
-            for (name, file) in files {
-                let Some(format) = Format::from_file_name(&name) else { continue };
-                let Ok(meta) = tokio::fs::metadata(&file).await else { continue };
-                if !meta.is_file() {
-                    continue;
-                }
-                let stamp = (meta.len(), meta.modified().ok());
-                if self.stuck.get(&file) == Some(&stamp) {
-                    continue;
-                }
-                self.stuck.remove(&file);
-                if self.seen.get(&file) == Some(&stamp) {
-                    self.take(&client_id, &name, &file, format, stamp).await;
-                } else {
-                    seen.insert(file, stamp);
-                }
-            }
-        }
-        self.seen = seen;
-        self.stuck.retain(|file, _| file.exists());
+    /// Writes the result file and archives the original.
+    async fn deliver(&self, client_id: &str, name: &str, file: &Path, result_csv: &str) -> std::io::Result<()> {
+        let outbound = self.dir.join("OUTBOUND").join(client_id);
+        folders::write_aside(&outbound.join(format!("{name}.result.csv")), result_csv.as_bytes()).await?;
+        folders::archive(file, &self.dir.join("ARCHIVED").join(client_id), name).await?;
+        Ok(())
     }
+}
 
-    /// A folder is a partner's when it is named after a confidential client (one that can get a
-    /// client_credentials token); any other is skipped, with one warning.
-    async fn is_partner(&mut self, client_id: &str) -> bool {
+impl FolderKind for BatchFiles {
+    /// The file name.
+    type Name = String;
+    const LABEL: &'static str = "batch files";
+
+    /// A folder is a partner's when it is named after a confidential client (one that can get
+    /// a client_credentials token).
+    async fn is_partner(&self, client_id: &str) -> Result<bool, String> {
         match clients::find(&self.db, client_id).await {
-            Ok(Some(client)) if !client.is_public() => true,
-            Ok(_) => {
-                if self.warned.insert(client_id.to_string()) {
-                    tracing::warn!(client_id, "batch files: skipping a folder that is not named after a partner (confidential client)");
-                }
-                false
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, client_id, "batch files: looking the client up failed");
-                false
-            }
+            Ok(found) => Ok(found.is_some_and(|client| !client.is_public())),
+            Err(e) => Err(e.to_string()),
         }
     }
 
-    async fn take(&mut self, client_id: &str, name: &str, file: &Path, format: Format, stamp: Stamp) {
-        let bytes = if stamp.0 > batch::MAX_BYTES as u64 {
-            None
-        } else {
-            match tokio::fs::read(file).await {
+    fn select(&self, _client_id: &str, name: &str, _now_ms: i64) -> Selected<String> {
+        match Format::from_file_name(name) {
+            Some(_) => Selected::Take(name.to_string()),
+            None => Selected::Ignore,
+        }
+    }
+
+    async fn take(&self, client_id: &str, name: &String, file: &Path) -> Taken {
+        let Some(format) = Format::from_file_name(name) else { return Taken::Stuck };
+        let bytes = match tokio::fs::metadata(file).await {
+            Ok(meta) if meta.len() > batch::MAX_BYTES as u64 => None,
+            _ => match tokio::fs::read(file).await {
                 Ok(bytes) => Some(bytes),
                 Err(e) => {
                     tracing::warn!(error = %e, client_id, file = name, "batch files: the file cannot be read; left in INBOUND until it changes");
-                    self.stuck.insert(file.to_path_buf(), stamp);
-                    return;
+                    return Taken::Stuck;
                 }
-            }
+            },
         };
         let outcome = match &bytes {
             None => Err(BatchError::File(FileError::TooLarge)),
@@ -203,29 +147,15 @@ impl BatchFiles {
             Err(BatchError::Store(e)) => {
                 // Rows applied so far are replays the next time: taking the file again is safe.
                 tracing::warn!(error = %e, client_id, file = name, "batch files: processing stopped; the file will be taken again");
-                return;
+                return Taken::Again;
             }
         };
-        if let Err(e) = self.deliver(client_id, name, file, &result_csv).await {
-            tracing::warn!(error = %e, client_id, file = name, "batch files: writing the result or archiving failed; left in INBOUND until it changes");
-            self.stuck.insert(file.to_path_buf(), stamp);
+        match self.deliver(client_id, name, file, &result_csv).await {
+            Ok(()) => Taken::Done,
+            Err(e) => {
+                tracing::warn!(error = %e, client_id, file = name, "batch files: writing the result or archiving failed; left in INBOUND until it changes");
+                Taken::Stuck
+            }
         }
-    }
-
-    /// Writes the result file (aside, then renamed: never read half-written) and archives the
-    /// original, beside any earlier file of the same name.
-    async fn deliver(&self, client_id: &str, name: &str, file: &Path, result_csv: &str) -> std::io::Result<()> {
-        let outbound = self.dir.join("OUTBOUND").join(client_id);
-        let archived = self.dir.join("ARCHIVED").join(client_id);
-        tokio::fs::create_dir_all(&outbound).await?;
-        tokio::fs::create_dir_all(&archived).await?;
-        let partial = outbound.join(format!(".{name}.result.csv.tmp"));
-        tokio::fs::write(&partial, result_csv).await?;
-        tokio::fs::rename(&partial, outbound.join(format!("{name}.result.csv"))).await?;
-        let mut target = archived.join(name);
-        if tokio::fs::try_exists(&target).await? {
-            target = archived.join(format!("{}-{name}", domain::now_ms()));
-        }
-        tokio::fs::rename(file, target).await
     }
 }

@@ -1,21 +1,22 @@
 //! Tiki VIP reconciliation files in the background (issue 5, counterparts.md §4.6; the rows, the
 //! names, the multi-part rule and the comparison live in `domain::tikivip::reconcile`; README,
-//! "Reconciliation"). The folders are SFTP-style, like the batch files' (`batch_files.rs`), under
-//! `[tikivip] reconcile_dir`, one folder per partner code:
+//! "Reconciliation"). The folders are SFTP-style, scanned, claimed and archived by the scanner
+//! the batch files share (`folders.rs`), under `[tikivip] reconcile_dir`, one folder per
+//! partner code:
 //!
 //! - `OUTBOUND/{PARTNERCODE}/tikivip_{PARTNERCODE}_{YYYYMMDD}_{n}.csv`: our files of a day D,
 //!   written once D is over in Vietnam (T+1) for every partner, catching up the last
-//!   [`CATCH_UP_DAYS`] days. Each part is written aside and then published with a hard link,
-//!   which never replaces a file (a rename would); part 1 is published last, so a day whose
-//!   part 1 exists is complete and is left as it is (after a restart, and by
-//!   `joygate tikivip reconcile`).
+//!   [`CATCH_UP_DAYS`] days, by one instance at a time (a lease). Each part is written aside and
+//!   then published with a hard link, which never replaces a file (a rename would); part 1 is
+//!   published last, so a day whose part 1 exists is complete and is left as it is (after a
+//!   restart, and by `joygate tikivip reconcile`).
 //! - `INBOUND/{PARTNERCODE}/tikivip_{PARTNERCODE}_{YYYYMMDD}_{n}.csv`: the partner's files. One is
 //!   taken once its day is over and its size and modification time are unchanged since the
 //!   previous scan (upload as `….csv.tmp` and rename to have it taken at the next scan); it is
-//!   compared with our payments of its day, the result written to
-//!   `OUTBOUND/{PARTNERCODE}/{name}.mismatches.csv` (aside, then renamed; a file sent again
-//!   replaces its result), and the file moved to `ARCHIVED/{PARTNERCODE}/{name}` (an earlier
-//!   file of that name is kept as `{ms}-{name}`). A name that is not such a name for the folder's
+//!   read record by record (never held whole), compared with our payments of its day, the
+//!   result written to `OUTBOUND/{PARTNERCODE}/{name}.mismatches.csv` (aside, then renamed; a
+//!   file sent again replaces its result), and the file moved to `ARCHIVED/{PARTNERCODE}/{name}`
+//!   (an earlier file of that name is kept as `{ms}-{name}`). A name that is not such a name for the folder's
 //!   partner, and a folder that is not a partner code, are left alone with one warning.
 //! - Several parts of a day: each is compared for the rows it holds; the day's last part (fewer
 //!   than 500,000 rows) also reports our payments of the day found in none of its parts as
@@ -23,12 +24,13 @@
 //!   INBOUND until they are).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use domain::{
+    store::lease,
     tikivip::{
         partners,
         reconcile::{self, Day, FileName, PartnerFile, Summary, MAX_ROWS},
@@ -38,8 +40,8 @@ use domain::{
 };
 use tokio::{sync::watch, task::JoinHandle};
 
+use super::folders::{self, entries as names, FolderKind, Scanner, Selected};
 use crate::config::Config;
-use super::folders::{entries as names, Stamp};
 
 /// Our files are written for the days up to this many days back, if missing.
 pub const CATCH_UP_DAYS: u32 = 7;
@@ -47,16 +49,19 @@ pub const CATCH_UP_DAYS: u32 = 7;
 /// A partner file larger than this is not read (500,000 rows take about 75 MB).
 const MAX_BYTES: u64 = 256 * 1024 * 1024;
 
-pub fn spawn(db: &Db, config: &Config, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-    let files = ReconcileFiles {
-        folders: Folders::new(db, config),
-        seen: HashMap::new(),
-        stuck: HashMap::new(),
-        warned: HashSet::new(),
-        waiting: HashMap::new(),
-    };
-    tokio::spawn(files.run(Duration::from_secs(config.tikivip.reconcile_poll_s.max(1)), shutdown))
+pub fn spawn(db: &Db, config: &Config, owner: &str, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    let poll = Duration::from_secs(config.tikivip.reconcile_poll_s.max(1));
+    tokio::spawn(scanner(db, config, owner).run(poll, shutdown))
 }
+
+pub(crate) fn scanner(db: &Db, config: &Config, owner: &str) -> Scanner<ReconcileFiles> {
+    let kind = ReconcileFiles { folders: Folders::new(db, config), owner: owner.to_string() };
+    Scanner::new(kind, db, &config.tikivip.reconcile_dir, owner)
+}
+
+/// The lease under which one instance at a time writes our files (each part is published
+/// without replacing a file anyway; the lease keeps one day's parts from one snapshot).
+const WRITE_LEASE: &str = "tikivip-reconcile-write";
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FilesError {
@@ -144,7 +149,6 @@ impl Folders {
     /// the mismatch file and archives the partner's file (unless it must wait for earlier parts).
     pub(crate) async fn compare_file(&self, name: &FileName, path: &Path) -> Result<Taken, FilesError> {
         let theirs = read(path).await?;
-        let archived = self.folder("ARCHIVED", &name.partner_code);
         let earlier_parts = if theirs.is_last_part(MAX_ROWS) {
             let mut ids = HashSet::new();
             let mut missing = Vec::new();
@@ -165,19 +169,10 @@ impl Folders {
         let ours = reconcile::payments_of_day(&self.db, &name.partner_code, name.day).await?;
         let comparison = reconcile::compare(&ours, &theirs, earlier_parts.as_ref());
 
-        let outbound = self.folder("OUTBOUND", &name.partner_code);
-        tokio::fs::create_dir_all(&outbound).await?;
-        tokio::fs::create_dir_all(&archived).await?;
-        let mismatches = outbound.join(format!("{name}.mismatches.csv"));
-        let partial = outbound.join(format!(".{name}.mismatches.csv.{}.tmp", uuid::Uuid::new_v4().simple()));
-        tokio::fs::write(&partial, comparison.csv()).await?;
-        tokio::fs::rename(&partial, &mismatches).await?;
+        let mismatches = self.folder("OUTBOUND", &name.partner_code).join(format!("{name}.mismatches.csv"));
+        folders::write_aside(&mismatches, comparison.csv().as_bytes()).await?;
         // the newest file keeps the name (the multi-part rule reads it); an earlier one is kept aside
-        let target = archived.join(name.to_string());
-        if tokio::fs::try_exists(&target).await? {
-            tokio::fs::rename(&target, archived.join(format!("{}-{name}", domain::now_ms()))).await?;
-        }
-        tokio::fs::rename(path, &target).await?;
+        folders::archive(path, &self.folder("ARCHIVED", &name.partner_code), &name.to_string()).await?;
         Ok(Taken::Compared { summary: comparison.summary, mismatches })
     }
 }
@@ -198,12 +193,16 @@ async fn publish(partial: &Path, target: &Path) -> std::io::Result<bool> {
     moved
 }
 
-/// A partner's file, read; one too large to read is one invalid line.
+/// A partner's file, read record by record on a blocking thread; one too large to read is one
+/// invalid line.
 async fn read(path: &Path) -> std::io::Result<PartnerFile> {
     if tokio::fs::metadata(path).await?.len() > MAX_BYTES {
         return Ok(PartnerFile::unreadable(1, format!("the file is larger than {} MiB", MAX_BYTES / 1024 / 1024)));
     }
-    Ok(reconcile::read_partner_file(&tokio::fs::read(path).await?))
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || reconcile::read_partner(std::fs::File::open(path)?))
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 /// The entries of a partner folder that are reconciliation file names, by day and part.
@@ -215,40 +214,15 @@ async fn entries(dir: &Path) -> std::io::Result<Vec<(FileName, PathBuf)>> {
 }
 
 
-struct ReconcileFiles {
+/// The reconciliation folders' kind for the shared scanner: our files written before each scan,
+/// the partners' files compared.
+pub(crate) struct ReconcileFiles {
     folders: Folders,
-    /// The partner files found at the previous scan and not taken yet.
-    seen: HashMap<PathBuf, Stamp>,
-    /// Files whose result or archiving failed: left alone until they change.
-    stuck: HashMap<PathBuf, Stamp>,
-    /// Folders and files warned about once (not a partner, not a file name, waiting).
-    warned: HashSet<PathBuf>,
-    /// Last parts waiting for earlier parts: not read again until one of those is archived.
-    waiting: HashMap<PathBuf, (Stamp, Vec<u32>)>,
+    /// This instance, as the holder of [`WRITE_LEASE`].
+    owner: String,
 }
 
 impl ReconcileFiles {
-    async fn run(mut self, poll: Duration, mut shutdown: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.changed() => return,
-            }
-            // Cut short, a day's files are written again (part 1 is published last) and a
-            // partner file stays in INBOUND, to be taken again.
-            tokio::select! {
-                _ = self.write_due(domain::now_ms()) => {}
-                _ = shutdown.changed() => return,
-            }
-            tokio::select! {
-                _ = self.scan(domain::now_ms()) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    }
-
     /// T+1: our files of the last [`CATCH_UP_DAYS`] days, for every partner, where missing.
     async fn write_due(&self, now_ms: i64) {
         let list = match partners::list(&self.folders.db).await {
@@ -275,108 +249,58 @@ impl ReconcileFiles {
             }
         }
     }
+}
 
-    async fn scan(&mut self, now_ms: i64) {
-        let inbound = self.folders.dir.join("INBOUND");
-        let folders = match names(&inbound).await {
-            Ok(folders) => folders,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(e) => {
-                tracing::warn!(error = %e, dir = %inbound.display(), "reconciliation: the folder cannot be read");
-                return;
-            }
-        };
-        let mut seen = HashMap::new();
-        for (partner_code, folder) in folders {
-            if !folder.is_dir() || !self.is_partner(&partner_code, &folder).await {
-                continue;
-            }
-            let files = match names(&folder).await {
-                Ok(files) => files,
-                Err(e) => {
-                    tracing::warn!(error = %e, dir = %folder.display(), "reconciliation: the folder cannot be read");
-                    continue;
-                }
-            };
-            let mut ready = Vec::new();
-            for (name, file) in files {
-                let Ok(meta) = tokio::fs::metadata(&file).await else { continue };
-                if !meta.is_file() {
-                    continue;
-                }
-                let Some(parsed) = FileName::parse(&name).filter(|n| n.partner_code == partner_code) else {
-                    if self.warned.insert(file.clone()) {
-                        tracing::warn!(partner = %partner_code, file = %name, "reconciliation: left alone: not named tikivip_{{PARTNERCODE}}_{{YYYYMMDD}}_{{n}}.csv for this folder's partner");
-                    }
-                    continue;
-                };
-                if !parsed.day.is_over(now_ms) {
-                    continue; // T+1: compared once its day is over
-                }
-                let stamp = (meta.len(), meta.modified().ok());
-                if self.stuck.get(&file) == Some(&stamp) {
-                    continue;
-                }
-                self.stuck.remove(&file);
-                if self.seen.get(&file) == Some(&stamp) {
-                    ready.push((parsed, file, stamp));
-                } else {
-                    seen.insert(file, stamp);
-                }
-            }
-            // earlier parts first: a day's last part needs them archived
-            ready.sort_by_key(|(name, _, _)| (name.day, name.part));
-            for (name, file, stamp) in ready {
-                if let Some((waited, parts)) = self.waiting.get(&file) {
-                    if *waited == stamp && !parts.iter().any(|part| self.folders.archived(&name, *part).exists()) {
-                        seen.insert(file, stamp);
-                        continue;
-                    }
-                }
-                self.waiting.remove(&file);
-                match self.folders.compare_file(&name, &file).await {
-                    Ok(Taken::Compared { summary: s, mismatches }) => {
-                        self.warned.remove(&file);
-                        tracing::info!(partner = %partner_code, file = %name, compared = s.compared, matched = s.matched, mismatched = s.mismatched, invalid = s.invalid,
-                            result = %mismatches.display(), "reconciliation: partner file compared");
-                    }
-                    Ok(Taken::Waiting(parts)) => {
-                        if self.warned.insert(file.clone()) {
-                            tracing::info!(partner = %partner_code, file = %name, ?parts, "reconciliation: the day's last part waits for its earlier parts");
-                        }
-                        self.waiting.insert(file.clone(), (stamp, parts));
-                        seen.insert(file, stamp);
-                    }
-                    Err(FilesError::Store(e)) => {
-                        tracing::warn!(error = %e, partner = %partner_code, file = %name, "reconciliation: comparing failed; tried again at the next scan");
-                        seen.insert(file, stamp);
-                    }
-                    Err(FilesError::Io(e)) => {
-                        tracing::warn!(error = %e, partner = %partner_code, file = %name, "reconciliation: reading, writing the result or archiving failed; left in INBOUND until it changes");
-                        self.stuck.insert(file, stamp);
-                    }
-                }
-            }
-        }
-        self.seen = seen;
-        self.stuck.retain(|file, _| file.exists());
-        self.waiting.retain(|file, _| file.exists());
+impl FolderKind for ReconcileFiles {
+    type Name = FileName;
+    const LABEL: &'static str = "reconciliation";
+
+    /// A folder is a partner's when it is named after a partner code.
+    async fn is_partner(&self, partner_code: &str) -> Result<bool, String> {
+        partners::by_code(&self.folders.db, partner_code).await.map(|p| p.is_some()).map_err(|e| e.to_string())
     }
 
-    /// A folder is a partner's when it is named after a partner code; any other is skipped,
-    /// with one warning.
-    async fn is_partner(&mut self, partner_code: &str, folder: &Path) -> bool {
-        match partners::by_code(&self.folders.db, partner_code).await {
-            Ok(Some(_)) => true,
-            Ok(None) => {
-                if self.warned.insert(folder.to_path_buf()) {
-                    tracing::warn!(folder = partner_code, "reconciliation: skipping a folder that is not named after a partner code");
+    fn select(&self, partner_code: &str, file_name: &str, now_ms: i64) -> Selected<FileName> {
+        match FileName::parse(file_name).filter(|n| n.partner_code == partner_code) {
+            // T+1: compared once its day is over
+            Some(name) if !name.day.is_over(now_ms) => Selected::NotYet,
+            Some(name) => Selected::Take(name),
+            None => Selected::Warn("not named tikivip_{PARTNERCODE}_{YYYYMMDD}_{n}.csv for this folder's partner".into()),
+        }
+    }
+
+    async fn before_scan(&self, now_ms: i64) {
+        let db = &self.folders.db;
+        match lease::acquire(db, WRITE_LEASE, &self.owner, 600_000, now_ms).await {
+            Ok(true) => {
+                self.write_due(now_ms).await;
+                if let Err(e) = lease::release(db, WRITE_LEASE, &self.owner).await {
+                    tracing::debug!(error = %e, "reconciliation: the write lease runs out instead");
                 }
-                false
             }
-            Err(e) => {
-                tracing::warn!(error = %e, folder = partner_code, "reconciliation: looking the partner up failed");
-                false
+            Ok(false) => {} // another instance is writing them
+            Err(e) => tracing::warn!(error = %e, "reconciliation: taking the write lease failed; tried again at the next scan"),
+        }
+    }
+
+    async fn take(&self, partner_code: &str, name: &FileName, path: &Path) -> folders::Taken {
+        match self.folders.compare_file(name, path).await {
+            Ok(Taken::Compared { summary: s, mismatches }) => {
+                tracing::info!(partner = %partner_code, file = %name, compared = s.compared, matched = s.matched, mismatched = s.mismatched, invalid = s.invalid,
+                    result = %mismatches.display(), "reconciliation: partner file compared");
+                folders::Taken::Done
+            }
+            Ok(Taken::Waiting(parts)) => {
+                tracing::info!(partner = %partner_code, file = %name, ?parts, "reconciliation: the day's last part waits for its earlier parts");
+                folders::Taken::Waiting(parts.iter().map(|part| self.folders.archived(name, *part)).collect())
+            }
+            Err(FilesError::Store(e)) => {
+                tracing::warn!(error = %e, partner = %partner_code, file = %name, "reconciliation: comparing failed; tried again at the next scan");
+                folders::Taken::Again
+            }
+            Err(FilesError::Io(e)) => {
+                tracing::warn!(error = %e, partner = %partner_code, file = %name, "reconciliation: reading, writing the result or archiving failed; left in INBOUND until it changes");
+                folders::Taken::Stuck
             }
         }
     }

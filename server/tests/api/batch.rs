@@ -2,23 +2,21 @@
 //! codes and the balances they leave, a second upload that changes nothing, a partner reading
 //! only its own batches, and the folder's result and archive.
 
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 use reqwest::{header, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::{
-    helpers::TestApp,
-    oidc::register,
-    skyjoy::{error_code, get, partner_token, post, ONBOARD},
+    helpers::{self, wait_for_file, TestApp},
+    skyjoy::{error_code, get, partner_token},
 };
 
 const BATCH: &str = "/api-point/partner/v1/batch";
 const HEADER: &str = "type,skyjoyId,transactionId,transactionDate,transactionAmount,usedPoint,transactionCurrency";
 
 async fn member(app: &TestApp, token: &str, phone: &str) -> String {
-    let (_, body) = post(app, token, ONBOARD, json!({"phone": phone, "fullName": "Batch Member"})).await;
-    body["data"]["skyjoyId"].as_str().unwrap().to_string()
+    helpers::member(app, token, phone, "Batch Member").await
 }
 
 async fn upload(app: &TestApp, token: &str, query: &str, content_type: &str, file: &str) -> (StatusCode, Value) {
@@ -61,8 +59,7 @@ fn day_file(sj: &str) -> String {
 #[tokio::test]
 async fn an_uploaded_file_applies_its_good_rows_reports_the_bad_ones_and_a_second_upload_changes_nothing() {
     let app = TestApp::spawn().await;
-    let secret = register(&app, "shop", true).await.unwrap();
-    let t = partner_token(&app, "shop", &secret).await;
+    let (_, t) = helpers::partner(&app, "shop").await;
     let sj = member(&app, &t, "0912000333").await;
     let file = day_file(&sj);
 
@@ -124,8 +121,7 @@ async fn an_uploaded_file_applies_its_good_rows_reports_the_bad_ones_and_a_secon
     assert!(lines[7].starts_with("7,8,\"B,7\",SUCCESS,"), "{}", lines[7]);
     assert_eq!((lines.len(), lines[9]), (10, ""), "a header, 8 rows, CRLF after each");
 
-    let secret2 = register(&app, "airline", true).await.unwrap();
-    let t2 = partner_token(&app, "airline", &secret2).await;
+    let (_, t2) = helpers::partner(&app, "airline").await;
     for path in [format!("{BATCH}/{batch_id}"), format!("{BATCH}/{batch_id}/result.csv"), format!("{BATCH}/no-such-batch")] {
         let (status, body) = get(&app, &t2, &path).await;
         assert_eq!((status, error_code(status, &body).as_str()), (StatusCode::NOT_FOUND, "BATCH_NOT_FOUND"), "{path}");
@@ -136,8 +132,7 @@ async fn an_uploaded_file_applies_its_good_rows_reports_the_bad_ones_and_a_secon
 #[tokio::test]
 async fn a_wrong_file_is_refused_as_a_whole_with_skyjoys_error_envelope() {
     let app = TestApp::spawn().await;
-    let secret = register(&app, "shop", true).await.unwrap();
-    let t = partner_token(&app, "shop", &secret).await;
+    let (_, t) = helpers::partner(&app, "shop").await;
     let sj = member(&app, &t, "0912000444").await;
     let typo = format!("type,skyjoyId,transactionId,transactionDate,transactionAmount,usedPoints\nACCRUAL,{sj},W-1,1678896000000,100000,\n");
     for (content_type, file, status, code) in [
@@ -160,21 +155,10 @@ async fn a_wrong_file_is_refused_as_a_whole_with_skyjoys_error_envelope() {
     app.stop().await;
 }
 
-async fn wait_for(path: &Path) -> String {
-    for _ in 0..200 {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{} never appeared", path.display());
-}
-
 #[tokio::test]
 async fn a_file_in_the_inbound_folder_is_processed_once_answered_in_outbound_and_archived() {
     let app = TestApp::spawn().await;
-    let secret = register(&app, "shop", true).await.unwrap();
-    let t = partner_token(&app, "shop", &secret).await;
+    let (_, t) = helpers::partner(&app, "shop").await;
     let sj = member(&app, &t, "0912000555").await;
     let root = app.batch_dir();
     let (inbound, outbound, archived) = (root.join("INBOUND/shop"), root.join("OUTBOUND/shop"), root.join("ARCHIVED/shop"));
@@ -186,14 +170,14 @@ async fn a_file_in_the_inbound_folder_is_processed_once_answered_in_outbound_and
     std::fs::write(inbound.join("day.csv.tmp"), day_file(&sj)).unwrap();
     std::fs::rename(inbound.join("day.csv.tmp"), inbound.join("day.csv")).unwrap();
 
-    let result = wait_for(&outbound.join("day.csv.result.csv")).await;
+    let result = wait_for_file(&outbound.join("day.csv.result.csv")).await;
     let lines: Vec<&str> = result.lines().collect();
     assert_eq!(lines.len(), 9, "{result}");
     assert!(lines[1].starts_with("1,2,B-1,SUCCESS,,applied,") && lines[1].ends_with(",15,15,false"), "{result}");
     assert!(lines[5].starts_with("5,6,B-5,FAILED,INSUFFICIENT_BALANCE,"), "{result}");
     assert!(archived.join("day.csv").is_file() && !inbound.join("day.csv").exists());
     assert_eq!(balance(&app, &t, &sj).await, 3);
-    let refused = wait_for(&outbound.join("typo.csv.result.csv")).await;
+    let refused = wait_for_file(&outbound.join("typo.csv.result.csv")).await;
     assert!(refused.lines().nth(1).unwrap().starts_with("0,0,,FAILED,INVALID_HEADER,"), "{refused}");
     assert!(archived.join("typo.csv").is_file());
 
@@ -201,7 +185,7 @@ async fn a_file_in_the_inbound_folder_is_processed_once_answered_in_outbound_and
     // the first archived copy is kept.
     std::fs::remove_file(outbound.join("day.csv.result.csv")).unwrap();
     std::fs::write(inbound.join("day.csv"), day_file(&sj)).unwrap();
-    let result = wait_for(&outbound.join("day.csv.result.csv")).await;
+    let result = wait_for_file(&outbound.join("day.csv.result.csv")).await;
     assert!(result.lines().nth(1).unwrap().ends_with(",15,15,true"), "{result}");
     assert_eq!(balance(&app, &t, &sj).await, 3, "nothing applied twice");
     assert_eq!(std::fs::read_dir(&archived).unwrap().count(), 3, "day.csv, its second copy, typo.csv");
@@ -228,8 +212,7 @@ async fn a_long_upload_is_answered_at_once_and_one_cut_short_by_a_restart_is_fin
     let shared = tempfile::tempdir().unwrap();
     let (database_url, _db) = crate::helpers::fresh_database(shared.path()).await;
     let app = TestApp::spawn_with(|c| c.database_url = database_url.clone()).await;
-    let secret = register(&app, "shop", true).await.unwrap();
-    let t = partner_token(&app, "shop", &secret).await;
+    let (secret, t) = helpers::partner(&app, "shop").await;
     let sj = member(&app, &t, "0912000666").await;
 
     // `Prefer: respond-async`: 202 with the batch id at once, the rows applied in the background.

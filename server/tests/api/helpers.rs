@@ -90,3 +90,43 @@ pub fn set_cookie(res: &Response, name: &str) -> Option<String> {
         .find(|c| c.starts_with(&format!("{name}=")))
         .map(str::to_string)
 }
+
+/// A partner of the SkyJoy APIs: the confidential client `client_id` (registered, or its secret
+/// rotated) and a client_credentials token with every partner scope. Returns (secret, token).
+pub async fn partner(app: &TestApp, client_id: &str) -> (String, String) {
+    let secret = crate::oidc::register(app, client_id, true).await.expect("a confidential client has a secret");
+    let token = crate::skyjoy::partner_token(app, client_id, &secret).await;
+    (secret, token)
+}
+
+/// A member onboarded by the partner holding `token`; its SkyJoy ID.
+pub async fn member(app: &TestApp, token: &str, phone: &str, full_name: &str) -> String {
+    let (status, body) = crate::skyjoy::post(app, token, crate::skyjoy::ONBOARD, serde_json::json!({"phone": phone, "fullName": full_name})).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    body["data"]["skyjoyId"].as_str().expect("a SkyJoy ID").to_string()
+}
+
+/// A Tiki VIP payment partner, registered in the database (its API is not reached).
+pub async fn tiki_partner(db: &domain::Db, code: &str, client_id: &str, secret: &str) {
+    use domain::tikivip::partners::{self, OpenMode, Partner};
+    let p = Partner {
+        partner_code: code.into(),
+        name: code.into(),
+        client_id: client_id.into(),
+        client_secret: secret.into(),
+        api_base_url: "http://127.0.0.1:9/partner/v1".into(),
+        open_mode: OpenMode::Url,
+    };
+    partners::register(db, &p, domain::now_ms()).await.expect("partner registered");
+}
+
+/// Reads a file the server's background work writes, once it is there (at most 20 s).
+pub async fn wait_for_file(path: &std::path::Path) -> String {
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{} never appeared", path.display());
+}

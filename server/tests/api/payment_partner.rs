@@ -155,6 +155,19 @@ impl Sandbox {
         panic!("timed out waiting for {n} IPNs: {:?}", self.received());
     }
 
+    /// Waits until no IPN delivery is queued or has a retry to come (the partner's own count):
+    /// from then on no IPN arrives unless a payment is decided or an IPN resent.
+    async fn settled(&self) {
+        for _ in 0..200 {
+            let answer: Value = self.client.get(format!("{}/sandbox/ipn-deliveries", self.url)).send().await.unwrap().json().await.unwrap();
+            if answer["data"]["in_flight"] == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("IPN deliveries still under way");
+    }
+
     async fn ipn_log(&self, transaction_id: &Value) -> Vec<Value> {
         let url = format!("{}/sandbox/ipn-log?transaction_id={}", self.url, transaction_id.as_str().unwrap());
         self.client.get(url).send().await.unwrap().json().await.unwrap()
@@ -278,7 +291,7 @@ async fn paying_sends_a_signed_ipn_and_a_second_tap_changes_nothing() {
     let html = s.screen(&created).await;
     assert!(html.contains("data-testid=\"pay-status\">SUCCESS<"), "{html}");
     assert!(!html.contains("data-testid=\"pay-success\""), "no buttons once decided");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.settled().await;
     assert_eq!(s.received().len(), 1);
     assert_eq!(s.check(tiki_id).await["data"]["status"], "SUCCESS");
     let log = s.ipn_log(&created["transaction_id"]).await;
@@ -313,7 +326,7 @@ async fn a_dropped_ipn_leaves_tiki_to_check_and_can_be_resent() {
     let s = Sandbox::spawn().await;
     let created = s.create("250101TIKIVIP-30-1735689600", 250_000).await;
     assert!(s.decide(&created, "drop-ipn").await.ends_with("&status=SUCCESS"));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    s.settled().await;
     assert!(s.received().is_empty(), "no IPN ever: {:?}", s.received());
     assert_eq!(s.check("250101TIKIVIP-30-1735689600").await["data"]["status"], "SUCCESS");
 
@@ -346,7 +359,7 @@ async fn a_failing_tiki_gets_the_ipn_on_a_retry() {
     s.decide(&created, "success").await;
     let ipns = s.wait_for_ipns(3).await;
     assert!(ipns.iter().all(|i| *i == ipns[0]), "the same IPN each time");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    s.settled().await;
     assert_eq!(s.received().len(), 3, "nothing after the success");
     let log = s.ipn_log(&created["transaction_id"]).await;
     let seen: Vec<_> =
@@ -362,7 +375,7 @@ async fn a_final_answer_is_not_retried_and_a_down_tiki_is_given_up_on() {
     let refused = s.create("250101TIKIVIP-50-1735689600", 500_000).await;
     s.decide(&refused, "success").await;
     s.wait_for_ipns(1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.settled().await;
     assert_eq!(s.received().len(), 1, "code 3 is final");
     let log = s.ipn_log(&refused["transaction_id"]).await;
     assert_eq!((log.len(), log[0]["code"].as_i64(), log[0]["outcome"].as_str()), (1, Some(3), Some("final")), "{log:?}");
@@ -373,7 +386,7 @@ async fn a_final_answer_is_not_retried_and_a_down_tiki_is_given_up_on() {
     let lost = s.create("250101TIKIVIP-51-1735689600", 500_000).await;
     s.decide(&lost, "success").await;
     s.wait_for_ipns(5).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    s.settled().await;
     assert_eq!(s.received().len(), 5);
     let outcomes: Vec<_> = s.ipn_log(&lost["transaction_id"]).await.iter().map(|a| a["outcome"].as_str().unwrap().to_string()).collect();
     assert_eq!(outcomes, ["retry", "retry", "retry", "failed"]);

@@ -5,9 +5,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::TestApp,
+    helpers::{self, TestApp},
     oidc::register,
-    skyjoy::{error_code, get, partner_token, post, ONBOARD},
+    skyjoy::{error_code, get, post, ONBOARD},
 };
 
 const ACCRUAL: &str = "/api-point/partner/v1/point-accrual";
@@ -15,8 +15,7 @@ const REDEMPTION: &str = "/api-point/partner/v1/point-redemption";
 const LOOKUP: &str = "/api-point/partner/v1/lookup-transaction-id";
 
 async fn member(app: &TestApp, token: &str, phone: &str) -> String {
-    let (_, body) = post(app, token, ONBOARD, json!({"phone": phone, "fullName": "Point Member"})).await;
-    body["data"]["skyjoyId"].as_str().unwrap().to_string()
+    helpers::member(app, token, phone, "Point Member").await
 }
 
 fn accrual(skyjoy_id: &str, txn: &str, amount: i64) -> Value {
@@ -32,8 +31,7 @@ fn redemption(skyjoy_id: &str, txn: &str, used: i64) -> Value {
 #[tokio::test]
 async fn accrue_redeem_and_look_up_in_skyjoys_wire_format() {
     let app = TestApp::spawn().await;
-    let secret = register(&app, "shop", true).await.unwrap();
-    let t = partner_token(&app, "shop", &secret).await;
+    let (_, t) = helpers::partner(&app, "shop").await;
     let sj = member(&app, &t, "0912000111").await;
 
     // 1 point per 10,000 VND, rounded down (the default rule)
@@ -66,8 +64,7 @@ async fn accrue_redeem_and_look_up_in_skyjoys_wire_format() {
         assert_eq!((d["transactionType"].as_str(), d["transactionPoint"].as_i64(), d["transactionAmount"].as_i64()), (Some("ACCRUAL"), Some(15), Some(152_123)));
         assert!(d["transactionTime"].as_str().unwrap().ends_with("+07:00"), "{d}");
     }
-    let secret2 = register(&app, "airline", true).await.unwrap();
-    let t2 = partner_token(&app, "airline", &secret2).await;
+    let (_, t2) = helpers::partner(&app, "airline").await;
     let (status, body) = post(&app, &t2, LOOKUP, json!({"skyjoyId": sj, "transactionId": "A-1"})).await;
     assert_eq!((status, error_code(status, &body).as_str()), (StatusCode::NOT_FOUND, "TRANSACTION_NOT_FOUND"), "another partner's transaction");
 
@@ -103,8 +100,7 @@ async fn many_parallel_redemptions_and_retried_accruals_never_overdraw_or_double
         c.earning_by_partner.insert("shop".into(), one_per_vnd);
     })
     .await;
-    let secret = register(&app, "shop", true).await.unwrap();
-    let t = partner_token(&app, "shop", &secret).await;
+    let (_, t) = helpers::partner(&app, "shop").await;
     let sj = member(&app, &t, "0912000222").await;
     let (status, _) = post(&app, &t, ACCRUAL, accrual(&sj, "SEED", 1_000)).await;
     assert_eq!(status, StatusCode::OK);
@@ -143,8 +139,7 @@ const CAPTURE: &str = "/api-point/partner/v1/point-lock/capture";
 #[tokio::test]
 async fn locked_points_are_held_then_captured_or_released_with_their_codes() {
     let app = TestApp::spawn().await;
-    let secret = register(&app, "shop", true).await.unwrap();
-    let t = partner_token(&app, "shop", &secret).await;
+    let (_, t) = helpers::partner(&app, "shop").await;
     let sj = member(&app, &t, "0912000333").await;
     post(&app, &t, ACCRUAL, accrual(&sj, "SEED", 1_000_000)).await; // 100 points
 
@@ -197,8 +192,7 @@ const WITH_TOKEN: &str = "/api-point/partner/v1/point-redemption-with-token";
 async fn a_redemption_with_token_spends_exactly_what_the_member_confirmed() {
     use domain::ledger::sign::{self, TxnData};
     let app = TestApp::spawn().await;
-    let secret = register(&app, "shop", true).await.unwrap();
-    let t = partner_token(&app, "shop", &secret).await;
+    let (_, t) = helpers::partner(&app, "shop").await;
     let sj = member(&app, &t, "0912000555").await;
     post(&app, &t, ACCRUAL, accrual(&sj, "SEED", 1_000_000)).await; // 100 points
     let m = domain::identity::members::find_by_skyjoy_id(app.db(), &domain::identity::SkyJoyId::parse(&sj).unwrap()).await.unwrap().unwrap();
@@ -241,8 +235,7 @@ async fn a_redemption_with_token_spends_exactly_what_the_member_confirmed() {
 async fn each_partner_gets_only_the_scopes_it_was_given() {
     use crate::oidc::token;
     let app = TestApp::spawn().await;
-    let secret = register(&app, "shop", true).await.unwrap();
-    let full = partner_token(&app, "shop", &secret).await;
+    let (_, full) = helpers::partner(&app, "shop").await;
     let sj = member(&app, &full, "0912000666").await;
     post(&app, &full, ACCRUAL, accrual(&sj, "SEED", 100_000)).await;
 

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::TestApp,
+    helpers::{self, TestApp},
     oidc::{authorize, location, query, register, sign_in, token, REDIRECT},
 };
 
@@ -75,8 +75,7 @@ async fn partner_apis_want_a_client_credentials_token_with_the_partner_scope() {
 #[tokio::test]
 async fn onboarding_profile_and_lookup_in_skyjoys_wire_format() {
     let app = TestApp::spawn().await;
-    let secret = register(&app, "shop", true).await.unwrap();
-    let t = partner_token(&app, "shop", &secret).await;
+    let (_, t) = helpers::partner(&app, "shop").await;
 
     let new = json!({"phone": "0912 345 678", "fullName": "Nguyen Van A", "dateOfBirth": "01-01-1990", "email": "a@example.vn", "customerId": "C-1"});
     let (status, body) = post(&app, &t, ONBOARD, new.clone()).await;
@@ -154,8 +153,7 @@ async fn onboarding_profile_and_lookup_in_skyjoys_wire_format() {
 async fn a_sign_in_with_a_link_token_links_the_customer_id_or_says_it_is_taken() {
     // One phone signs in four times here: no resend cool-down.
     let app = TestApp::spawn_with(|c| c.identity.otp_resend_after_s = 0).await;
-    let secret = register(&app, "shop", true).await.unwrap();
-    let t = partner_token(&app, "shop", &secret).await;
+    let (_, t) = helpers::partner(&app, "shop").await;
     let start = |token: String| {
         let app = &app;
         async move {

@@ -7,7 +7,6 @@ use domain::{
     signing::tikivip as sig,
     tikivip::{
         customers,
-        partners::{self, OpenMode, Partner},
         payments::{self, Status},
         Plan,
     },
@@ -21,15 +20,7 @@ const CLIENT_ID: &str = "2f1c5f38-3b7e-4d6e-9a43-1e1f0c9d7a11";
 const SECRET: &str = "EhjGcsUUuRSJTHiYPbW5fxzyaKEx0JuAZIKRQ4HnIfNFidB2kMg6locQbTIEz3Vf";
 
 async fn partner(app: &TestApp, code: &str, client_id: &str) {
-    let p = Partner {
-        partner_code: code.into(),
-        name: code.into(),
-        client_id: client_id.into(),
-        client_secret: SECRET.into(),
-        api_base_url: "http://127.0.0.1:9/partner/v1".into(),
-        open_mode: OpenMode::Url,
-    };
-    partners::register(app.db(), &p, domain::now_ms()).await.unwrap();
+    crate::helpers::tiki_partner(app.db(), code, client_id, SECRET).await;
 }
 
 /// Sends `body` (or a GET with the empty body) signed as `client_id`, at `ts`.
@@ -278,7 +269,6 @@ mod reconciliation {
 
     use domain::tikivip::{
         customers::{self, CustomerRequest},
-        partners::{self, OpenMode, Partner},
         payments::{self, Report, Status},
         reconcile::{Day, HEADER, MISMATCH_HEADER},
         Plan,
@@ -318,15 +308,7 @@ mod reconciliation {
         let db = domain::Db::connect(url.expose()).await.unwrap();
         db.migrate().await.unwrap();
         for (code, client_id) in [("walletx", CLIENT_ID), ("othery", "other-client")] {
-            let p = Partner {
-                partner_code: code.into(),
-                name: code.into(),
-                client_id: client_id.into(),
-                client_secret: SECRET.into(),
-                api_base_url: "http://127.0.0.1:9/partner/v1".into(),
-                open_mode: OpenMode::Url,
-            };
-            partners::register(&db, &p, domain::now_ms()).await.unwrap();
+            crate::helpers::tiki_partner(&db, code, client_id, SECRET).await;
         }
         let day = Day::of(domain::now_ms()).previous();
         let at = day.start_ms() + 9 * 3_600_000;
@@ -350,16 +332,6 @@ mod reconciliation {
             c.tikivip.reconcile_poll_s = 1;
         })
         .await
-    }
-
-    async fn wait_for(path: &Path) -> String {
-        for _ in 0..200 {
-            if let Ok(text) = std::fs::read_to_string(path) {
-                return text;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("{} never appeared", path.display());
     }
 
     async fn get(app: &TestApp, query: &str) -> reqwest::Response {
@@ -404,9 +376,9 @@ mod reconciliation {
 
         // the background task wrote the same file to OUTBOUND, and othery's own
         let outbound = dir.path().join("reconcile/OUTBOUND");
-        assert_eq!(wait_for(&outbound.join("walletx").join(&name)).await, csv);
-        assert_eq!(wait_for(&outbound.join(format!("othery/tikivip_othery_{day}_1.csv"))).await.lines().count(), 2);
-        let before = wait_for(&outbound.join(format!("walletx/tikivip_walletx_{}_1.csv", day.previous()))).await;
+        assert_eq!(crate::helpers::wait_for_file(&outbound.join("walletx").join(&name)).await, csv);
+        assert_eq!(crate::helpers::wait_for_file(&outbound.join(format!("othery/tikivip_othery_{day}_1.csv"))).await.lines().count(), 2);
+        let before = crate::helpers::wait_for_file(&outbound.join(format!("walletx/tikivip_walletx_{}_1.csv", day.previous()))).await;
         assert_eq!(before.lines().count(), 2, "the days before are caught up");
 
         let code = |res: serde_json::Value| res["code"].as_i64();
@@ -468,7 +440,7 @@ mod reconciliation {
         std::fs::rename(inbound.join(format!("{name}.tmp")), inbound.join(&name)).unwrap();
 
         let app = spawn(dir.path(), &url).await;
-        let result = wait_for(&outbound.join(format!("{name}.mismatches.csv"))).await;
+        let result = crate::helpers::wait_for_file(&outbound.join(format!("{name}.mismatches.csv"))).await;
         assert_eq!(
             result.split("\r\n").collect::<Vec<_>>(),
             [
@@ -490,7 +462,7 @@ mod reconciliation {
 
         // part 1 comes (full, as far as the rule goes, only once it holds 500,000 rows): part 2 follows it
         std::fs::write(inbound.join(format!("tikivip_walletx_{earlier_day}_1.csv")), format!("{HEADER}\n")).unwrap();
-        let second = wait_for(&outbound.join(format!("{part2}.mismatches.csv"))).await;
+        let second = crate::helpers::wait_for_file(&outbound.join(format!("{part2}.mismatches.csv"))).await;
         assert_eq!(second, format!("{MISMATCH_HEADER}\r\n{},MISSING_AT_PARTNER,SUCCESS,,\r\n", day_before.tiki_transaction_id), "in neither part");
         assert!(archived.join(&part2).is_file() && archived.join(format!("tikivip_walletx_{earlier_day}_1.csv")).is_file());
 
@@ -502,7 +474,7 @@ mod reconciliation {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let again = wait_for(&outbound.join(format!("{name}.mismatches.csv"))).await;
+        let again = crate::helpers::wait_for_file(&outbound.join(format!("{name}.mismatches.csv"))).await;
         assert_eq!(again.lines().filter(|l| l.contains("MISSING_AT_PARTNER")).count(), 5, "{again}");
         assert_eq!(std::fs::read_to_string(archived.join(&name)).unwrap(), format!("{HEADER}\n"));
         assert_eq!(std::fs::read_dir(&archived).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(&name)).count(), 2);

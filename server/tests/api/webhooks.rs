@@ -9,14 +9,16 @@ use std::{
 };
 
 use axum::{body::Bytes, extract::State, http::HeaderMap, routing::post as route_post, Router};
-use domain::signing::{skyjoy_webhook, TimestampWindow};
+use domain::{
+    outbox::JobState,
+    signing::{skyjoy_webhook, TimestampWindow},
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::TestApp,
-    oidc::register,
-    skyjoy::{partner_token, post, ONBOARD},
+    helpers::{self, TestApp},
+    skyjoy::{post, ONBOARD},
 };
 
 #[derive(Clone, Default)]
@@ -57,8 +59,7 @@ async fn a_receiver_that_was_down_gets_every_event_once_signed() {
         c.webhooks.max_retry_delay_ms = 300;
     })
     .await;
-    let secret = register(&app, "shop", true).await.unwrap();
-    let t = partner_token(&app, "shop", &secret).await;
+    let (_, t) = helpers::partner(&app, "shop").await;
 
     // The receiver's port is reserved, then closed: it is down.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -101,7 +102,20 @@ async fn a_receiver_that_was_down_gets_every_event_once_signed() {
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let seen = receiver.seen.clone();
     wait_for(|| seen.lock().unwrap().len() == 4, "all four events").await;
-    tokio::time::sleep(Duration::from_millis(600)).await; // time for any duplicate to show up
+    // Every delivery job finished (done, or given up on): from then on nothing can arrive again,
+    // so a duplicate would be in `seen` now.
+    let db = app.db().clone();
+    for _ in 0..200 {
+        let jobs = domain::outbox::list(&db, None, 1_000).await.unwrap();
+        let deliveries: Vec<_> = jobs.iter().filter(|j| j.kind == domain::events::webhooks::DELIVER).collect();
+        assert_eq!(deliveries.len(), 4, "one delivery job per event and endpoint: {deliveries:?}");
+        if deliveries.iter().all(|j| matches!(j.state, JobState::Done | JobState::Dead)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let unfinished = domain::outbox::list(&db, None, 1_000).await.unwrap().into_iter().filter(|j| j.kind == domain::events::webhooks::DELIVER && j.state != JobState::Done);
+    assert_eq!(unfinished.count(), 0, "every delivery done");
 
     let seen = receiver.seen.lock().unwrap().clone();
     assert_eq!(*receiver.bad_signatures.lock().unwrap(), 0);

@@ -1,8 +1,16 @@
 //! Batch files: each format, each row code, whole-file refusals, re-uploads and restarts.
 
+use serde_json::{Map, Value};
+
 use super::*;
 use crate::{
-    identity::{members::NewMember, FullName, PhoneNumber},
+    csv_file,
+    identity::{
+        members::{self, NewMember},
+        FullName, PhoneNumber,
+    },
+    ledger::EarningRules,
+    store::Db,
     ledger::{balance, inconsistent_accounts, EarningRule, Kind, Posting},
     store::testing::temp_db,
 };
@@ -183,7 +191,7 @@ async fn json_lines_use_the_same_rules_and_the_partners_earning_rule() {
         amount: Some(7_000),
         currency: Some("VND".into()),
     };
-    let posted = super::super::post(&db, &api, T0).await.unwrap();
+    let posted = crate::ledger::post(&db, &api, T0).await.unwrap();
     let row = format!("{HEADER}\nACCRUAL,{sj},API-1,1678896000000,7000,,\n");
     let results = apply(&db, &rules, "shop", true, &parse(row.as_bytes(), Format::Csv).unwrap(), T0).await.unwrap();
     assert_eq!((results[0].replayed, results[0].bit_reference.as_deref()), (true, Some(posted.entry.bit_reference.as_str())));
@@ -201,7 +209,7 @@ async fn the_result_file_is_csv_and_only_its_partner_reads_the_batch() {
     );
     let back = parse(done.result_csv.as_bytes(), Format::Csv);
     assert!(matches!(back, Err(FileError::InvalidHeader(_))), "a result file is not an upload");
-    let records = csv::records(&done.result_csv).0;
+    let records: Vec<csv_file::Record> = csv_file::records(done.result_csv.as_bytes()).unwrap().map(Result::unwrap).collect();
     assert_eq!(records[1].fields.as_ref().unwrap()[2], "T,1 \"x\"", "the result file quotes what needs it");
 
     let stored = find(&db, "shop", &done.batch.id).await.unwrap().unwrap();

@@ -45,7 +45,7 @@ test-rust-postgres:
 
 ## Three `joygate serve` processes on one PostgreSQL behind nginx (server/tests/cluster.rs).
 test-cluster:
-	$(WITH_TOOLS) scripts/with-postgres cargo test -p joygate --test cluster -- --nocapture
+	$(WITH_TOOLS) scripts/with-postgres cargo test --workspace --test cluster -- --nocapture
 
 ## Load figures for the release build (README, "Benchmarks").
 bench: setup

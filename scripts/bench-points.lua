@@ -1,8 +1,10 @@
 -- wrk script for the SkyJoy point APIs (scripts/bench): POINT_KIND=accrual|redemption, each
 -- request with its own transactionId (thread id + counter), for member SKYJOY_ID, with the
--- partner's Bearer token in BEARER.
+-- partner's Bearer token in BEARER; with SKYJOY_IDS (comma-separated) each request goes to the
+-- next member of that list in turn instead.
 local kind = os.getenv("POINT_KIND")
-local skyjoy = os.getenv("SKYJOY_ID")
+local members = {}
+for m in string.gmatch(os.getenv("SKYJOY_IDS") or os.getenv("SKYJOY_ID") or "", "[^,]+") do members[#members + 1] = m end
 local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. (os.getenv("BEARER") or "") }
 local counter = 0
 local n = 0
@@ -14,6 +16,7 @@ end
 
 function request()
   n = n + 1
+  local skyjoy = members[(n + id) % #members + 1]
   local txn = string.format("%s-%d-%d-%d", kind, os.time(), id, n)
   local body
   if kind == "accrual" then

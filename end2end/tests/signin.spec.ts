@@ -1,5 +1,7 @@
 import { test, expect, provider, demo, freshPhone, codeFor, signIn, expectAccessible, noScriptContext } from './fixtures';
-import { chromium, Page, FrameLocator, APIRequestContext } from '@playwright/test';
+import { chromium, Page, FrameLocator, APIRequestContext, BrowserContext, TestInfo } from '@playwright/test';
+import fs from 'node:fs';
+import path from 'node:path';
 
 test('regular web app: the partner redirects, the member signs up, and comes back signed in', async ({ page, request, consoleErrors }) => {
   await page.goto(`${demo()}/`);
@@ -60,18 +62,48 @@ test('a wrong code shows one message and the right one still works', async ({ pa
   await expect(page.getByTestId('profile-form')).toBeVisible();
 });
 
-test('iFrame: signs in inside the partner page with third-party cookies blocked', async ({ request }, info) => {
-  const browser = await chromium.launch({
+// A browser profile whose third-party cookie setting is explicit (Chromium's own preference, as
+// chrome://settings/cookies writes it), so the iFrame test does not rest on a default.
+async function profile(info: TestInfo, blockThirdPartyCookies: boolean): Promise<BrowserContext> {
+  // in the test's output folder, which Playwright clears before each run
+  const dir = info.outputPath(blockThirdPartyCookies ? 'profile-blocking' : 'profile-allowing');
+  fs.mkdirSync(path.join(dir, 'Default'), { recursive: true });
+  const prefs = { profile: { block_third_party_cookies: blockThirdPartyCookies, cookie_controls_mode: blockThirdPartyCookies ? 1 : 0 } };
+  fs.writeFileSync(path.join(dir, 'Default', 'Preferences'), JSON.stringify(prefs));
+  const context = await chromium.launchPersistentContext(dir, {
     ...info.project.use.launchOptions,
-    args: [...(info.project.use.launchOptions?.args ?? []), '--test-third-party-cookie-phaseout'],
+    viewport: info.project.use.viewport ?? undefined,
+    locale: 'vi-VN',
   });
-  const context = await browser.newContext({ viewport: info.project.use.viewport ?? undefined, locale: 'vi-VN' });
+  return context;
+}
+
+// Whether the provider's frame inside the demo shop may store a cookie: a SameSite=None; Secure
+// cookie (the only kind a cross-site frame could ever get) written and read back inside it.
+async function frameCookieStored(page: Page): Promise<boolean> {
+  await page.goto(`${demo()}/iframe?lang=en`);
+  await expect(page.frameLocator('#skyjoy').getByRole('heading', { level: 1 })).toHaveText('Sign in to SkyJoy');
+  const frame = page.frames().find((f) => f.url().startsWith(provider()));
+  expect(frame, 'the provider frame').toBeTruthy();
+  return frame!.evaluate(() => {
+    document.cookie = 'joygate_probe=1; SameSite=None; Secure; Path=/';
+    return document.cookie.includes('joygate_probe=1');
+  });
+}
+
+test('iFrame: signs in inside the partner page with third-party cookies blocked', async ({ request }, info) => {
+  // the control: the same probe in a profile that allows third-party cookies stores the cookie,
+  // so the probe can tell blocking from SameSite rules
+  const allowing = await profile(info, false);
+  expect(await frameCookieStored(await allowing.newPage()), 'a profile that allows third-party cookies stores one').toBe(true);
+  await allowing.close();
+
+  const context = await profile(info, true);
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${demo()}/iframe?lang=en`);
+  expect(await frameCookieStored(page), 'third-party cookies are blocked in this profile').toBe(false);
   const frame = page.frameLocator('#skyjoy');
-  await expect(frame.getByRole('heading', { level: 1 })).toHaveText('Sign in to SkyJoy');
   await expect(page.getByTestId('demo-events')).toContainText('ready');
   await expectAccessible(page, 'demo shop: iFrame sign-in (embedded)');
   await signIn(frame, request, freshPhone(), 'Le Van Iframe');
@@ -80,7 +112,7 @@ test('iFrame: signs in inside the partner page with third-party cookies blocked'
   const providerCookies = await context.cookies(provider());
   expect(providerCookies, 'the embedded flow needed no provider cookie').toEqual([]);
   expect(errors).toEqual([]);
-  await browser.close();
+  await context.close();
 });
 
 test('iFrame: a page on an unregistered origin cannot frame the sign-in', async ({ page }) => {

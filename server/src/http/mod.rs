@@ -3,6 +3,7 @@
 pub mod account;
 pub mod benefits;
 pub mod errors;
+pub mod input;
 pub mod middleware;
 pub mod oidc;
 pub mod ops;

@@ -3,6 +3,7 @@
 mod batch;
 mod benefits;
 mod helpers;
+mod limits;
 mod oidc;
 mod ops;
 mod pages;

@@ -35,7 +35,12 @@ pub fn routes() -> Router<AppState> {
         .route("/jwks", get(discovery::jwks))
         .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
         .route("/embed", get(authorize::embed))
-        .route("/token", axum::routing::post(token::token).options(cors_preflight))
+        .route(
+            "/token",
+            axum::routing::post(token::token)
+                .options(cors_preflight)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::http::input::TOKEN_BODY_LIMIT)),
+        )
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo).options(cors_preflight))
         .route("/logout", get(logout::end_session_get).post(logout::end_session_post))
 }
@@ -64,6 +69,14 @@ impl OAuthError {
     pub fn server_error(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "OAuth endpoint failed");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error; it has been logged")
+    }
+}
+
+/// Input the framework refused (a form over 16 KiB, not a form, a repeated field, a query that
+/// does not parse): `invalid_request`, saying which.
+impl From<crate::http::input::Rejected> for OAuthError {
+    fn from(r: crate::http::input::Rejected) -> Self {
+        OAuthError::invalid_request(r.to_string())
     }
 }
 

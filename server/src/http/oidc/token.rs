@@ -7,7 +7,10 @@
 use std::time::Duration;
 
 use axum::{
-    extract::{rejection::FormRejection, State},
+    extract::{
+        rejection::{FormRejection, QueryRejection},
+        State,
+    },
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Form, Json,
@@ -27,6 +30,7 @@ use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
 use super::{allow_origin, request_origin, OAuthError};
+use crate::http::input::{Rejected, TOKEN_BODY_LIMIT};
 use crate::http::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -44,12 +48,14 @@ pub struct TokenForm {
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: axum::extract::Query<super::ClientQuery>,
+    query: Result<axum::extract::Query<super::ClientQuery>, QueryRejection>,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
     let origin = request_origin(&headers).map(str::to_string);
-    let Ok(Form(form)) = form else {
-        return OAuthError::invalid_request("the body must be application/x-www-form-urlencoded").into_response();
+    let (query, form) = match (query, form) {
+        (Ok(q), Ok(Form(f))) => (q, f),
+        (Err(e), _) => return OAuthError::from(Rejected::from(e)).into_response(),
+        (_, Err(e)) => return OAuthError::from(Rejected::from_form(e, TOKEN_BODY_LIMIT)).into_response(),
     };
     let client = match authenticate(&state.idp, &headers, &form).await {
         Ok(c) => c,

@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     body::Body,
-    extract::{Path, State},
+    extract::State,
     http::{header, HeaderMap, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -27,8 +27,8 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{success, Partner, SkyJoyError};
-use crate::http::AppState;
+use super::{success, Partner, Path, SkyJoyError};
+use crate::http::{input, AppState};
 
 const BATCH: &str = "/api-point/partner/v1/batch";
 
@@ -193,7 +193,7 @@ pub async fn upload(State(state): State<AppState>, partner: Partner, headers: He
 }
 
 /// `GET /api-point/partner/v1/batch/{batchId}`: the summary of one of the partner's batches.
-pub async fn summary(State(state): State<AppState>, partner: Partner, Path(batch_id): Path<String>) -> Result<Response, SkyJoyError> {
+pub async fn summary(State(state): State<AppState>, partner: Partner, input::Path(batch_id, ..): Path<String>) -> Result<Response, SkyJoyError> {
     partner.require("point:read")?;
     let b = batch::find(&state.db, &partner.client_id, &batch_id).await.map_err(SkyJoyError::internal)?.ok_or_else(not_found)?;
     Ok(success(summary_of(b, None)))
@@ -201,7 +201,7 @@ pub async fn summary(State(state): State<AppState>, partner: Partner, Path(batch
 
 /// `GET /api-point/partner/v1/batch/{batchId}/result.csv`: the result file, one line per row
 /// (`409 BATCH_PROCESSING` until it is done).
-pub async fn result_file(State(state): State<AppState>, partner: Partner, Path(batch_id): Path<String>) -> Result<Response, SkyJoyError> {
+pub async fn result_file(State(state): State<AppState>, partner: Partner, input::Path(batch_id, ..): Path<String>) -> Result<Response, SkyJoyError> {
     partner.require("point:read")?;
     let db = &state.db;
     let b = batch::find(db, &partner.client_id, &batch_id).await.map_err(SkyJoyError::internal)?.ok_or_else(not_found)?;

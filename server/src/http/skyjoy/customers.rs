@@ -2,7 +2,7 @@
 //! in `domain::identity::members` ([`members::link`], [`members::onboard`]).
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::State,
     http::StatusCode,
     response::Response,
 };
@@ -15,8 +15,8 @@ use domain::identity::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{success, Body, Partner, SkyJoyError};
-use crate::http::AppState;
+use super::{success, Body, Partner, Path, Query, SkyJoyError};
+use crate::http::{input, AppState};
 
 /// Customer info as SkyJoy returns it; `customerId` is the calling partner's own link, if any.
 #[derive(Debug, Serialize)]
@@ -70,7 +70,7 @@ fn member_error(e: MemberError) -> SkyJoyError {
 }
 
 /// `GET /api-user/partner/v1/user-profile/{skyjoyId}`
-pub async fn profile(State(state): State<AppState>, partner: Partner, Path(skyjoy_id): Path<String>) -> Result<Response, SkyJoyError> {
+pub async fn profile(State(state): State<AppState>, partner: Partner, input::Path(skyjoy_id, ..): Path<String>) -> Result<Response, SkyJoyError> {
     partner.require("user:read")?;
     let id = SkyJoyId::parse(&skyjoy_id)?;
     let member = members::find_by_skyjoy_id(&state.db, &id).await.map_err(member_error)?.ok_or_else(SkyJoyError::member_not_found)?;
@@ -88,7 +88,7 @@ pub struct LookupQuery {
 
 /// `GET /api-user/partner/v2/user/lookup?skyjoyId=…` (or `phone=…`, or `customerId=…` — the
 /// calling partner's own Customer ID). Exactly one key.
-pub async fn lookup(State(state): State<AppState>, partner: Partner, Query(q): Query<LookupQuery>) -> Result<Response, SkyJoyError> {
+pub async fn lookup(State(state): State<AppState>, partner: Partner, input::Query(q, ..): Query<LookupQuery>) -> Result<Response, SkyJoyError> {
     partner.require("user:read")?;
     let db = &state.db;
     let given = [&q.skyjoy_id, &q.document_id, &q.phone, &q.customer_id].iter().filter(|v| v.is_some()).count();

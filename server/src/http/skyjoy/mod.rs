@@ -33,7 +33,16 @@ use domain::{
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
 
-use super::{oidc::userinfo::bearer, AppState};
+use super::{
+    input::{self, Rejected, SKYJOY_BODY_LIMIT},
+    oidc::userinfo::bearer,
+    AppState,
+};
+
+/// A query string, refused in SkyJoy's shape (`input::Query(q, ..)`).
+pub type Query<T> = input::Query<T, SkyJoyError>;
+/// A path parameter, refused in SkyJoy's shape (`input::Path(p, ..)`).
+pub type Path<T> = input::Path<T, SkyJoyError>;
 
 
 pub fn routes() -> Router<AppState> {
@@ -101,6 +110,17 @@ impl SkyJoyError {
     }
 }
 
+/// Input the framework refused: a body over 64 KiB is 413 `PAYLOAD_TOO_LARGE`; a path, query
+/// or body that does not parse (bad UTF-8, a repeated field) is 400 `BAD_REQUEST`.
+impl From<Rejected> for SkyJoyError {
+    fn from(r: Rejected) -> Self {
+        match r {
+            Rejected::TooLarge { .. } => SkyJoyError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", r.to_string()),
+            Rejected::ContentType(m) | Rejected::Malformed(m) => SkyJoyError::bad_request("BAD_REQUEST", m),
+        }
+    }
+}
+
 impl From<InvalidInput> for SkyJoyError {
     fn from(e: InvalidInput) -> Self {
         SkyJoyError::invalid(e)
@@ -156,16 +176,14 @@ impl IntoResponse for SkyJoyError {
     }
 }
 
-/// A JSON body parsed with a SkyJoy error (never axum's plain-text rejection).
+/// A JSON body (at most 64 KiB) parsed with a SkyJoy error (never axum's plain-text rejection).
 pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
     type Rejection = SkyJoyError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| SkyJoyError::bad_request("BAD_REQUEST", format!("the request body could not be read: {e}")))?;
+        let input::Bytes(bytes, ..) = input::Bytes::<SkyJoyError, SKYJOY_BODY_LIMIT>::from_request(req, state).await?;
         serde_json::from_slice(&bytes)
             .map(Body)
             .map_err(|e| SkyJoyError::bad_request("BAD_REQUEST", format!("the request body is not the expected JSON: {e}")))

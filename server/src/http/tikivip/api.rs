@@ -1,8 +1,7 @@
 //! The handlers; see the module table in `mod.rs`. Rules live in `domain::tikivip`.
 
 use axum::{
-    body::Bytes,
-    extract::{Query, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
     Json,
@@ -20,7 +19,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tower_sessions::Session;
 
-use crate::http::AppState;
+use crate::http::{
+    input::{self, Rejected, TIKIVIP_BODY_LIMIT},
+    AppState,
+};
+
+/// A signed body (at most 64 KiB), refused in Tiki's shape.
+type Signed = input::Bytes<TikiAnswer, TIKIVIP_BODY_LIMIT>;
+/// A query string, refused in Tiki's shape.
+pub(super) type Query<T> = input::Query<T, TikiAnswer>;
 
 /// A Tiki answer: `{"code":0,"message":"success",…}` or `{"code":N,"message":…}`.
 pub struct TikiAnswer(StatusCode, Value);
@@ -49,6 +56,17 @@ impl TikiAnswer {
 
     fn unsigned(message: impl Into<String>) -> Self {
         TikiAnswer(StatusCode::UNAUTHORIZED, json!({ "code": 1, "message": message.into() }))
+    }
+}
+
+/// Input the framework refused: a body over the limit is refused before its signature is read,
+/// so as unsigned (401, code 1); a query that does not parse is Tiki's invalid-request code.
+impl From<Rejected> for TikiAnswer {
+    fn from(r: Rejected) -> Self {
+        match r {
+            Rejected::TooLarge { .. } => TikiAnswer::unsigned(format!("{r}; it was not checked")),
+            Rejected::ContentType(m) | Rejected::Malformed(m) => TikiAnswer::error(&TikiError::Invalid(m)),
+        }
     }
 }
 
@@ -92,7 +110,7 @@ pub struct WebviewRequest {
 
 /// `POST /miniapp/tikivip/webview` → `data: {url_open, url_checkout_result, request_id}`.
 /// Each signed request is accepted once (a replayed one is refused).
-pub async fn webview(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<TikiAnswer, TikiAnswer> {
+pub async fn webview(State(state): State<AppState>, headers: HeaderMap, input::Bytes(body, ..): Signed) -> Result<TikiAnswer, TikiAnswer> {
     let partner = signed_by(&state, &headers, &body).await?;
     let signature = headers.get(sig::HEADER_SIGNATURE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let fresh = SeenNonces::new(state.db.clone())
@@ -131,7 +149,7 @@ pub struct IpnRequest {
 
 /// `POST /miniapp/tikivip/payment/ipn`: applied once however often it comes; its code tells
 /// the partner what to do (0 done; 1, 3–6: refund the customer).
-pub async fn ipn(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<TikiAnswer, TikiAnswer> {
+pub async fn ipn(State(state): State<AppState>, headers: HeaderMap, input::Bytes(body, ..): Signed) -> Result<TikiAnswer, TikiAnswer> {
     let partner = signed_by(&state, &headers, &body).await?;
     let req: IpnRequest = parse(&body)?;
     let invalid = |m: &str| TikiAnswer::from(TikiError::Invalid(m.into()));
@@ -165,7 +183,7 @@ pub struct TransactionQuery {
 }
 
 /// `GET /miniapp/tikivip/transaction?tiki_transaction_id=…`: Tiki's flat answer.
-pub async fn transaction(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<TransactionQuery>) -> Result<TikiAnswer, TikiAnswer> {
+pub async fn transaction(State(state): State<AppState>, headers: HeaderMap, input::Query(q, ..): Query<TransactionQuery>) -> Result<TikiAnswer, TikiAnswer> {
     let partner = signed_by(&state, &headers, b"").await?;
     let id = q.tiki_transaction_id.filter(|s| !s.is_empty()).ok_or_else(|| TikiAnswer::from(TikiError::Invalid("tiki_transaction_id is required".into())))?;
     let p = payments::find(&state.db, &id).await?.ok_or(TikiError::NotFound)?;
@@ -190,7 +208,7 @@ pub struct OpenQuery {
 }
 
 /// `url_open`: spends the single-use link and opens the webview as that customer.
-pub async fn open(State(state): State<AppState>, session: Session, Query(q): Query<OpenQuery>) -> Response {
+pub async fn open(State(state): State<AppState>, session: Session, axum::extract::Query(q): axum::extract::Query<OpenQuery>) -> Response {
     let customer = match q.t.as_deref() {
         Some(t) => customers::open(&state.db, t, domain::now_ms()).await,
         None => Ok(None),

@@ -3,7 +3,7 @@
 //! OUTBOUND; statuses as they are now). The rules live in `domain::tikivip::reconcile`.
 
 use axum::{
-    extract::{Query, State},
+    extract::State,
     http::{header, HeaderMap},
     response::{IntoResponse, Response},
 };
@@ -13,8 +13,8 @@ use domain::tikivip::{
 };
 use serde::Deserialize;
 
-use super::api::{signed_by, TikiAnswer};
-use crate::http::AppState;
+use super::api::{signed_by, Query, TikiAnswer};
+use crate::http::{input, AppState};
 
 #[derive(Deserialize)]
 pub struct ReconciliationQuery {
@@ -24,7 +24,7 @@ pub struct ReconciliationQuery {
 
 /// The CSV (`text/csv`, named by `Content-Disposition`), or `{"code":1}` for a bad date or part
 /// and for a day not over yet in Vietnam (T+1), `{"code":3}` for a part beyond the day's last.
-pub async fn reconciliation(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ReconciliationQuery>) -> Result<Response, TikiAnswer> {
+pub async fn reconciliation(State(state): State<AppState>, headers: HeaderMap, input::Query(q, ..): Query<ReconciliationQuery>) -> Result<Response, TikiAnswer> {
     let partner = signed_by(&state, &headers, b"").await?;
     let day = Day::parse(q.date.as_deref().unwrap_or_default())?;
     if !day.is_over(domain::now_ms()) {

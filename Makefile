@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(CACHE)/target
 WITH_TOOLS := source $(CACHE)/env.sh &&
 E2E_PORT ?= 3107
 
-.PHONY: setup build run cluster test test-rust test-rust-sqlite test-rust-postgres test-cluster test-e2e bench clean-site
+.PHONY: setup build run cluster test test-rust test-rust-sqlite test-rust-postgres test-cluster test-e2e bench bench-postgres fuzz chaos clean-site
 
 setup:
 	@scripts/setup
@@ -45,13 +45,30 @@ test-rust-postgres:
 
 ## Three `joygate serve` processes on one PostgreSQL behind nginx (server/tests/cluster.rs).
 test-cluster:
-	$(WITH_TOOLS) scripts/with-postgres cargo test --workspace --test cluster -- --nocapture
+	$(WITH_TOOLS) scripts/with-postgres cargo test --workspace --test cluster -- --nocapture --test-threads=1
+
+## kill -9 under load, long: CHAOS_KILLS SIGKILLs of random instances during postings with
+## retries (`make test` runs 10; README, "Robustness").
+CHAOS_KILLS ?= 50
+chaos: build
+	$(WITH_TOOLS) JOYGATE_CHAOS_KILLS=$(CHAOS_KILLS) scripts/with-postgres cargo test --workspace --test cluster -- --nocapture kill_minus_nine
 
 ## Load figures for the release build (README, "Benchmarks").
 bench: setup
 	$(WITH_TOOLS) cargo leptos build --release
 	$(WITH_TOOLS) cargo build --release -p joygate --example bench_mint --example bench_rewards --example bench_benefits
 	scripts/bench $(CARGO_TARGET_DIR)/release/joygate $(CARGO_TARGET_DIR)/release/examples/bench_mint $(CARGO_TARGET_DIR)/release/examples/bench_rewards $(CARGO_TARGET_DIR)/release/examples/bench_benefits
+
+## The PostgreSQL rows: one instance, then three behind nginx (README, "Benchmarks").
+bench-postgres: setup
+	$(WITH_TOOLS) cargo leptos build --release
+	scripts/bench-postgres $(CARGO_TARGET_DIR)/release/joygate
+
+## The parser properties (domain/tests/fuzz_parsers.rs, signing_properties.rs) with many more
+## cases than `make test` runs (README, "Robustness"). FUZZ_CASES=… to change.
+FUZZ_CASES ?= 50000
+fuzz: setup
+	$(WITH_TOOLS) PROPTEST_CASES=$(FUZZ_CASES) cargo test -p domain --test fuzz_parsers --test signing_properties -- --test-threads=2
 
 test-e2e:
 	cd end2end && E2E_PORT=$(E2E_PORT) E2E_JOYGATE_BIN=$(CARGO_TARGET_DIR)/debug/joygate npx playwright test

@@ -50,7 +50,33 @@ pub struct Records<R: Read> {
     /// The file offset (after a byte-order mark) of `tapped[0]`.
     base: u64,
     record: ::csv::ByteRecord,
+    /// Line ends before `base`.
+    lines: LineCount,
     done: bool,
+}
+
+/// Counts line ends as an editor does: CRLF, LF and a lone CR are one each (the `csv` crate ends
+/// records at all three but numbers lines by LF only).
+#[derive(Debug, Clone, Copy, Default)]
+struct LineCount {
+    ends: usize,
+    after_cr: bool,
+}
+
+impl LineCount {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\r' || (b == b'\n' && !self.after_cr) {
+                self.ends += 1;
+            }
+            self.after_cr = b == b'\r';
+        }
+    }
+
+    /// The 1-based line of the next byte.
+    fn line(&self) -> usize {
+        self.ends + 1
+    }
 }
 
 /// Reads records from `input`, record by record.
@@ -64,7 +90,7 @@ pub fn records<R: Read>(input: R) -> std::io::Result<Records<R>> {
         .has_headers(false)
         .flexible(true)
         .from_reader(Tap { inner: input, tapped: Rc::clone(&tapped) });
-    Ok(Records { reader, tapped, base: 0, record: ::csv::ByteRecord::new(), done: false })
+    Ok(Records { reader, tapped, base: 0, record: ::csv::ByteRecord::new(), lines: LineCount::default(), done: false })
 }
 
 impl<R: Read> Iterator for Records<R> {
@@ -85,17 +111,25 @@ impl<R: Read> Iterator for Records<R> {
             let mut tapped = self.tapped.borrow_mut();
             let from = usize::try_from(start.byte() - self.base).unwrap_or(usize::MAX).min(tapped.len());
             let to = usize::try_from(end - self.base).unwrap_or(usize::MAX).min(tapped.len());
+            self.lines.feed(&tapped[..from]);
             let raw = &tapped[from..to];
             // the record's own bytes, after the line ends and empty lines before it
             let skipped = raw.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
-            let line = usize::try_from(start.line()).unwrap_or(usize::MAX) + raw[..skipped].iter().filter(|b| **b == b'\n').count();
+            self.lines.feed(&raw[..skipped]);
+            let line = self.lines.line();
             let raw = &raw[skipped..];
             let blank = self.record.len() == 1 && !raw.contains(&b'"') && self.record[0].iter().all(u8::is_ascii_whitespace);
+            let lines = self.lines;
             let fields = strict(raw, line).and_then(|()| {
-                std::str::from_utf8(raw).map_err(|e| Malformed::NotUtf8 { line: line + raw[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() })?;
+                std::str::from_utf8(raw).map_err(|e| {
+                    let mut at = lines;
+                    at.feed(&raw[..e.valid_up_to()]);
+                    Malformed::NotUtf8 { line: at.line() }
+                })?;
                 // fields are the record's bytes less some quotes: UTF-8 as it is
                 Ok(self.record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect())
             });
+            self.lines.feed(raw);
             tapped.drain(..to);
             self.base = end;
             if matches!(fields, Err(Malformed::Unclosed { .. })) {
@@ -112,18 +146,19 @@ impl<R: Read> Iterator for Records<R> {
 /// What the `csv` crate accepts and RFC 4180 does not, in one record's bytes (from its first
 /// byte, starting on `line`, to its line end or the end of the file): a quote inside a field that
 /// is not quoted, characters after a closing quote, a quote never closed.
-fn strict(raw: &[u8], mut line: usize) -> Result<(), Malformed> {
+fn strict(raw: &[u8], line: usize) -> Result<(), Malformed> {
+    let mut lines = LineCount { ends: line.saturating_sub(1), after_cr: false };
     let (mut at_field_start, mut closed, mut quote_line) = (true, false, None);
     let mut problem = None;
     let mut bytes = raw.iter().peekable();
     while let Some(&b) = bytes.next() {
         if quote_line.is_some() {
+            lines.feed(&[b]);
             match b {
                 b'"' if bytes.peek() == Some(&&b'"') => {
                     bytes.next();
                 }
                 b'"' => (quote_line, closed) = (None, true),
-                b'\n' => line += 1,
                 _ => {}
             }
             continue;
@@ -131,7 +166,7 @@ fn strict(raw: &[u8], mut line: usize) -> Result<(), Malformed> {
         match b {
             b',' => (at_field_start, closed) = (true, false),
             b'\r' | b'\n' => break,
-            b'"' if at_field_start => (quote_line, at_field_start) = (Some(line), false),
+            b'"' if at_field_start => (quote_line, at_field_start) = (Some(lines.line()), false),
             _ if closed => {
                 problem.get_or_insert(Malformed::TextAfterClosingQuote);
             }
@@ -220,6 +255,16 @@ mod tests {
             "a,\"b,c\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n"
         );
         assert_eq!(Lines::with_header("a,b").into_string(), "a,b\r\n");
+    }
+
+    /// Found by the batch-file fuzzer: records ended by a lone CR all said line 1.
+    #[test]
+    fn a_lone_cr_ends_a_line_as_lf_and_crlf_do() {
+        let lines = |text: &str| read(text).into_iter().map(|r| r.line).collect::<Vec<_>>();
+        assert_eq!(lines("h\ra\rb\r"), [1, 2, 3]);
+        assert_eq!(lines("h\r\na\r\rb\n\nc"), [1, 2, 4, 6]);
+        assert_eq!(lines("h\r\"x\ry\"\rz"), [1, 2, 4]);
+        assert_eq!(read("h\r\"a\r\nb\r\n")[1].fields, Err(Malformed::Unclosed { line: 2 }));
     }
 
     #[test]

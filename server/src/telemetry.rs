@@ -32,6 +32,14 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .build_recorder();
             let handle = recorder.handle();
             let _ = metrics::set_global_recorder(recorder);
+            // Histogram samples wait in a queue until they are folded into the buckets; without
+            // this the queue grows by every request until /metrics is scraped (measured: ~8 MB
+            // per 15 s of 60k/s on one route). Once a second keeps it to one second's samples.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                upkeep.run_upkeep();
+            });
             metrics::gauge!("joygate_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             handle
         })

@@ -80,14 +80,20 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Customer>, TikiError> {
     Ok(row.map(from_row))
 }
 
+/// The longest `identify_fullname` we keep (longer is refused, never cut).
+pub const MAX_FULL_NAME: usize = 100;
+
 /// Registers the customer and issues a link valid `ttl_ms`.
 pub async fn open_link(db: &Db, partner_code: &str, req: &CustomerRequest, ttl_ms: i64, now_ms: i64) -> Result<OpenLink, TikiError> {
     let identify_code = req.identify_code.trim();
-    if identify_code.is_empty() || identify_code.len() > 64 {
-        return Err(TikiError::Invalid("identify_code is required (1 to 64 characters)".into()));
+    if identify_code.is_empty() || identify_code.chars().count() > 64 || identify_code.chars().any(char::is_control) {
+        return Err(TikiError::Invalid("identify_code is required (1 to 64 characters, no control characters)".into()));
     }
     let phone = PhoneNumber::parse(&req.phone).map_err(|_| TikiError::Invalid("identify_phone is not a valid Vietnamese phone number".into()))?;
-    let full_name = req.full_name.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(|n| n.chars().take(100).collect::<String>());
+    let full_name = req.full_name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if full_name.is_some_and(|n| n.chars().count() > MAX_FULL_NAME || n.chars().any(char::is_control)) {
+        return Err(TikiError::Invalid(format!("identify_fullname is at most {MAX_FULL_NAME} characters, no control characters")));
+    }
     let mut tx = db.begin().await?;
     let id: String = sqlx::query_scalar(
         "INSERT INTO tikivip_customers (id, partner_code, identify_code, phone, full_name, created_at, updated_at)

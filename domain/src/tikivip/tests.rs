@@ -64,6 +64,16 @@ async fn open_links_are_single_use_and_expire() {
     assert_eq!(late.customer.id, link.customer.id, "the same customer again");
     let bad = CustomerRequest { identify_code: "C-3".into(), phone: "12".into(), full_name: None };
     assert!(matches!(customers::open_link(&db, "walletx", &bad, 300_000, T0).await, Err(TikiError::Invalid(_))));
+    // ids without control characters, names refused (not cut) past the limit; controls: at it
+    for code in ["C\u{0}4", "C\n4", "   ", "C".repeat(65).as_str()] {
+        let bad = CustomerRequest { identify_code: code.into(), phone: "0987654321".into(), full_name: None };
+        assert!(matches!(customers::open_link(&db, "walletx", &bad, 300_000, T0).await, Err(TikiError::Invalid(_))), "{code:?}");
+    }
+    let long = CustomerRequest { identify_code: "C-5".into(), phone: "0987654321".into(), full_name: Some("n".repeat(1_000_000)) };
+    assert!(matches!(customers::open_link(&db, "walletx", &long, 300_000, T0).await, Err(TikiError::Invalid(_))));
+    let at_limit = CustomerRequest { identify_code: "C".repeat(64), phone: "0987654321".into(), full_name: Some("n".repeat(customers::MAX_FULL_NAME)) };
+    let ok = customers::open_link(&db, "walletx", &at_limit, 300_000, T0).await.unwrap();
+    assert_eq!(ok.customer.full_name.map(|n| n.chars().count()), Some(customers::MAX_FULL_NAME));
 }
 
 #[tokio::test]

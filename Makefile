@@ -45,12 +45,14 @@ test-rust-postgres:
 
 ## Three `joygate serve` processes on one PostgreSQL behind nginx (server/tests/cluster.rs).
 test-cluster:
+	scripts/need-nginx
 	$(WITH_TOOLS) scripts/with-postgres cargo test --workspace --test cluster -- --nocapture --test-threads=1
 
 ## kill -9 under load, long: CHAOS_KILLS SIGKILLs of random instances during postings with
 ## retries (`make test` runs 10; README, "Robustness").
 CHAOS_KILLS ?= 50
 chaos: build
+	scripts/need-nginx
 	$(WITH_TOOLS) JOYGATE_CHAOS_KILLS=$(CHAOS_KILLS) scripts/with-postgres cargo test --workspace --test cluster -- --nocapture kill_minus_nine
 
 ## Load figures for the release build (README, "Benchmarks").

@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(CACHE)/target
 WITH_TOOLS := source $(CACHE)/env.sh &&
 E2E_PORT ?= 3107
 
-.PHONY: setup build run cluster test test-rust test-rust-sqlite test-rust-postgres test-cluster test-e2e bench bench-postgres fuzz chaos clean-site
+.PHONY: setup build run cluster test test-rust test-rust-sqlite test-rust-postgres test-cluster test-e2e bench bench-postgres fuzz chaos test-contract clean-site
 
 setup:
 	@scripts/setup
@@ -31,7 +31,7 @@ cluster: setup
 ## Every test: unit, integration (on SQLite, then on PostgreSQL), the multi-instance test, then
 ## the browser tests in headless Chromium.
 test: build
-	$(MAKE) --no-print-directory test-rust test-cluster test-e2e
+	$(MAKE) --no-print-directory test-rust test-contract test-cluster test-e2e
 
 ## The Rust suite twice: on SQLite, then on PostgreSQL (a throwaway cluster from Debian's
 ## packages, or the server in JOYGATE_TEST_POSTGRES_URL).
@@ -42,6 +42,10 @@ test-rust-sqlite:
 
 test-rust-postgres:
 	$(WITH_TOOLS) scripts/with-postgres cargo test --workspace --no-fail-fast
+
+## The SkyJoy partner APIs against server/openapi.json, fuzzed by schemathesis (README, "Robustness").
+test-contract:
+	scripts/contract $(CARGO_TARGET_DIR)/debug/joygate
 
 ## Three `joygate serve` processes on one PostgreSQL behind nginx (server/tests/cluster.rs).
 test-cluster:

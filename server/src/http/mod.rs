@@ -122,6 +122,7 @@ pub async fn router(
 
     let mut router = Router::new()
         .route("/healthz", get(ops::healthz))
+        .route("/openapi.json", get(skyjoy::openapi))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(oidc::routes())

@@ -2,6 +2,7 @@
 
 mod batch;
 mod benefits;
+mod contract;
 mod helpers;
 mod limits;
 mod oidc;

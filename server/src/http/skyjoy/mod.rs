@@ -13,6 +13,11 @@
 //! | `POST /api-point/partner/v1/point-accrual`, `…/point-redemption`, `…/point-redemption-with-token`, `…/lookup-transaction-id` | SkyPoints ([`points`]) |
 //! | `POST /api-point/partner/v1/point-lock`, `…/point-lock/release`, `…/point-lock/capture` | locked points ([`locks`]) |
 //! | `POST /api-point/partner/v1/batch`, `GET …/batch/{batchId}`, `GET …/batch/{batchId}/result.csv` | batch point files ([`batch`]) |
+//! | `GET /openapi.json` | the OpenAPI document of the APIs above ([`OPENAPI`]) |
+//!
+//! The OpenAPI document (`server/openapi.json`) describes every route above, its fields'
+//! ranges and every answer's shape; `server/tests/api/contract.rs` checks that it names exactly
+//! the routes served here, and `make test` runs schemathesis against it and the live server.
 
 pub mod batch;
 pub mod customers;
@@ -60,6 +65,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api-point/partner/v1/point-lock/release", post(locks::release))
         .route("/api-point/partner/v1/point-lock/capture", post(locks::capture))
         .merge(batch::routes())
+}
+
+/// The OpenAPI 3.0 document of the SkyJoy partner APIs (`GET /openapi.json`).
+pub const OPENAPI: &str = include_str!("../../../openapi.json");
+
+/// `GET /openapi.json`
+pub async fn openapi() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 /// `{"statusCode":200,"message":"SUCCESS","data":…}`

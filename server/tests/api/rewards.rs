@@ -594,7 +594,15 @@ async fn a_dead_ticket_is_replayed_by_the_cli_and_survives_a_restart_then_the_le
     let ticket = shop.ticket("transaction", json!({"trxId": 2, "memberId": 2784, "data": [{"trxAmount": 120_000}]})).await;
     let r = shop.settled(&ticket).await;
     assert_eq!(r["ticketStatus"], "dead", "{r}");
-    let job_state: String = sqlx::query_scalar("SELECT state FROM outbox_jobs WHERE dedupe_key = $1").bind(format!("reward:{ticket}")).fetch_one(shop.app.db().pool()).await.unwrap();
+    // the ticket's result and its job's end are written one after the other: wait for the job
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let job_state = loop {
+        let state: String = sqlx::query_scalar("SELECT state FROM outbox_jobs WHERE dedupe_key = $1").bind(format!("reward:{ticket}")).fetch_one(shop.app.db().pool()).await.unwrap();
+        if state != "running" || std::time::Instant::now() > deadline {
+            break state;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(job_state, "dead");
     domain::rewards::testing::fail_postings(shop.app.db(), false).await.unwrap();
     let Shop { app, key } = shop;

@@ -27,6 +27,10 @@ fn has_forbidden(s: &str) -> bool {
     s.chars().any(|c| matches!(c, '@' | '#' | '?') || c.is_control())
 }
 
+/// What [`id_text`] accepts, as a regular expression (an OpenAPI `pattern`): no `@ # ?`, no
+/// control characters, no leading or trailing space.
+pub const ID_PATTERN: &str = r"^[^@#?\s\u0000-\u001F\u007F-\u009F]([^@#?\u0000-\u001F\u007F-\u009F]*[^@#?\s\u0000-\u001F\u007F-\u009F])?$";
+
 fn id_text(field: &'static str, s: &str, max: usize, too_long: &'static str) -> Result<String, InvalidField> {
     if s.is_empty() {
         return Err(InvalidField::new(field, "is required"));
@@ -49,6 +53,8 @@ macro_rules! id_type {
 
         impl $name {
             pub const FIELD: &'static str = $field;
+            /// The most characters.
+            pub const MAX: usize = $max;
 
             pub fn parse(s: &str) -> Result<Self, InvalidField> {
                 id_text($field, s, $max, concat!("is longer than ", stringify!($max), " characters")).map(Self)

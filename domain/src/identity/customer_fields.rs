@@ -13,6 +13,7 @@ use super::{link_requests::LinkHint, members::NewMember, CustomerId, DateOfBirth
 
 /// The fields as the partner sent them (JSON, camelCase), none checked yet.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerFields {
     pub phone: Option<String>,

@@ -102,9 +102,12 @@ pub struct CustomerId(String);
 string_newtype!(CustomerId);
 
 impl CustomerId {
+    /// The most characters (after trimming; no control characters).
+    pub const MAX_CHARS: usize = 64;
+
     pub fn parse(s: &str) -> Result<CustomerId, InvalidInput> {
         let s = s.trim();
-        if s.is_empty() || s.chars().count() > 64 || s.chars().any(|c| c.is_control()) {
+        if s.is_empty() || s.chars().count() > Self::MAX_CHARS || s.chars().any(|c| c.is_control()) {
             return Err(InvalidInput::CustomerId);
         }
         Ok(CustomerId(s.to_string()))

@@ -14,6 +14,10 @@ impl PhoneNumber {
     /// Accepts `+84…`, `84…` and `0…` forms with spaces, dots, dashes or parentheses between
     /// digits. Mobile numbers have 9 national digits starting 3, 5, 7, 8 or 9; landlines 10
     /// starting with 2.
+    /// The plain forms [`PhoneNumber::parse`] accepts (it also skips spaces, dots, dashes and
+    /// brackets): 0, 84 or +84, then a mobile's 9 digits or a landline's 10.
+    pub const PATTERN: &'static str = r"^(0|\+84|84)([35789][0-9]{8}|2[0-9]{9})$";
+
     pub fn parse(s: &str) -> Result<PhoneNumber, InvalidInput> {
         let mut plus = false;
         let mut digits = String::with_capacity(12);

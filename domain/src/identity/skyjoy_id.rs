@@ -11,6 +11,10 @@ pub struct SkyJoyId(String);
 string_newtype!(SkyJoyId);
 
 impl SkyJoyId {
+    /// The canonical form, as answers carry it (a request may also write `sj`, or pad it with
+    /// spaces).
+    pub const PATTERN: &'static str = "^SJ[0-9]{10}$";
+
     /// Accepts `SJ` in either case around 10 digits; stores the canonical upper-case form.
     pub fn parse(s: &str) -> Result<SkyJoyId, InvalidInput> {
         let s = s.trim();

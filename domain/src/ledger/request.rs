@@ -22,6 +22,8 @@ pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 pub const MAX_POINTS: i64 = 1_000_000_000_000;
 /// The largest balance a member may hold: 10^15 points (a credit beyond it is refused).
 pub const MAX_BALANCE: i64 = 1_000_000_000_000_000;
+/// A transactionId's most characters (after trimming; printable, no control characters).
+pub const MAX_TRANSACTION_ID_CHARS: usize = 64;
 /// Transaction dates are accepted from 2000-01-01T00:00:00Z …
 pub const MIN_DATE_MS: i64 = 946_684_800_000;
 /// … to before 2100-01-01T00:00:00Z.
@@ -153,7 +155,7 @@ pub struct TransactionId(String);
 impl TransactionId {
     pub fn parse(s: &str) -> Result<TransactionId, PointRefusal> {
         let s = s.trim();
-        if s.is_empty() || s.chars().count() > 64 || s.chars().any(char::is_control) {
+        if s.is_empty() || s.chars().count() > MAX_TRANSACTION_ID_CHARS || s.chars().any(char::is_control) {
             return Err(PointRefusal::InvalidTransactionId);
         }
         Ok(TransactionId(s.to_string()))

@@ -82,11 +82,13 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Customer>, TikiError> {
 
 /// The longest `identify_fullname` we keep (longer is refused, never cut).
 pub const MAX_FULL_NAME: usize = 100;
+/// The most characters of an `identify_code` (no control characters).
+pub const MAX_IDENTIFY_CODE: usize = 64;
 
 /// Registers the customer and issues a link valid `ttl_ms`.
 pub async fn open_link(db: &Db, partner_code: &str, req: &CustomerRequest, ttl_ms: i64, now_ms: i64) -> Result<OpenLink, TikiError> {
     let identify_code = req.identify_code.trim();
-    if identify_code.is_empty() || identify_code.chars().count() > 64 || identify_code.chars().any(char::is_control) {
+    if identify_code.is_empty() || identify_code.chars().count() > MAX_IDENTIFY_CODE || identify_code.chars().any(char::is_control) {
         return Err(TikiError::Invalid("identify_code is required (1 to 64 characters, no control characters)".into()));
     }
     let phone = PhoneNumber::parse(&req.phone).map_err(|_| TikiError::Invalid("identify_phone is not a valid Vietnamese phone number".into()))?;

@@ -6,6 +6,7 @@ pub mod errors;
 pub mod input;
 pub mod middleware;
 pub mod oidc;
+pub mod openapi;
 pub mod ops;
 pub mod rewards;
 pub mod sandbox;
@@ -71,6 +72,8 @@ pub struct Shared {
     pub rewards: std::sync::Arc<crate::rewards::Rewards>,
     /// Benefits: the platforms' keys, the signature window.
     pub benefits: benefits::BenefitsContext,
+    /// The partner APIs' OpenAPI document and its reference page.
+    pub openapi: openapi::Served,
 }
 
 pub const SESSION_COOKIE: &str = "joygate_session";
@@ -110,6 +113,7 @@ pub async fn router(
         tikivip: tikivip.clone(),
         rewards,
         benefits: benefit_context,
+        openapi: openapi::Served::new(&config.benefits)?,
     }));
 
     let session_store = sessions::DbSessionStore::new(db.clone());
@@ -122,7 +126,8 @@ pub async fn router(
 
     let mut router = Router::new()
         .route("/healthz", get(ops::healthz))
-        .route("/openapi.json", get(skyjoy::openapi))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs/api", get(openapi::reference_page))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(oidc::routes())

@@ -11,9 +11,139 @@ use domain::benefits::{
     ClientCode, InvalidField, IssueRequestId, Quantity, TemplateId, UserId,
 };
 use serde_json::{json, Value};
+use utoipa::{
+    openapi::{schema::ObjectBuilder, Object, Type},
+    ToSchema,
+};
 
 use super::{exchange, Code, Fields, IsvError, Verified};
 use crate::http::AppState;
+
+fn id_schema(max: usize, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(max))
+        .pattern(Some(domain::benefits::fields::ID_PATTERN))
+        .description(Some(format!("{description}: 1 to {max} characters, no @ # ? or control characters, no leading or trailing space")))
+        .build()
+}
+fn issue_request_id() -> Object {
+    id_schema(IssueRequestId::MAX, "The platform's idempotency key for the issue")
+}
+fn user_id() -> Object {
+    id_schema(UserId::MAX, "The super app's user")
+}
+fn template_id() -> Object {
+    id_schema(TemplateId::MAX, "The benefit template")
+}
+fn sync_request_id() -> Object {
+    id_schema(SyncRequestId::MAX, "Our syncBenefit's id")
+}
+fn client_code() -> Object {
+    ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[A-Z0-9_]{2,32}$")).description(Some("The super app (GCASH, DANA, TNG, …)")).build()
+}
+fn quantity() -> Object {
+    ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(Quantity::MAX)).description(Some("How many benefits, all or nothing (default 1)")).build()
+}
+
+/// issueBenefit's body (field names are case-insensitive, §2.5).
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the wire shape, for the document; read by `TryFrom<&Fields>`
+pub struct IssueBody {
+    #[schema(schema_with = issue_request_id)]
+    benefit_issue_request_id: String,
+    #[schema(schema_with = user_id)]
+    user_id: String,
+    #[schema(schema_with = template_id)]
+    benefit_template_id: String,
+    #[schema(schema_with = client_code)]
+    client_code: String,
+    #[schema(schema_with = quantity)]
+    quantity: Option<i64>,
+}
+
+/// reverseBenefitIssue's body: the issue's id; the other fields, when given, must match it.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the wire shape, for the document
+pub struct ReverseBody {
+    #[schema(schema_with = issue_request_id)]
+    benefit_issue_request_id: String,
+    #[schema(schema_with = user_id)]
+    user_id: Option<String>,
+    #[schema(schema_with = template_id)]
+    benefit_template_id: Option<String>,
+    #[schema(schema_with = client_code)]
+    client_code: Option<String>,
+}
+
+/// inquireBenefitIssue's body.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the wire shape, for the document
+pub struct InquireBody {
+    #[schema(schema_with = issue_request_id)]
+    benefit_issue_request_id: String,
+}
+
+/// notifyBenefitSync's body: the platform's review result of a syncBenefit.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the wire shape, for the document
+pub struct NotifyBody {
+    #[schema(schema_with = sync_request_id)]
+    benefit_sync_request_id: String,
+    #[schema(pattern = "^(PROCESSING|SUCCESS|FAIL)$")]
+    sync_status: String,
+    /// Required with FAIL.
+    #[schema(pattern = "^(AUDIT_FAIL|INNER_PROCESS_FAIL|SYNC_CLIENT_FAIL)$")]
+    sync_fail_code: Option<String>,
+    #[schema(max_length = 256)]
+    sync_fail_reason: Option<String>,
+}
+
+/// Every ISV answer (HTTP 200, signed): `success`, and on a refusal one of the documented
+/// `resultCode`s (only `UNKNOWN_EXCEPTION` is worth retrying); issue and inquire add the benefits.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the wire shape, for the document; answers are built by `success` / `IsvError::body`
+pub struct IsvReply {
+    success: bool,
+    /// Empty on success.
+    #[schema(pattern = "^(|UNKNOWN_EXCEPTION|PROCESS_FAIL|PARAM_ILLEGAL|METHOD_NOT_SUPPORTED|MEDIA_TYPE_NOT_ACCEPTABLE|INVALID_CLIENT|INVALID_SIGNATURE|ISSUE_REQUEST_ID_NOT_EXIST|SYNC_REQUEST_ID_NOT_EXIST)$")]
+    result_code: String,
+    #[schema(max_length = 256)]
+    result_message: String,
+    benefit_details: Option<Vec<BenefitDetail>>,
+}
+
+/// ExternalBenefitDetail (§2.3): one of benefitCode, benefitCode + benefitPin, benefitUrl.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the wire shape, for the document; built by `detail`
+pub struct BenefitDetail {
+    benefit_instance_id: String,
+    benefit_template_id: String,
+    amount: WireAmount,
+    #[schema(pattern = "^(ACTIVATED|USED|REVERSED|EXPIRED)$")]
+    status: String,
+    activate_time: String,
+    expire_time: String,
+    benefit_code: Option<String>,
+    benefit_pin: Option<String>,
+    benefit_url: Option<String>,
+}
+
+/// The seed's Amount: the value in minor units, as a string.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the wire shape, for the document
+pub struct WireAmount {
+    currency: String,
+    #[schema(pattern = "^[0-9]{1,16}$")]
+    value: String,
+}
 
 fn success(extra: Value) -> Value {
     let mut body = json!({ "success": true, "resultCode": "", "resultMessage": "" });
@@ -105,8 +235,16 @@ fn sync_notice(f: &Fields) -> Result<(SyncRequestId, SyncReport), InvalidField> 
     Ok((id, SyncReport { status, fail_code, fail_reason }))
 }
 
-/// notifyBenefitSync: `success: true` means received (the platform's review result is applied
-/// once; a notice the state machine does not allow any more is received and changes nothing).
+/// The platform's review result of a syncBenefit (notifyBenefitSync).
+///
+/// Signed by the platform (`Client-Id`, `Request-Time`, `Signature: algorithm=RSA256,…`, §2.5);
+/// the answer is signed with our key. `success: true` means received: the result is applied once; a notice the sync's state no longer allows is received and changes nothing.
+#[utoipa::path(
+    post, path = "/isv/benefit/sync/notify", tag = "Benefits (super-app platforms)", operation_id = "notifyBenefitSync",
+    security(("alipayClientId" = [], "alipayRequestTime" = [], "alipaySignature" = [])),
+    request_body = NotifyBody,
+    responses((status = 200, description = "The answer, or a refusal's `resultCode` (a request not signed right: `INVALID_CLIENT` / `INVALID_SIGNATURE`)", body = IsvReply))
+)]
 pub async fn notify(State(state): State<AppState>, req: axum::extract::Request) -> Response {
     let ctx = state.benefits.clone();
     let poll_after_ms = ctx.poll_after_ms;
@@ -127,7 +265,16 @@ pub async fn notify(State(state): State<AppState>, req: axum::extract::Request) 
     .await
 }
 
-/// issueBenefit: the benefits (same ones on every retry of the id), or a documented refusal.
+/// A user collected a benefit (issueBenefit).
+///
+/// Signed by the platform (`Client-Id`, `Request-Time`, `Signature: algorithm=RSA256,…`, §2.5);
+/// the answer is signed with our key. The benefits — the same ones on every retry of `benefitIssueRequestId` — or a documented refusal (`PARAM_ILLEGAL`, `PROCESS_FAIL` for a budget used up or outside the collection period, `UNKNOWN_EXCEPTION` to retry).
+#[utoipa::path(
+    post, path = "/isv/benefit/issue", tag = "Benefits (super-app platforms)", operation_id = "issueBenefit",
+    security(("alipayClientId" = [], "alipayRequestTime" = [], "alipaySignature" = [])),
+    request_body = IssueBody,
+    responses((status = 200, description = "The answer, or a refusal's `resultCode` (a request not signed right: `INVALID_CLIENT` / `INVALID_SIGNATURE`)", body = IsvReply))
+)]
 pub async fn issue(State(state): State<AppState>, req: axum::extract::Request) -> Response {
     let ctx = state.benefits.clone();
     exchange(&ctx, req, "issueBenefit", |v: Verified| async move {
@@ -141,8 +288,16 @@ pub async fn issue(State(state): State<AppState>, req: axum::extract::Request) -
     .await
 }
 
-/// reverseBenefitIssue: success for an issue reversed now or before, and for an id never seen
-/// (a tombstone then refuses its late issue).
+/// Take an issue back (reverseBenefitIssue).
+///
+/// Signed by the platform (`Client-Id`, `Request-Time`, `Signature: algorithm=RSA256,…`, §2.5);
+/// the answer is signed with our key. Success for an issue reversed now or before, and for an id never seen (a later issue of it is refused); a used benefit cannot be reversed (`PROCESS_FAIL`).
+#[utoipa::path(
+    post, path = "/isv/benefit/reverse", tag = "Benefits (super-app platforms)", operation_id = "reverseBenefitIssue",
+    security(("alipayClientId" = [], "alipayRequestTime" = [], "alipaySignature" = [])),
+    request_body = ReverseBody,
+    responses((status = 200, description = "The answer, or a refusal's `resultCode` (a request not signed right: `INVALID_CLIENT` / `INVALID_SIGNATURE`)", body = IsvReply))
+)]
 pub async fn reverse(State(state): State<AppState>, req: axum::extract::Request) -> Response {
     let ctx = state.benefits.clone();
     exchange(&ctx, req, "reverseBenefitIssue", |v: Verified| async move {
@@ -154,8 +309,16 @@ pub async fn reverse(State(state): State<AppState>, req: axum::extract::Request)
     .await
 }
 
-/// inquireBenefitIssue: the issue's benefits as they are now; ISSUE_REQUEST_ID_NOT_EXIST when
-/// there is no issuing record ("the issuing does not need to be reversed").
+/// An issue's benefits as they are now (inquireBenefitIssue).
+///
+/// Signed by the platform (`Client-Id`, `Request-Time`, `Signature: algorithm=RSA256,…`, §2.5);
+/// the answer is signed with our key. `ISSUE_REQUEST_ID_NOT_EXIST` when there is no issuing record.
+#[utoipa::path(
+    post, path = "/isv/benefit/query", tag = "Benefits (super-app platforms)", operation_id = "inquireBenefitIssue",
+    security(("alipayClientId" = [], "alipayRequestTime" = [], "alipaySignature" = [])),
+    request_body = InquireBody,
+    responses((status = 200, description = "The answer, or a refusal's `resultCode` (a request not signed right: `INVALID_CLIENT` / `INVALID_SIGNATURE`)", body = IsvReply))
+)]
 pub async fn query(State(state): State<AppState>, req: axum::extract::Request) -> Response {
     let ctx = state.benefits.clone();
     exchange(&ctx, req, "inquireBenefitIssue", |v: Verified| async move {

@@ -17,11 +17,11 @@ use domain::benefits::{
     usage::{self, UseRequest},
     BenefitError,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::http::{
-    skyjoy::{success, Body, Partner, SkyJoyError},
+    skyjoy::{success, Body, ErrorBody, Partner, Refusals, SkyJoyError, Success},
     AppState,
 };
 
@@ -47,12 +47,19 @@ fn refused(e: BenefitError) -> SkyJoyError {
     }
 }
 
-#[derive(Deserialize)]
+/// A benefit, by exactly one of `benefitCode` and `benefitInstanceId`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BenefitRef {
+    /// The code the user shows (spaces and dashes ignored, any case).
+    #[schema(min_length = 1, max_length = 64)]
     benefit_code: Option<String>,
+    #[schema(min_length = 1, max_length = 64)]
     benefit_instance_id: Option<String>,
+    /// Required to use a benefit that has one.
     benefit_pin: Option<String>,
+    /// Your id for this use (`use` only): a retry with it answers the first result.
+    #[schema(min_length = 1, max_length = 64)]
     request_id: Option<String>,
 }
 
@@ -67,29 +74,86 @@ impl BenefitRef {
 }
 
 /// What a partner sees of a benefit: never the user, never the PIN.
-fn view(i: &Instance) -> Value {
-    json!({
-        "benefitInstanceId": i.instance_id,
-        "benefitTemplateId": i.template_id,
-        "benefitCode": i.code,
-        "title": i.title,
-        "amount": { "currency": i.amount.currency, "value": i.amount.value },
-        "status": i.status.as_str(),
-        "activateTime": i.activate_time(),
-        "expireTime": i.expire_time(),
-        "pinRequired": i.pin.is_some(),
-        "usedTime": (i.status == domain::benefits::instances::Status::Used).then(|| domain::benefits::fields::wire_time(i.status_at_ms)),
-        "requestId": i.partner_request_id,
-    })
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BenefitView {
+    benefit_instance_id: String,
+    benefit_template_id: String,
+    benefit_code: String,
+    title: String,
+    amount: Money,
+    #[schema(pattern = "^(ACTIVATED|USED|REVERSED|EXPIRED)$")]
+    status: &'static str,
+    activate_time: String,
+    expire_time: String,
+    pin_required: bool,
+    used_time: Option<String>,
+    request_id: Option<String>,
+    /// `use` only: whether this answers an earlier use with the same `requestId`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replayed: Option<bool>,
 }
 
-async fn lookup(State(state): State<AppState>, partner: Partner, Body(r): Body<BenefitRef>) -> Result<Response, SkyJoyError> {
+/// An amount in the currency's minor units.
+#[derive(Serialize, ToSchema)]
+pub struct Money {
+    currency: String,
+    value: i64,
+}
+
+fn view(i: &Instance, replayed: Option<bool>) -> BenefitView {
+    BenefitView {
+        benefit_instance_id: i.instance_id.clone(),
+        benefit_template_id: i.template_id.clone(),
+        benefit_code: i.code.clone(),
+        title: i.title.clone(),
+        amount: Money { currency: i.amount.currency.clone(), value: i.amount.value },
+        status: i.status.as_str(),
+        activate_time: i.activate_time(),
+        expire_time: i.expire_time(),
+        pin_required: i.pin.is_some(),
+        used_time: (i.status == domain::benefits::instances::Status::Used).then(|| domain::benefits::fields::wire_time(i.status_at_ms)),
+        request_id: i.partner_request_id.clone(),
+        replayed,
+    }
+}
+
+/// See a benefit a user shows.
+///
+/// Scope `benefit:use`. Only the template's partner sees its benefits; another partner gets
+/// `BENEFIT_NOT_FOUND`.
+#[utoipa::path(
+    post, path = "/api-benefit/partner/v1/benefit/lookup", tag = "Benefits (partners)", operation_id = "benefitLookup",
+    security(("bearer" = ["benefit:use"])),
+    request_body = BenefitRef,
+    responses(
+        (status = 200, description = "The benefit", body = Success<BenefitView>),
+        (status = 404, description = "No benefit of yours has this code (`BENEFIT_NOT_FOUND`)", body = ErrorBody),
+        Refusals,
+    )
+)]
+pub async fn lookup(State(state): State<AppState>, partner: Partner, Body(r): Body<BenefitRef>) -> Result<Response, SkyJoyError> {
     partner.require(SCOPE)?;
     let found = usage::lookup(&state.db, &partner.client_id, &r.lookup()?).await.map_err(refused)?;
-    Ok(success(view(&found)))
+    Ok(success(view(&found, None)))
 }
 
-async fn use_benefit(State(state): State<AppState>, partner: Partner, Body(r): Body<BenefitRef>) -> Result<Response, SkyJoyError> {
+/// Use a benefit, once.
+///
+/// Scope `benefit:use`. Marks it USED and tells the platform (syncUsedBenefit). `benefitPin` is
+/// required when the benefit has one (`INVALID_PIN`).
+#[utoipa::path(
+    post, path = "/api-benefit/partner/v1/benefit/use", tag = "Benefits (partners)", operation_id = "benefitUse",
+    security(("bearer" = ["benefit:use"])),
+    request_body = BenefitRef,
+    responses(
+        (status = 200, description = "Used (or the first answer to this `requestId`, replayed)", body = Success<BenefitView>),
+        (status = 404, description = "No benefit of yours has this code (`BENEFIT_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "Already used, expired or reversed (`BENEFIT_ALREADY_USED`, `BENEFIT_EXPIRED`, `BENEFIT_REVERSED`)", body = ErrorBody),
+        Refusals,
+    )
+)]
+pub async fn use_benefit(State(state): State<AppState>, partner: Partner, Body(r): Body<BenefitRef>) -> Result<Response, SkyJoyError> {
     partner.require(SCOPE)?;
     let req = UseRequest { lookup: r.lookup()?, pin: r.benefit_pin.clone(), partner_request_id: r.request_id.clone() };
     let used = usage::use_benefit(&state.db, &partner.client_id, &req, domain::now_ms()).await.map_err(refused)?;
@@ -97,7 +161,5 @@ async fn use_benefit(State(state): State<AppState>, partner: Partner, Body(r): B
         state.worker.wake(); // the syncUsedBenefit
         tracing::info!(instance = %used.instance.instance_id, partner = %partner.client_id, "benefit used");
     }
-    let mut data = view(&used.instance);
-    data["replayed"] = json!(used.replayed);
-    Ok(success(data))
+    Ok(success(view(&used.instance, Some(used.replayed))))
 }

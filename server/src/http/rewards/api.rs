@@ -16,9 +16,185 @@ use domain::rewards::{
     Command, Envelope,
 };
 use serde_json::{json, Value};
+use utoipa::{
+    openapi::{
+        schema::{ObjectBuilder, OneOfBuilder, Schema, Type},
+        Object,
+    },
+    ToSchema,
+};
 
-use super::{authenticate, RewardsError, IDEMPOTENCY_KEY_HEADER};
+use super::{authenticate, RewardsError, RewardsFailure, IDEMPOTENCY_KEY_HEADER};
 use crate::{http::AppState, rewards::KeyError};
+
+fn fixed(value: &str) -> Object {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some([value])).build()
+}
+fn subject() -> Object {
+    fixed(envelope::SUBJECT)
+}
+fn subject_type() -> Object {
+    fixed(envelope::SUBJECT_TYPE)
+}
+fn subject_identifier() -> Object {
+    fixed(envelope::SUBJECT_IDENTIFIER)
+}
+fn action() -> Object {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(Action::ALL.map(Action::as_str))).description(Some("One of the six commands")).build()
+}
+fn text() -> Object {
+    ObjectBuilder::new().schema_type(Type::String).max_length(Some(envelope::MAX_TEXT_CHARS)).build()
+}
+/// An id: a string of at most 64 visible characters, or a whole number (`0` and `""` are no value).
+fn id() -> Schema {
+    let text = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(envelope::MAX_ID_CHARS))
+        .pattern(Some(r"^[^\u0000-\u001F\u007F-\u009F]*$"))
+        .build();
+    let number = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).build();
+    Schema::OneOf(OneOfBuilder::new().item(text).item(number).build())
+}
+/// The member: a Customer ID at the client (1 to 64 visible characters, or a whole number).
+fn member_id() -> Schema {
+    let text = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(domain::identity::CustomerId::MAX_CHARS))
+        .pattern(Some(crate::http::openapi::fields::PRINTABLE))
+        .build();
+    let number = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).build();
+    Schema::OneOf(OneOfBuilder::new().item(text).item(number).description(Some("The member's Customer ID at the client")).build())
+}
+fn trx_amount() -> Object {
+    ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).maximum(Some(envelope::MAX_AMOUNT)).description(Some("VND")).build()
+}
+
+/// A command (counterparts.md §3.2): the envelope routes it, `Data` carries it, signed.
+#[derive(ToSchema)]
+#[allow(non_snake_case, dead_code)] // the wire shape, for the document; read by `Envelope::try_from`
+pub struct TaskCommand {
+    #[schema(schema_with = subject)]
+    Subject: String,
+    #[schema(schema_with = subject_type)]
+    SubjectType: String,
+    #[schema(schema_with = subject_identifier)]
+    SubjectIdentifier: String,
+    #[schema(schema_with = action)]
+    Action: String,
+    /// The examples send `"null"`.
+    #[schema(schema_with = text)]
+    ResourceType: String,
+    #[schema(schema_with = text)]
+    Resource: String,
+    #[schema(schema_with = text)]
+    ResourceId: String,
+    #[schema(max_length = 200)]
+    ScopeSource: Option<String>,
+    Data: TaskData,
+}
+
+/// What the command says. `memberId` always; `trxId` or `refference` (not for dailycheckin: a
+/// member's day is its key); rows with `trxAmount` for transaction and transactionreferral;
+/// `userIdShare` for registerreferral. `signature` covers the other members (README, "Reward
+/// tasks").
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the wire shape, for the document; read by `Command::try_from`
+pub struct TaskData {
+    #[schema(schema_with = member_id)]
+    member_id: String,
+    #[schema(schema_with = id)]
+    trx_id: Option<String>,
+    #[schema(schema_with = id)]
+    refference: Option<String>,
+    #[schema(max_length = 100)]
+    member_name: Option<String>,
+    #[schema(schema_with = id)]
+    member_qtag_phone: Option<String>,
+    #[schema(schema_with = id)]
+    user_id: Option<String>,
+    /// The referrer's Customer ID.
+    #[schema(schema_with = id)]
+    user_id_share: Option<String>,
+    #[schema(schema_with = id)]
+    user_from_status: Option<String>,
+    #[schema(schema_with = id)]
+    device_type: Option<String>,
+    #[schema(schema_with = id)]
+    install_id: Option<String>,
+    #[schema(max_items = 100)]
+    data: Option<Vec<TaskRow>>,
+    /// The client's signature of the other members.
+    signature: String,
+}
+
+/// One row of a command.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the wire shape, for the document
+pub struct TaskRow {
+    #[schema(schema_with = trx_amount)]
+    trx_amount: Option<i64>,
+    /// `YYYY-MM-DD HH:MM:SS` (or with dashes, or `T`, or a day alone), in the client's zone.
+    trx_date: Option<String>,
+    #[schema(schema_with = id)]
+    product_id: Option<String>,
+}
+
+/// Which ticket to read.
+#[derive(ToSchema)]
+#[allow(non_snake_case, dead_code)] // the wire shape, for the document
+pub struct TicketQuery {
+    #[schema(min_length = 1, max_length = 64)]
+    TicketId: String,
+    #[schema(schema_with = subject)]
+    Subject: String,
+    #[schema(schema_with = subject_type)]
+    SubjectType: String,
+    #[schema(schema_with = subject_identifier)]
+    SubjectIdentifier: String,
+}
+
+/// The answer to a command or a ticket query.
+#[derive(ToSchema)]
+#[allow(non_snake_case, dead_code)] // the wire shape, for the document; built by `answer`
+pub struct TicketAnswer {
+    TicketId: String,
+    Subject: String,
+    SubjectType: String,
+    SubjectIdentifier: String,
+    Action: String,
+    ResourceType: String,
+    Resource: String,
+    ResourceId: String,
+    /// Request In: null. Request Out: the ticket's status and, once paid, what it paid.
+    Result: Option<TicketResult>,
+    #[schema(pattern = "^success$")]
+    Status: String,
+    Message: String,
+    #[schema(minimum = 200, maximum = 200)]
+    StatusCode: u16,
+}
+
+/// A ticket's status and result.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the wire shape, for the document; built by `result_of`
+pub struct TicketResult {
+    #[schema(pattern = "^(queued|processing|success|failed|dead)$")]
+    ticket_status: String,
+    reason: Option<String>,
+    message: Option<String>,
+    points: Option<i64>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    rewards: Option<Vec<()>>,
+    #[schema(value_type = Option<Object>)]
+    prize: Option<()>,
+    streak: Option<i64>,
+    created_at: String,
+    finished_at: Option<String>,
+}
 
 /// The largest request body.
 const MAX_BODY: usize = 64 * 1024;
@@ -65,7 +241,25 @@ fn accepted(submitted: &Submitted, action: Action) -> Response {
     res
 }
 
-/// `POST /saas/requestin`.
+/// Submit a reward task (Request In).
+///
+/// `Client-Id` and `Api-Key` name the client; `Data.signature` must verify with the client's
+/// key. The command is stored once (a retry answers its first TicketId; an `Idempotency-Key` or
+/// business key reused for another command is 409) and paid into the ledger by the worker.
+#[utoipa::path(
+    post, path = "/saas/requestin", tag = "Reward tasks", operation_id = "requestIn",
+    security(("rewardClientId" = [], "rewardApiKey" = [])),
+    request_body = TaskCommand,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters (the clients send MD5(body + date))")),
+    responses(
+        (status = 200, description = "Stored: its TicketId", body = TicketAnswer),
+        (status = 400, description = "Not a route of ours, or a field refused", body = RewardsFailure),
+        (status = 401, description = "Unknown client, wrong API key, or a signature that does not verify", body = RewardsFailure),
+        (status = 403, description = "The action is switched off for this client", body = RewardsFailure),
+        (status = 409, description = "A key reused for another command", body = RewardsFailure),
+        (status = 413, description = "Over 64 KiB", body = RewardsFailure),
+    )
+)]
 pub async fn request_in(State(state): State<AppState>, request: Request<Body>) -> Result<Response, RewardsError> {
     let now = state.rewards.now_ms();
     let (headers, raw, message) = body_of(request).await?;
@@ -114,7 +308,21 @@ fn result_of(t: &Ticket) -> Value {
     })
 }
 
-/// `POST /saas/requestout`: `{TicketId, Subject, SubjectType, SubjectIdentifier}`.
+/// A ticket's status and result (Request Out).
+///
+/// Only the client's own tickets.
+#[utoipa::path(
+    post, path = "/saas/requestout", tag = "Reward tasks", operation_id = "requestOut",
+    security(("rewardClientId" = [], "rewardApiKey" = [])),
+    request_body = TicketQuery,
+    responses(
+        (status = 200, description = "The ticket", body = TicketAnswer),
+        (status = 400, description = "Not a route of ours, or no TicketId", body = RewardsFailure),
+        (status = 401, description = "Unknown client or wrong API key", body = RewardsFailure),
+        (status = 404, description = "No ticket of yours has this id", body = RewardsFailure),
+        (status = 413, description = "Over 64 KiB", body = RewardsFailure),
+    )
+)]
 pub async fn request_out(State(state): State<AppState>, request: Request<Body>) -> Result<Response, RewardsError> {
     let (headers, _, message) = body_of(request).await?;
     envelope::route_request_out(&message)?;

@@ -13,7 +13,7 @@
 //! MD5(body + date)). Every refusal is `{"Status":"failed","StatusCode":N,"Message":…,"Data":null}`
 //! with HTTP status N, decided in one place: [`RewardsError`].
 
-mod api;
+pub mod api;
 
 use axum::{
     http::{HeaderMap, StatusCode},
@@ -22,7 +22,8 @@ use axum::{
     Json, Router,
 };
 use domain::rewards::{envelope::EnvelopeError, tickets::SubmitError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use crate::rewards::RewardClientEntry;
@@ -120,8 +121,22 @@ impl IntoResponse for RewardsError {
                 m
             }
         };
-        (status, Json(json!({ "Status": "failed", "StatusCode": status.as_u16(), "Message": message, "Data": null }))).into_response()
+        (status, Json(RewardsFailure { Status: "failed", StatusCode: status.as_u16(), Message: message, Data: None })).into_response()
     }
+}
+
+/// Every refusal: `{"Status":"failed","StatusCode":N,"Message":…,"Data":null}`, HTTP N.
+#[derive(Serialize, ToSchema)]
+#[allow(non_snake_case)] // the task service's member names
+pub struct RewardsFailure {
+    #[schema(pattern = "^failed$")]
+    Status: &'static str,
+    #[schema(minimum = 400, maximum = 599)]
+    StatusCode: u16,
+    Message: String,
+    /// Always null.
+    #[schema(value_type = Option<Object>)]
+    Data: Option<()>,
 }
 
 /// The client calling: `Client-Id` names a reward client, and `Api-Key` is its key.

@@ -14,7 +14,7 @@ use axum::{
     http::{header, HeaderMap, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::{get, post},
-    Json, Router,
+    Router,
 };
 use domain::{
     ledger::{
@@ -25,9 +25,9 @@ use domain::{
 };
 use futures_util::StreamExt;
 use serde::Serialize;
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
-use super::{success, Partner, Path, SkyJoyError};
+use super::{accepted, success, ErrorBody, Partner, Path, Refusals, SkyJoyError, Success};
 use crate::http::{input, AppState};
 
 const BATCH: &str = "/api-point/partner/v1/batch";
@@ -49,9 +49,9 @@ fn not_found() -> SkyJoyError {
 }
 
 /// A batch's summary; the upload's answer adds each row's result.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Summary {
+pub struct Summary {
     batch_id: String,
     file_name: Option<String>,
     source: &'static str,
@@ -63,8 +63,20 @@ struct Summary {
     replayed: i64,
     created_at: String,
     result_file: String,
+    /// Each row's result, in file order (README "Batch uploads" names the fields and codes).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     results: Option<Vec<RowResult>>,
+}
+
+/// The upload's query string.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // the wire shape, for the document; read by `file_name`
+pub struct UploadQuery {
+    /// The file's name, kept with the batch: 1 to 255 characters, no path, no control characters.
+    #[param(rename = "fileName", min_length = 1, max_length = 255, pattern = r"^[^/\\\u0000-\u001F\u007F-\u009F]+$")]
+    file_name: Option<String>,
 }
 
 fn summary_of(b: Batch, results: Option<Vec<RowResult>>) -> Summary {
@@ -162,10 +174,25 @@ async fn complete(db: Db, rules: Arc<EarningRules>, worker: domain::outbox::Work
     }
 }
 
-/// `POST /api-point/partner/v1/batch[?fileName=…]`: the body is the file (CSV or JSON Lines). A
-/// file refused as a whole (header, size, rows) is a 400 and changes nothing. Otherwise every
-/// row is applied or refused on its own: `200` with the summary and each row's result when that
-/// is done within [`ANSWER_WITHIN`], else `202` with the summary (PROCESSING) to poll.
+/// A batch file of postings (CSV or JSON Lines).
+///
+/// Scope `point:earn` (and `point:redeem` for debit rows). The body is the file. A file refused
+/// as a whole (header, size, rows) is a 400 and changes nothing. Otherwise every row is applied
+/// or refused on its own: `200` with the summary and each row's result when that is done within
+/// 10 seconds (`Prefer: wait=N` or `respond-async` asks for less), else `202` with the summary
+/// (PROCESSING) to poll.
+#[utoipa::path(
+    post, path = "/api-point/partner/v1/batch", tag = "SkyJoy batch", operation_id = "batchUpload",
+    security(("bearer" = ["point:earn"])),
+    params(UploadQuery),
+    request_body(content((String = "text/csv"), (String = "application/x-ndjson")), description = "The file, at most 8 MiB"),
+    responses(
+        (status = 200, description = "Done: the summary and each row's result", body = Success<Summary>),
+        (status = 202, description = "Accepted, still being processed (`ACCEPTED`)", body = Success<Summary>),
+        (status = 415, description = "Not CSV or JSON Lines (`UNSUPPORTED_FILE_TYPE`)", body = ErrorBody),
+        Refusals,
+    )
+)]
 pub async fn upload(State(state): State<AppState>, partner: Partner, headers: HeaderMap, uri: Uri, body: Body) -> Result<Response, SkyJoyError> {
     partner.require("point:earn")?;
     let file_name = file_name(&uri)?;
@@ -173,34 +200,58 @@ pub async fn upload(State(state): State<AppState>, partner: Partner, headers: He
     let bytes = read_file(body).await?;
     let allow_debits = partner.require("point:redeem").is_ok();
     let upload = Upload { client_id: &partner.client_id, file_name: file_name.as_deref(), source: Source::Api, format, bytes: &bytes, allow_debits };
-    let accepted = batch::accept(&state.db, upload, domain::now_ms()).await.map_err(|e| match e {
+    let accepted_batch = batch::accept(&state.db, upload, domain::now_ms()).await.map_err(|e| match e {
         BatchError::File(f) => SkyJoyError::bad_request(f.code(), f.to_string()),
         BatchError::Store(s) => SkyJoyError::internal(s),
     })?;
     // Its own task: the rows are applied to the end even if the partner stops waiting.
-    let task = tokio::spawn(complete(state.db.clone(), state.earning.clone(), state.worker.clone(), accepted.id.clone()));
+    let task = tokio::spawn(complete(state.db.clone(), state.earning.clone(), state.worker.clone(), accepted_batch.id.clone()));
     let wait = answer_within(&headers);
     let finished = if wait.is_zero() { None } else { tokio::time::timeout(wait, task).await.ok() };
     match finished {
         Some(Ok(Some(done))) => Ok(success(summary_of(done.batch, Some(done.results)))),
-        Some(Ok(None)) => Err(SkyJoyError::internal(format!("batch {} stopped part-way", accepted.id))),
+        Some(Ok(None)) => Err(SkyJoyError::internal(format!("batch {} stopped part-way", accepted_batch.id))),
         Some(Err(e)) => Err(SkyJoyError::internal(e)),
         None => {
-            let body = json!({ "statusCode": 202, "message": "ACCEPTED", "data": summary_of(accepted, None) });
-            Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+            Ok(accepted(summary_of(accepted_batch, None)))
         }
     }
 }
 
-/// `GET /api-point/partner/v1/batch/{batchId}`: the summary of one of the partner's batches.
+/// A batch's summary.
+///
+/// Scope `point:read`. One of the calling partner's batches (any other is `BATCH_NOT_FOUND`).
+#[utoipa::path(
+    get, path = "/api-point/partner/v1/batch/{batchId}", tag = "SkyJoy batch", operation_id = "batchSummary",
+    security(("bearer" = ["point:read"])),
+    params(("batchId" = String, Path, description = "The id the upload answered")),
+    responses(
+        (status = 200, description = "The summary", body = Success<Summary>),
+        (status = 404, description = "No batch of yours has this id (`BATCH_NOT_FOUND`)", body = ErrorBody),
+        Refusals,
+    )
+)]
 pub async fn summary(State(state): State<AppState>, partner: Partner, input::Path(batch_id, ..): Path<String>) -> Result<Response, SkyJoyError> {
     partner.require("point:read")?;
     let b = batch::find(&state.db, &partner.client_id, &batch_id).await.map_err(SkyJoyError::internal)?.ok_or_else(not_found)?;
     Ok(success(summary_of(b, None)))
 }
 
-/// `GET /api-point/partner/v1/batch/{batchId}/result.csv`: the result file, one line per row
-/// (`409 BATCH_PROCESSING` until it is done).
+/// A batch's result file.
+///
+/// Scope `point:read`. One CSV line per row, in file order (`409 BATCH_PROCESSING` until the
+/// batch is done).
+#[utoipa::path(
+    get, path = "/api-point/partner/v1/batch/{batchId}/result.csv", tag = "SkyJoy batch", operation_id = "batchResultFile",
+    security(("bearer" = ["point:read"])),
+    params(("batchId" = String, Path, description = "The id the upload answered")),
+    responses(
+        (status = 200, description = "The result file", content_type = "text/csv", body = String),
+        (status = 404, description = "No batch of yours has this id (`BATCH_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "Still being processed (`BATCH_PROCESSING`)", body = ErrorBody),
+        Refusals,
+    )
+)]
 pub async fn result_file(State(state): State<AppState>, partner: Partner, input::Path(batch_id, ..): Path<String>) -> Result<Response, SkyJoyError> {
     partner.require("point:read")?;
     let db = &state.db;

@@ -15,11 +15,13 @@ use domain::identity::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{success, Body, Partner, Path, Query, SkyJoyError};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{success, Body, ErrorBody, Partner, Path, Query, Refusals, SkyJoyError, Success};
 use crate::http::{input, AppState};
 
 /// Customer info as SkyJoy returns it; `customerId` is the calling partner's own link, if any.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
     skyjoy_id: String,
@@ -69,7 +71,20 @@ fn member_error(e: MemberError) -> SkyJoyError {
     }
 }
 
-/// `GET /api-user/partner/v1/user-profile/{skyjoyId}`
+/// Customer info.
+///
+/// Scope `user:read`. The member's profile, balance and locked points; `customerId` is the
+/// calling partner's own link, if any.
+#[utoipa::path(
+    get, path = "/api-user/partner/v1/user-profile/{skyjoyId}", tag = "SkyJoy customers", operation_id = "userProfile",
+    security(("bearer" = ["user:read"])),
+    params(("skyjoyId" = String, Path, description = "SJ and ten digits", pattern = "^SJ[0-9]{10}$")),
+    responses(
+        (status = 200, description = "The member", body = Success<Profile>),
+        (status = 404, description = "No such member (`MEMBER_NOT_FOUND`)", body = ErrorBody),
+        Refusals,
+    )
+)]
 pub async fn profile(State(state): State<AppState>, partner: Partner, input::Path(skyjoy_id, ..): Path<String>) -> Result<Response, SkyJoyError> {
     partner.require("user:read")?;
     let id = SkyJoyId::parse(&skyjoy_id)?;
@@ -77,15 +92,35 @@ pub async fn profile(State(state): State<AppState>, partner: Partner, input::Pat
     Ok(success(profile_of(&state, &partner, &member).await?))
 }
 
-#[derive(Debug, Deserialize)]
+/// Exactly one key to find a member by.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct LookupQuery {
+    /// SJ and ten digits.
+    #[param(pattern = "^SJ[0-9]{10}$")]
     skyjoy_id: Option<String>,
+    /// Identity documents are not collected: never found.
     document_id: Option<String>,
+    /// A Vietnamese mobile number (`09…`, `+849…`).
     phone: Option<String>,
+    /// The calling partner's own Customer ID.
     customer_id: Option<String>,
 }
 
+/// Find a member by exactly one key.
+///
+/// Scope `user:read`. Give exactly one of `skyjoyId`, `documentId`, `phone`, `customerId`.
+#[utoipa::path(
+    get, path = "/api-user/partner/v2/user/lookup", tag = "SkyJoy customers", operation_id = "userLookup",
+    security(("bearer" = ["user:read"])),
+    params(LookupQuery),
+    responses(
+        (status = 200, description = "The member", body = Success<Profile>),
+        (status = 404, description = "No member matches (`MEMBER_NOT_FOUND`)", body = ErrorBody),
+        Refusals,
+    )
+)]
 /// `GET /api-user/partner/v2/user/lookup?skyjoyId=…` (or `phone=…`, or `customerId=…` — the
 /// calling partner's own Customer ID). Exactly one key.
 pub async fn lookup(State(state): State<AppState>, partner: Partner, input::Query(q, ..): Query<LookupQuery>) -> Result<Response, SkyJoyError> {
@@ -113,9 +148,10 @@ pub async fn lookup(State(state): State<AppState>, partner: Partner, input::Quer
     Ok(success(profile_of(&state, &partner, &member).await?))
 }
 
-#[derive(Serialize)]
+/// A member onboarded (or found by phone).
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Onboarded {
+pub struct Onboarded {
     #[serde(flatten)]
     profile: Profile,
     /// True when this call created the member (false: the phone was already a member).
@@ -124,6 +160,16 @@ struct Onboarded {
 
 /// `POST /api-user/partner/v1/user/onboard`: `phone`* and `fullName`* (or `firstName` +
 /// `lastName`), optional `dateOfBirth` (DD-MM-YYYY), `email`, and `customerId` to link.
+/// Create (or find) a member by phone.
+///
+/// Scope `user:write`. `phone` and `fullName` are required; a `customerId` is linked to the
+/// member for the calling partner (`CUSTOMER_ALREADY_LINKED` if it is another member's).
+#[utoipa::path(
+    post, path = "/api-user/partner/v1/user/onboard", tag = "SkyJoy customers", operation_id = "userOnboard",
+    security(("bearer" = ["user:write"])),
+    request_body = CustomerFields,
+    responses((status = 200, description = "The member", body = Success<Onboarded>), Refusals)
+)]
 pub async fn onboard(State(state): State<AppState>, partner: Partner, Body(fields): Body<CustomerFields>) -> Result<Response, SkyJoyError> {
     partner.require("user:write")?;
     let Onboarding { member, customer_id } = Onboarding::try_from(&fields)?;
@@ -137,13 +183,30 @@ pub async fn onboard(State(state): State<AppState>, partner: Partner, Body(field
     Ok(success(Onboarded { profile, is_new_member: done.created }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A Customer ID to link to a member.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkRequest {
+    #[schema(schema_with = crate::http::openapi::fields::skyjoy_id, required = true)]
     skyjoy_id: Option<String>,
+    #[schema(schema_with = crate::http::openapi::fields::customer_id, required = true)]
     customer_id: Option<String>,
 }
 
+/// Link a Customer ID to a member who signed in at the partner.
+///
+/// Scope `user:write`. Only for a member who has signed in at this partner
+/// (`MEMBER_NOT_AUTHORIZED` otherwise: link through the sign-in's `link_token`).
+#[utoipa::path(
+    post, path = "/api-user/partner/v1/user/link", tag = "SkyJoy customers", operation_id = "userLink",
+    security(("bearer" = ["user:write"])),
+    request_body = LinkRequest,
+    responses(
+        (status = 200, description = "Linked", body = Success<Profile>),
+        (status = 404, description = "No such member (`MEMBER_NOT_FOUND`)", body = ErrorBody),
+        Refusals,
+    )
+)]
 /// `POST /api-user/partner/v1/user/link` `{skyjoyId, customerId}`: links a member who has signed
 /// in at this partner (the sign-in is the member's consent) to the partner's Customer ID.
 pub async fn link(State(state): State<AppState>, partner: Partner, Body(req): Body<LinkRequest>) -> Result<Response, SkyJoyError> {
@@ -162,15 +225,24 @@ pub async fn link(State(state): State<AppState>, partner: Partner, Body(req): Bo
     Ok(success(profile_of(&state, &partner, &member).await?))
 }
 
-#[derive(Serialize)]
+/// A link token for `/authorize` or `/embed` (`link_token`).
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct LinkToken {
+pub struct LinkToken {
     link_token: String,
     expires_in: i64,
 }
 
-/// `POST /api-user/partner/v1/user/link-token`: `customerId`* and what the partner knows of its
-/// customer; returns the `linkToken` to pass to `/authorize` or `/embed` as `link_token`.
+/// A link token to hand a customer to a sign-in.
+///
+/// Scope `user:write`. `customerId` and what the partner knows of its customer; the
+/// `linkToken` goes to `/authorize` or `/embed` as `link_token` (valid 30 minutes).
+#[utoipa::path(
+    post, path = "/api-user/partner/v1/user/link-token", tag = "SkyJoy customers", operation_id = "userLinkToken",
+    security(("bearer" = ["user:write"])),
+    request_body = CustomerFields,
+    responses((status = 200, description = "The link token", body = Success<LinkToken>), Refusals)
+)]
 pub async fn link_token(State(state): State<AppState>, partner: Partner, Body(fields): Body<CustomerFields>) -> Result<Response, SkyJoyError> {
     partner.require("user:write")?;
     let hint = LinkHint::try_from(&fields)?;

@@ -17,32 +17,42 @@ use domain::ledger::{
 };
 use serde::{Deserialize, Serialize};
 
+use utoipa::ToSchema;
+
 use super::{
-    points::{member_of, result},
-    success, Body, Partner, SkyJoyError,
+    points::{member_of, result, PointResult},
+    success, Body, ErrorBody, Partner, Refusals, SkyJoyError, Success,
 };
-use crate::http::AppState;
+use crate::http::{openapi::fields, AppState};
 
 fn transaction_id(v: &Option<String>) -> Result<String, PointRefusal> {
     Ok(TransactionId::parse(v.as_deref().unwrap_or(""))?.as_str().to_string())
 }
 
-#[derive(Debug, Deserialize)]
+/// Points to lock for a pending order.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LockRequest {
+    #[schema(schema_with = fields::skyjoy_id, required = true)]
     skyjoy_id: Option<String>,
+    /// The lock's id, the partner's own (idempotent by it).
+    #[schema(schema_with = fields::transaction_id, required = true)]
     transaction_id: Option<String>,
+    #[schema(schema_with = fields::points, required = true)]
     lock_point: Option<i64>,
+    #[schema(schema_with = fields::lock_seconds)]
     expires_in: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+/// A lock and the balance around it.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct LockResult {
+pub struct LockResult {
     request_id: String,
     transaction_id: String,
     lock_reference: String,
     lock_point: i64,
+    #[schema(pattern = "^(HELD|RELEASED|CAPTURED|EXPIRED)$")]
     state: &'static str,
     expires_at: String,
     point_balance: i64,
@@ -66,7 +76,20 @@ fn lock_result(r: HoldResult) -> Response {
     })
 }
 
-/// `POST /api-point/partner/v1/point-lock`
+/// Lock part of the available balance.
+///
+/// Scope `point:redeem`. The locked points cannot be spent elsewhere until the lock is captured,
+/// released or expires (`expiresIn` seconds, default 900). Idempotent by `transactionId`.
+#[utoipa::path(
+    post, path = "/api-point/partner/v1/point-lock", tag = "SkyJoy points", operation_id = "pointLock",
+    security(("bearer" = ["point:redeem"])),
+    request_body = LockRequest,
+    responses(
+        (status = 200, description = "Locked (or the first answer, replayed)", body = Success<LockResult>),
+        (status = 404, description = "No such member (`MEMBER_NOT_FOUND`)", body = ErrorBody),
+        Refusals,
+    )
+)]
 pub async fn lock(State(state): State<AppState>, partner: Partner, Body(req): Body<LockRequest>) -> Result<Response, SkyJoyError> {
     partner.require("point:redeem")?;
     let member = member_of(&state, &req.skyjoy_id).await?;
@@ -82,17 +105,47 @@ pub async fn lock(State(state): State<AppState>, partner: Partner, Body(req): Bo
     Ok(lock_result(r))
 }
 
-#[derive(Debug, Deserialize)]
+/// The lock to release.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct EndRequest {
+pub struct ReleaseRequest {
+    #[schema(schema_with = fields::skyjoy_id, required = true)]
     skyjoy_id: Option<String>,
+    #[schema(schema_with = fields::transaction_id, required = true)]
     transaction_id: Option<String>,
+}
+
+/// The lock to capture, and how much of it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CaptureRequest {
+    #[schema(schema_with = fields::skyjoy_id, required = true)]
+    skyjoy_id: Option<String>,
+    #[schema(schema_with = fields::transaction_id, required = true)]
+    transaction_id: Option<String>,
+    /// At most the locked points; left out, all of them.
+    #[schema(schema_with = fields::points)]
     used_point: Option<i64>,
+    #[schema(schema_with = fields::amount)]
     transaction_amount: Option<i64>,
 }
 
-/// `POST /api-point/partner/v1/point-lock/release`
-pub async fn release(State(state): State<AppState>, partner: Partner, Body(req): Body<EndRequest>) -> Result<Response, SkyJoyError> {
+/// Release a lock.
+///
+/// Scope `point:redeem`. The points are available again; releasing a released lock answers it
+/// again, a captured or expired one is `LOCK_NOT_ACTIVE`.
+#[utoipa::path(
+    post, path = "/api-point/partner/v1/point-lock/release", tag = "SkyJoy points", operation_id = "pointLockRelease",
+    security(("bearer" = ["point:redeem"])),
+    request_body = ReleaseRequest,
+    responses(
+        (status = 200, description = "Released", body = Success<LockResult>),
+        (status = 404, description = "No such member or lock (`MEMBER_NOT_FOUND`, `LOCK_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "The lock was captured or expired (`LOCK_NOT_ACTIVE`)", body = ErrorBody),
+        Refusals,
+    )
+)]
+pub async fn release(State(state): State<AppState>, partner: Partner, Body(req): Body<ReleaseRequest>) -> Result<Response, SkyJoyError> {
     partner.require("point:redeem")?;
     let member = member_of(&state, &req.skyjoy_id).await?;
     let transaction_id = transaction_id(&req.transaction_id)?;
@@ -101,8 +154,22 @@ pub async fn release(State(state): State<AppState>, partner: Partner, Body(req):
     Ok(lock_result(r))
 }
 
-/// `POST /api-point/partner/v1/point-lock/capture`
-pub async fn capture(State(state): State<AppState>, partner: Partner, Body(req): Body<EndRequest>) -> Result<Response, SkyJoyError> {
+/// Capture a lock: a redemption.
+///
+/// Scope `point:redeem`. Spends `usedPoint` of the lock (all of it if left out) and frees the
+/// rest; answers as a point-redemption does. Capturing it again answers the first result.
+#[utoipa::path(
+    post, path = "/api-point/partner/v1/point-lock/capture", tag = "SkyJoy points", operation_id = "pointLockCapture",
+    security(("bearer" = ["point:redeem"])),
+    request_body = CaptureRequest,
+    responses(
+        (status = 200, description = "Captured", body = Success<PointResult>),
+        (status = 404, description = "No such member or lock (`MEMBER_NOT_FOUND`, `LOCK_NOT_FOUND`)", body = ErrorBody),
+        (status = 409, description = "The lock was released or expired (`LOCK_NOT_ACTIVE`)", body = ErrorBody),
+        Refusals,
+    )
+)]
+pub async fn capture(State(state): State<AppState>, partner: Partner, Body(req): Body<CaptureRequest>) -> Result<Response, SkyJoyError> {
     partner.require("point:redeem")?;
     let member = member_of(&state, &req.skyjoy_id).await?;
     let transaction_id = transaction_id(&req.transaction_id)?;

@@ -13,11 +13,11 @@
 //! | `POST /api-point/partner/v1/point-accrual`, `…/point-redemption`, `…/point-redemption-with-token`, `…/lookup-transaction-id` | SkyPoints ([`points`]) |
 //! | `POST /api-point/partner/v1/point-lock`, `…/point-lock/release`, `…/point-lock/capture` | locked points ([`locks`]) |
 //! | `POST /api-point/partner/v1/batch`, `GET …/batch/{batchId}`, `GET …/batch/{batchId}/result.csv` | batch point files ([`batch`]) |
-//! | `GET /openapi.json` | the OpenAPI document of the APIs above ([`OPENAPI`]) |
 //!
-//! The OpenAPI document (`server/openapi.json`) describes every route above, its fields'
-//! ranges and every answer's shape; `server/tests/api/contract.rs` checks that it names exactly
-//! the routes served here, and `make test` runs schemathesis against it and the live server.
+//! Each handler carries its OpenAPI operation (`#[utoipa::path]`), gathered with the other
+//! families' in `super::openapi` (`GET /openapi.json`); `server/tests/api/contract.rs` checks
+//! that the document names exactly the routes served here, and `make test` runs schemathesis
+//! against it and the live server.
 
 pub mod batch;
 pub mod customers;
@@ -36,7 +36,7 @@ use domain::{
     ledger::{LedgerError, PointError, PointRefusal},
 };
 use serde::{de::DeserializeOwned, Serialize};
-use serde_json::json;
+use utoipa::{IntoResponses, ToSchema};
 
 use super::{
     input::{self, Rejected, SKYJOY_BODY_LIMIT},
@@ -67,17 +67,64 @@ pub fn routes() -> Router<AppState> {
         .merge(batch::routes())
 }
 
-/// The OpenAPI 3.0 document of the SkyJoy partner APIs (`GET /openapi.json`).
-pub const OPENAPI: &str = include_str!("../../../openapi.json");
-
-/// `GET /openapi.json`
-pub async fn openapi() -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+/// `{"statusCode":200,"message":"SUCCESS","data":…}`
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Success<T> {
+    #[schema(minimum = 200, maximum = 202)]
+    status_code: u16,
+    /// `SUCCESS` (`ACCEPTED` for a batch still being processed).
+    #[schema(pattern = "^(SUCCESS|ACCEPTED)$")]
+    message: &'static str,
+    data: T,
 }
 
 /// `{"statusCode":200,"message":"SUCCESS","data":…}`
 pub fn success<T: Serialize>(data: T) -> Response {
-    Json(json!({ "statusCode": 200, "message": "SUCCESS", "data": data })).into_response()
+    Json(Success { status_code: 200, message: "SUCCESS", data }).into_response()
+}
+
+/// `{"statusCode":202,"message":"ACCEPTED","data":…}`
+pub fn accepted<T: Serialize>(data: T) -> Response {
+    (StatusCode::ACCEPTED, Json(Success { status_code: 202, message: "ACCEPTED", data })).into_response()
+}
+
+/// Every SkyJoy refusal: `{"errors":{"name","message","code"},"message","statusCode"}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    errors: ErrorDetail,
+    message: String,
+    #[schema(minimum = 400, maximum = 599)]
+    status_code: u16,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// The status in PascalCase (`BadRequest`, `NotFound`, …).
+    name: String,
+    message: String,
+    /// What was refused, UPPERCASE (README "Limits and errors").
+    #[schema(pattern = "^[A-Z_]+$")]
+    code: &'static str,
+}
+
+/// The refusals every SkyJoy operation may answer (each operation adds its own 404 / 409).
+#[derive(IntoResponses)]
+#[allow(dead_code)] // a list of answers for the document, never built
+pub enum Refusals {
+    /// A field is refused; its code names it.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No access token, or an invalid one (`UNAUTHORIZED`).
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The token lacks the operation's scope (`FORBIDDEN`).
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// The body is over 64 KiB (`PAYLOAD_TOO_LARGE`).
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
 }
 
 /// A SkyJoy error response.
@@ -176,11 +223,11 @@ fn status_name(status: StatusCode) -> String {
 
 impl IntoResponse for SkyJoyError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "errors": { "name": status_name(self.status), "message": self.message, "code": self.code },
-            "message": self.message,
-            "statusCode": self.status.as_u16(),
-        });
+        let body = ErrorBody {
+            errors: ErrorDetail { name: status_name(self.status), message: self.message.clone(), code: self.code },
+            message: self.message,
+            status_code: self.status.as_u16(),
+        };
         let mut res = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));

@@ -12,8 +12,10 @@ use domain::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{success, Body, Partner, SkyJoyError};
-use crate::http::AppState;
+use utoipa::ToSchema;
+
+use super::{success, Body, ErrorBody, Partner, Refusals, SkyJoyError, Success};
+use crate::http::{openapi::fields, AppState};
 
 /// The member a request names by `skyjoyId` (the lookup, lock and unlock APIs, which carry no
 /// posting to check).
@@ -42,9 +44,10 @@ async fn post(state: &AppState, partner: &Partner, request: &PointRequest, membe
     Ok(success(result(&posted.entry)))
 }
 
-#[derive(Debug, Serialize)]
+/// What a posting did: `point` for a credit, `usedPoint` for a debit, the balance before and after.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct PointResult {
+pub struct PointResult {
     request_id: String,
     transaction_id: String,
     bit_reference: String,
@@ -72,27 +75,130 @@ pub(super) fn result(e: &ledger::Entry) -> PointResult {
     }
 }
 
-/// `POST /api-point/partner/v1/point-accrual`: `skyjoyId`, `transactionId`, `transactionDate`,
-/// `transactionAmount` (VND), `transactionCurrency` (VND); earns what the partner's earning rule
-/// gives. Idempotent by `transactionId`. (`itemId`, `transactionDes` and `extraData` are the
-/// partner's own records: accepted, not stored.)
+/// A point-accrual body as the partner sends it (read by `RawPointRequest::from_object`, which
+/// also takes numbers written as strings).
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the wire shape, for the document; the handler reads it field by field
+pub struct AccrualRequest {
+    #[schema(schema_with = fields::skyjoy_id)]
+    skyjoy_id: String,
+    #[schema(schema_with = fields::transaction_id)]
+    transaction_id: String,
+    #[schema(schema_with = fields::transaction_date)]
+    transaction_date: String,
+    #[schema(schema_with = fields::amount)]
+    transaction_amount: i64,
+    /// VND, the only currency.
+    #[schema(pattern = "^VND$")]
+    transaction_currency: Option<String>,
+    /// The partner's own record: accepted, not stored.
+    transaction_des: Option<String>,
+    /// The partner's own record: accepted, not stored.
+    item_id: Option<String>,
+}
+
+/// A point-redemption body: an accrual's fields and the points to spend.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the wire shape, for the document
+pub struct RedemptionRequest {
+    #[schema(schema_with = fields::skyjoy_id)]
+    skyjoy_id: String,
+    #[schema(schema_with = fields::transaction_id)]
+    transaction_id: String,
+    #[schema(schema_with = fields::transaction_date)]
+    transaction_date: String,
+    #[schema(schema_with = fields::amount)]
+    transaction_amount: i64,
+    #[schema(schema_with = fields::points)]
+    used_point: i64,
+    /// VND, the only currency.
+    #[schema(pattern = "^VND$")]
+    transaction_currency: Option<String>,
+    transaction_des: Option<String>,
+    item_id: Option<String>,
+}
+
+/// A redemption the member confirmed: a redemption's fields and the confirmation's `sign`.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // the wire shape, for the document
+pub struct RedemptionWithTokenRequest {
+    #[schema(schema_with = fields::skyjoy_id)]
+    skyjoy_id: String,
+    #[schema(schema_with = fields::transaction_id)]
+    transaction_id: String,
+    #[schema(schema_with = fields::transaction_date)]
+    transaction_date: String,
+    #[schema(schema_with = fields::amount)]
+    transaction_amount: i64,
+    #[schema(schema_with = fields::points)]
+    used_point: i64,
+    /// What the member's confirmation page handed back (`/account/redeem`).
+    sign: String,
+    #[schema(pattern = "^VND$")]
+    transaction_currency: Option<String>,
+    transaction_des: Option<String>,
+    item_id: Option<String>,
+}
+
+/// Credit the points a purchase earns.
+///
+/// Scope `point:earn`. Earns what the partner's earning rule gives for `transactionAmount`
+/// (VND). Idempotent by `transactionId`: a retry answers the first result; the same id with
+/// other fields is `DUPLICATE_TRANSACTION`.
+#[utoipa::path(
+    post, path = "/api-point/partner/v1/point-accrual", tag = "SkyJoy points", operation_id = "pointAccrual",
+    security(("bearer" = ["point:earn"])),
+    request_body = AccrualRequest,
+    responses(
+        (status = 200, description = "Credited (or the first answer, replayed)", body = Success<PointResult>),
+        (status = 404, description = "No such member (`MEMBER_NOT_FOUND`)", body = ErrorBody),
+        Refusals,
+    )
+)]
 pub async fn accrual(State(state): State<AppState>, partner: Partner, Body(body): Body<Map<String, Value>>) -> Result<Response, SkyJoyError> {
     partner.require("point:earn")?;
     let (request, member) = checked(&state, Operation::Accrual, &body).await?;
     post(&state, &partner, &request, &member).await
 }
 
-/// `POST /api-point/partner/v1/point-redemption`: spends `usedPoint`, never more than the
-/// available balance. Idempotent by `transactionId`.
+/// Spend points.
+///
+/// Scope `point:redeem`. Spends `usedPoint`, never more than the available balance
+/// (`INSUFFICIENT_BALANCE`). Idempotent by `transactionId`.
+#[utoipa::path(
+    post, path = "/api-point/partner/v1/point-redemption", tag = "SkyJoy points", operation_id = "pointRedemption",
+    security(("bearer" = ["point:redeem"])),
+    request_body = RedemptionRequest,
+    responses(
+        (status = 200, description = "Spent (or the first answer, replayed)", body = Success<PointResult>),
+        (status = 404, description = "No such member (`MEMBER_NOT_FOUND`)", body = ErrorBody),
+        Refusals,
+    )
+)]
 pub async fn redemption(State(state): State<AppState>, partner: Partner, Body(body): Body<Map<String, Value>>) -> Result<Response, SkyJoyError> {
     partner.require("point:redeem")?;
     let (request, member) = checked(&state, Operation::Redemption, &body).await?;
     post(&state, &partner, &request, &member).await
 }
 
-/// `POST /api-point/partner/v1/point-redemption-with-token`: a redemption the member confirmed
-/// on our page (`/account/redeem`), proven by `sign`; every field must equal what the member
-/// confirmed, for this partner, within 30 minutes (`INVALID_SIGN` otherwise).
+/// Spend points the member confirmed.
+///
+/// Scope `point:redeem`. A redemption the member confirmed on our page (`/account/redeem`),
+/// proven by `sign`; every field must equal what the member confirmed, for this partner, within
+/// 30 minutes (`INVALID_SIGN` otherwise).
+#[utoipa::path(
+    post, path = "/api-point/partner/v1/point-redemption-with-token", tag = "SkyJoy points", operation_id = "pointRedemptionWithToken",
+    security(("bearer" = ["point:redeem"])),
+    request_body = RedemptionWithTokenRequest,
+    responses(
+        (status = 200, description = "Spent (or the first answer, replayed)", body = Success<PointResult>),
+        (status = 404, description = "No such member (`MEMBER_NOT_FOUND`)", body = ErrorBody),
+        Refusals,
+    )
+)]
 pub async fn redemption_with_token(
     State(state): State<AppState>,
     partner: Partner,
@@ -113,17 +219,22 @@ pub async fn redemption_with_token(
     post(&state, &partner, &request, &member).await
 }
 
-#[derive(Debug, Deserialize)]
+/// A transaction to find, by `bitReference` or `transactionId`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LookupRequest {
+    #[schema(schema_with = fields::skyjoy_id, required = true)]
     skyjoy_id: Option<String>,
+    /// Our reference, from the posting's answer.
     bit_reference: Option<String>,
+    #[schema(schema_with = fields::transaction_id)]
     transaction_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// One of the partner's transactions.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Transaction {
+pub struct Transaction {
     transaction_point: i64,
     transaction_amount: Option<i64>,
     transaction_source: &'static str,
@@ -137,8 +248,19 @@ struct Transaction {
     timestamp: String,
 }
 
-/// `POST /api-point/partner/v1/lookup-transaction-id`: one of the partner's own transactions, by
-/// `bitReference` or `transactionId`.
+/// One of the partner's transactions.
+///
+/// Scope `point:read`. By `bitReference` or `transactionId`; only the calling partner's own.
+#[utoipa::path(
+    post, path = "/api-point/partner/v1/lookup-transaction-id", tag = "SkyJoy points", operation_id = "lookupTransaction",
+    security(("bearer" = ["point:read"])),
+    request_body = LookupRequest,
+    responses(
+        (status = 200, description = "The transaction", body = Success<Transaction>),
+        (status = 404, description = "No such member or transaction (`MEMBER_NOT_FOUND`, `TRANSACTION_NOT_FOUND`)", body = ErrorBody),
+        Refusals,
+    )
+)]
 pub async fn lookup(State(state): State<AppState>, partner: Partner, Body(req): Body<LookupRequest>) -> Result<Response, SkyJoyError> {
     partner.require("point:read")?;
     let member = member_of(&state, &req.skyjoy_id).await?;

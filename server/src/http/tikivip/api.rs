@@ -18,6 +18,13 @@ use domain::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tower_sessions::Session;
+use utoipa::{
+    openapi::{
+        schema::{ObjectBuilder, OneOfBuilder, Schema, Type},
+        Object,
+    },
+    IntoParams, ToSchema,
+};
 
 use crate::http::{
     input::{self, Rejected, TIKIVIP_BODY_LIMIT},
@@ -100,16 +107,83 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, TikiAnswer> {
     serde_json::from_slice(body).map_err(|e| TikiError::Invalid(format!("the body is not the expected JSON: {e}")).into())
 }
 
-#[derive(Deserialize)]
+/// Tiki's answer: `code` 0 and `message` "success" with the operation's fields, or a failure's
+/// code — 1 invalid request, 2 system error, 3 not found, 4 not this partner's, 5 wrong amount,
+/// 6 cancelled — and why. Failures are HTTP 200 (Tiki's convention), except a request that is
+/// not signed right: HTTP 401, code 1.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the wire shape, for the document; answers are built by `TikiAnswer`
+pub struct TikiReply<T> {
+    #[schema(minimum = 0, maximum = 6)]
+    code: u8,
+    message: String,
+    /// Present when `code` is 0.
+    data: Option<T>,
+}
+
+/// A refusal: `{"code":N,"message":…}`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the wire shape, for the document
+pub struct TikiFailure {
+    #[schema(minimum = 1, maximum = 6)]
+    code: u8,
+    message: String,
+}
+
+/// A Vietnamese mobile number, as a string or a number (a number's lost leading 0 is put back).
+fn phone_schema() -> Schema {
+    let text = ObjectBuilder::new().schema_type(Type::String).pattern(Some(domain::identity::PhoneNumber::PATTERN)).build();
+    // a mobile number whose leading 0 a JSON number lost
+    let number = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(300_000_000)).maximum(Some(999_999_999)).build();
+    Schema::OneOf(OneOfBuilder::new().item(text).item(number).description(Some("The customer's phone: 09xxxxxxxx, 849xxxxxxxx or +849xxxxxxxx")).build())
+}
+
+fn identify_code_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(customers::MAX_IDENTIFY_CODE))
+        .pattern(Some(crate::http::openapi::fields::PRINTABLE))
+        .description(Some("The partner's id for its customer: 1 to 64 characters, no control characters"))
+        .build()
+}
+
+/// A customer to open the webview for.
+#[derive(Deserialize, ToSchema)]
 pub struct WebviewRequest {
+    #[schema(schema_with = identify_code_schema, required = true)]
     identify_code: Option<String>,
     /// The doc says number; both a number and a string are accepted.
+    #[schema(schema_with = phone_schema, required = true)]
     identify_phone: Option<Value>,
+    /// At most 100 characters, no control characters.
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     identify_fullname: Option<String>,
 }
 
-/// `POST /miniapp/tikivip/webview` → `data: {url_open, url_checkout_result, request_id}`.
-/// Each signed request is accepted once (a replayed one is refused).
+/// The webview link.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the wire shape, for the document
+pub struct WebviewLink {
+    /// Single use, valid for minutes: open it in the webview.
+    url_open: String,
+    url_checkout_result: String,
+    request_id: String,
+}
+
+/// A single-use link into the VIP webview for a customer.
+///
+/// Signed by the payment partner (`X-Tikivip-*`). Each signed request is accepted once (a
+/// replayed one is refused as unsigned).
+#[utoipa::path(
+    post, path = "/miniapp/tikivip/webview", tag = "Tiki VIP", operation_id = "tikivipWebview",
+    security(("tikivipClientId" = [], "tikivipTimestamp" = [], "tikivipSignature" = [])),
+    request_body = WebviewRequest,
+    responses(
+        (status = 200, description = "`code` 0 with the link, or a refusal's code", body = TikiReply<WebviewLink>),
+        (status = 401, description = "Not signed right, replayed, or over 64 KiB (code 1)", body = TikiFailure),
+    )
+)]
 pub async fn webview(State(state): State<AppState>, headers: HeaderMap, input::Bytes(body, ..): Signed) -> Result<TikiAnswer, TikiAnswer> {
     let partner = signed_by(&state, &headers, &body).await?;
     let signature = headers.get(sig::HEADER_SIGNATURE).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -138,17 +212,43 @@ pub async fn webview(State(state): State<AppState>, headers: HeaderMap, input::B
     }})))
 }
 
-#[derive(Deserialize)]
+/// A payment's status, reported by the payment partner.
+#[derive(Deserialize, ToSchema)]
 pub struct IpnRequest {
+    /// Tiki's transaction id, from the checkout.
+    #[schema(required = true, min_length = 1)]
     reference_transaction_id: Option<String>,
+    /// VND; must equal the payment's amount (code 5 otherwise).
+    #[schema(required = true)]
     transaction_amount: Option<i64>,
+    /// The partner's own id for the payment.
+    #[schema(required = true, min_length = 1)]
     transaction_id: Option<String>,
+    #[schema(required = true, pattern = "^(SUCCESS|FAILURE|PENDING)$")]
     status: Option<String>,
     partner_banking_method: Option<String>,
 }
 
-/// `POST /miniapp/tikivip/payment/ipn`: applied once however often it comes; its code tells
-/// the partner what to do (0 done; 1, 3–6: refund the customer).
+/// The IPN's answer data.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the wire shape, for the document
+pub struct IpnApplied {
+    transaction_id: String,
+}
+
+/// The payment partner reports a payment's status (IPN).
+///
+/// Signed by the payment partner. Applied once however often it comes; its code tells the
+/// partner what to do (0 done; 1, 3–6: refund the customer).
+#[utoipa::path(
+    post, path = "/miniapp/tikivip/payment/ipn", tag = "Tiki VIP", operation_id = "tikivipIpn",
+    security(("tikivipClientId" = [], "tikivipTimestamp" = [], "tikivipSignature" = [])),
+    request_body = IpnRequest,
+    responses(
+        (status = 200, description = "`code` 0 (applied, or already), or a refusal's code", body = TikiReply<IpnApplied>),
+        (status = 401, description = "Not signed right, or over 64 KiB (code 1)", body = TikiFailure),
+    )
+)]
 pub async fn ipn(State(state): State<AppState>, headers: HeaderMap, input::Bytes(body, ..): Signed) -> Result<TikiAnswer, TikiAnswer> {
     let partner = signed_by(&state, &headers, &body).await?;
     let req: IpnRequest = parse(&body)?;
@@ -177,12 +277,42 @@ pub async fn ipn(State(state): State<AppState>, headers: HeaderMap, input::Bytes
     Ok(TikiAnswer::ok(json!({ "data": { "transaction_id": transaction_id } })))
 }
 
-#[derive(Deserialize)]
+/// The payment to read.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TransactionQuery {
+    /// Tiki's transaction id.
+    #[param(required = true, min_length = 1)]
     tiki_transaction_id: Option<String>,
 }
 
-/// `GET /miniapp/tikivip/transaction?tiki_transaction_id=…`: Tiki's flat answer.
+/// A payment as we know it: Tiki's flat answer (the fields are absent on a failure's code).
+#[derive(ToSchema)]
+#[allow(dead_code)] // the wire shape, for the document
+pub struct TransactionReply {
+    #[schema(minimum = 0, maximum = 6)]
+    code: u8,
+    message: String,
+    tiki_transaction_id: Option<String>,
+    partner_transaction_id: Option<String>,
+    #[schema(pattern = "^(PENDING|SUCCESS|FAILURE|CANCELLED)$")]
+    status: Option<String>,
+    amount: Option<i64>,
+}
+
+/// A payment as we know it.
+///
+/// Signed by the payment partner (the empty body). Code 3 for an unknown id, 4 for another
+/// partner's payment, 6 for a cancelled one.
+#[utoipa::path(
+    get, path = "/miniapp/tikivip/transaction", tag = "Tiki VIP", operation_id = "tikivipTransaction",
+    security(("tikivipClientId" = [], "tikivipTimestamp" = [], "tikivipSignature" = [])),
+    params(TransactionQuery),
+    responses(
+        (status = 200, description = "`code` 0 with the payment, or a refusal's code", body = TransactionReply),
+        (status = 401, description = "Not signed right (code 1)", body = TikiFailure),
+    )
+)]
 pub async fn transaction(State(state): State<AppState>, headers: HeaderMap, input::Query(q, ..): Query<TransactionQuery>) -> Result<TikiAnswer, TikiAnswer> {
     let partner = signed_by(&state, &headers, b"").await?;
     let id = q.tiki_transaction_id.filter(|s| !s.is_empty()).ok_or_else(|| TikiAnswer::from(TikiError::Invalid("tiki_transaction_id is required".into())))?;

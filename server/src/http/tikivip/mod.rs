@@ -13,8 +13,8 @@
 //! | `GET /miniapp/tikivip/reconciliation?date=YYYYMMDD&part=n` | a past day's reconciliation file, CSV ([`reconcile`]) |
 //! | `GET /apps/vn.tiki.vip/open?t=` | `url_open`: spends the link, starts the webview session |
 
-mod api;
-mod reconcile;
+pub mod api;
+pub mod reconcile;
 
 use axum::{
     routing::{get, post},

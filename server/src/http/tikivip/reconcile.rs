@@ -12,18 +12,37 @@ use domain::tikivip::{
     TikiError,
 };
 use serde::Deserialize;
+use utoipa::IntoParams;
 
-use super::api::{signed_by, Query, TikiAnswer};
+use super::api::{signed_by, Query, TikiAnswer, TikiFailure};
 use crate::http::{input, AppState};
 
-#[derive(Deserialize)]
+/// The day and part to read.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReconciliationQuery {
+    /// A past day in Vietnam time, `YYYYMMDD`.
+    #[param(required = true, pattern = "^[0-9]{8}$")]
     date: Option<String>,
+    /// The part, from 1 (a file holds at most 500,000 rows).
+    #[param(pattern = "^[1-9][0-9]{0,8}$")]
     part: Option<String>,
 }
 
-/// The CSV (`text/csv`, named by `Content-Disposition`), or `{"code":1}` for a bad date or part
-/// and for a day not over yet in Vietnam (T+1), `{"code":3}` for a part beyond the day's last.
+/// A past day's reconciliation file.
+///
+/// Signed by the payment partner (the empty body). The CSV (`text/csv`, named by
+/// `Content-Disposition`), or `{"code":1}` for a bad date or part and for a day not over yet in
+/// Vietnam (T+1), `{"code":3}` for a part beyond the day's last.
+#[utoipa::path(
+    get, path = "/miniapp/tikivip/reconciliation", tag = "Tiki VIP", operation_id = "tikivipReconciliation",
+    security(("tikivipClientId" = [], "tikivipTimestamp" = [], "tikivipSignature" = [])),
+    params(ReconciliationQuery),
+    responses(
+        (status = 200, description = "The file, or a refusal's code", content((String = "text/csv"), (TikiFailure = "application/json"))),
+        (status = 401, description = "Not signed right (code 1)", body = TikiFailure),
+    )
+)]
 pub async fn reconciliation(State(state): State<AppState>, headers: HeaderMap, input::Query(q, ..): Query<ReconciliationQuery>) -> Result<Response, TikiAnswer> {
     let partner = signed_by(&state, &headers, b"").await?;
     let day = Day::parse(q.date.as_deref().unwrap_or_default())?;

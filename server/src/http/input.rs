@@ -10,6 +10,11 @@
 //! | OAuth `/token` | `oidc/token.rs` | 400 `invalid_request` |
 //! | benefits, reward tasks | `benefits/mod.rs`, `rewards/api.rs` (they read their bodies themselves) | their own codes |
 //!
+//! A request target (path and query) over [`URI_LIMIT`] is refused the same way, by the family's
+//! router ([`limit_uri`]), with 414 in its shape (the ISV APIs: HTTP 200 `PARAM_ILLEGAL`, the
+//! seed's convention). Beyond 64 KiB hyper itself answers a bare 414 before any routing: its
+//! request-line limit is a constant.
+//!
 //! Body limits per route are the constants below: [`Bytes`] reads at most its limit, and
 //! `/token`'s form is limited with `DefaultBodyLimit` on its route, so nothing larger is
 //! ever buffered.
@@ -33,9 +38,24 @@ pub const TIKIVIP_BODY_LIMIT: usize = 64 * 1024;
 /// `POST /token` forms.
 pub const TOKEN_BODY_LIMIT: usize = 16 * 1024;
 
+/// The longest request target (path and query) the APIs take, in bytes.
+pub const URI_LIMIT: usize = 8 * 1024;
+
+/// Refuses a request whose target is over [`URI_LIMIT`] in the family's shape (`E`), before
+/// any extractor reads it: `.route_layer(from_fn(limit_uri::<FamilyError>))`.
+pub async fn limit_uri<E: From<Rejected> + IntoResponse>(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if len > URI_LIMIT {
+        return E::from(Rejected::UriTooLong { limit: URI_LIMIT }).into_response();
+    }
+    next.run(req).await
+}
+
 /// Why the framework refused a request's input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejected {
+    /// The path and query are over [`URI_LIMIT`] bytes.
+    UriTooLong { limit: usize },
     /// The body is over the route's limit (bytes).
     TooLarge { limit: usize },
     /// The body is not of the expected content type.
@@ -48,6 +68,7 @@ impl std::fmt::Display for Rejected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Rejected::TooLarge { limit } => write!(f, "the request body is larger than {} KiB", limit / 1024),
+            Rejected::UriTooLong { limit } => write!(f, "the request's path and query are longer than {} KiB", limit / 1024),
             Rejected::ContentType(m) | Rejected::Malformed(m) => f.write_str(m),
         }
     }

@@ -127,3 +127,51 @@ async fn the_token_endpoint_names_what_is_wrong_with_its_input() {
     assert!(answer["access_token"].is_string());
     app.stop().await;
 }
+
+/// A request target (path and query) over 8 KiB gets a 414 in each family's shape; the same
+/// request at 7 KiB is read (control: it reaches the handler, which answers as it would).
+#[tokio::test]
+async fn an_over_long_target_is_refused_in_each_familys_shape() {
+    let app = TestApp::spawn().await;
+    let (_, token) = partner(&app, "limits-uri").await;
+    let long = "x".repeat(9 * 1024);
+    let fits = "x".repeat(7 * 1024);
+    let get = |path: String| app.client.get(format!("{}{path}", app.url)).bearer_auth(&token).send();
+
+    // SkyJoy: 414 URI_TOO_LONG; control: MEMBER_NOT_FOUND from the handler
+    let (status, body) = answer(get(format!("/api-user/partner/v2/user/lookup?customerId={long}")).await.unwrap()).await;
+    assert_eq!((status, skyjoy_code(&body)), (StatusCode::URI_TOO_LONG, "URI_TOO_LONG"), "{body}");
+    assert_eq!(body["statusCode"], 414);
+    let (status, body) = answer(get(format!("/api-user/partner/v2/user/lookup?phone={fits}")).await.unwrap()).await;
+    assert_eq!((status, skyjoy_code(&body)), (StatusCode::BAD_REQUEST, "INVALID_PHONE"), "the handler read it: {body}");
+    // the benefit partner APIs share SkyJoy's shape
+    let res = app.client.post(format!("{}/api-benefit/partner/v1/benefit/lookup?pad={long}", app.url)).bearer_auth(&token).json(&json!({})).send().await.unwrap();
+    let (status, body) = answer(res).await;
+    assert_eq!((status, skyjoy_code(&body)), (StatusCode::URI_TOO_LONG, "URI_TOO_LONG"), "{body}");
+
+    // Tiki VIP: 414, code 1; control: unsigned (401, code 1) from the signature check
+    let (status, body) = answer(app.client.get(format!("{}/miniapp/tikivip/transaction?tiki_transaction_id={long}", app.url)).send().await.unwrap()).await;
+    assert_eq!((status, &body["code"]), (StatusCode::URI_TOO_LONG, &json!(1)), "{body}");
+    let (status, body) = answer(app.client.get(format!("{}/miniapp/tikivip/transaction?tiki_transaction_id={fits}", app.url)).send().await.unwrap()).await;
+    assert_eq!((status, &body["code"]), (StatusCode::UNAUTHORIZED, &json!(1)), "{body}");
+
+    // OAuth: 414 invalid_request; control: the JWKS
+    let (status, body) = answer(app.client.get(format!("{}/jwks?pad={long}", app.url)).send().await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::URI_TOO_LONG, Some("invalid_request")), "{body}");
+    let (status, body) = answer(app.client.get(format!("{}/jwks?pad={fits}", app.url)).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // reward tasks: 414 in the gateway's envelope; control: its 401 for no client
+    let routed = json!({"Subject":"loyalty","SubjectType":"reward","SubjectIdentifier":"task","Action":"transaction"});
+    let (status, body) = answer(app.client.post(format!("{}/saas/requestin?pad={long}", app.url)).json(&routed).send().await.unwrap()).await;
+    assert_eq!((status, &body["Status"], &body["StatusCode"]), (StatusCode::URI_TOO_LONG, &json!("failed"), &json!(414)), "{body}");
+    let (status, body) = answer(app.client.post(format!("{}/saas/requestin?pad={fits}", app.url)).json(&routed).send().await.unwrap()).await;
+    assert_eq!((status, &body["StatusCode"]), (StatusCode::UNAUTHORIZED, &json!(401)), "{body}");
+
+    // benefit ISV APIs: the seed's HTTP 200 with PARAM_ILLEGAL; control: INVALID_CLIENT
+    let (status, body) = answer(app.client.post(format!("{}/isv/benefit/issue?pad={long}", app.url)).json(&json!({})).send().await.unwrap()).await;
+    assert_eq!((status, &body["success"], &body["resultCode"]), (StatusCode::OK, &json!(false), &json!("PARAM_ILLEGAL")), "{body}");
+    let (status, body) = answer(app.client.post(format!("{}/isv/benefit/issue?pad={fits}", app.url)).json(&json!({})).send().await.unwrap()).await;
+    assert_eq!((status, &body["resultCode"]), (StatusCode::OK, &json!("INVALID_CLIENT")), "{body}");
+    app.stop().await;
+}

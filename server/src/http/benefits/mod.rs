@@ -56,7 +56,24 @@ pub fn routes(settings: &BenefitsSettings) -> Router<AppState> {
         .route(&settings.issue_path, any(isv::issue))
         .route(&settings.reverse_path, any(isv::reverse))
         .route(&settings.query_path, any(isv::query))
+        .route_layer(axum::middleware::from_fn(super::input::limit_uri::<IsvRefusal>))
         .merge(partner::routes())
+}
+
+/// An ISV refusal before any exchange (a target over 8 KiB): the seed's HTTP 200
+/// `PARAM_ILLEGAL`, unsigned (nothing of the request was read).
+pub struct IsvRefusal(IsvError);
+
+impl From<super::input::Rejected> for IsvRefusal {
+    fn from(r: super::input::Rejected) -> Self {
+        IsvRefusal(IsvError::new(Code::ParamIllegal, r.to_string()))
+    }
+}
+
+impl IntoResponse for IsvRefusal {
+    fn into_response(self) -> Response {
+        unsigned(self.0.body())
+    }
 }
 
 /// The result codes we answer with, each with its documented resultStatus (§2.6, and the

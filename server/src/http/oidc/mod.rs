@@ -30,11 +30,10 @@ use serde_json::json;
 use super::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    // the JSON endpoints refuse an over-long target as OAuth errors; the pages have their own
+    let json = Router::new()
         .route("/.well-known/openid-configuration", get(discovery::configuration))
         .route("/jwks", get(discovery::jwks))
-        .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
-        .route("/embed", get(authorize::embed))
         .route(
             "/token",
             axum::routing::post(token::token)
@@ -42,7 +41,12 @@ pub fn routes() -> Router<AppState> {
                 .layer(axum::extract::DefaultBodyLimit::max(crate::http::input::TOKEN_BODY_LIMIT)),
         )
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo).options(cors_preflight))
+        .route_layer(axum::middleware::from_fn(crate::http::input::limit_uri::<OAuthError>));
+    Router::new()
+        .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
+        .route("/embed", get(authorize::embed))
         .route("/logout", get(logout::end_session_get).post(logout::end_session_post))
+        .merge(json)
 }
 
 /// An OAuth 2.0 error response: `{"error": …, "error_description": …}` (RFC 6749 §5.2).
@@ -76,7 +80,10 @@ impl OAuthError {
 /// does not parse): `invalid_request`, saying which.
 impl From<crate::http::input::Rejected> for OAuthError {
     fn from(r: crate::http::input::Rejected) -> Self {
-        OAuthError::invalid_request(r.to_string())
+        match r {
+            crate::http::input::Rejected::UriTooLong { .. } => OAuthError::new(StatusCode::URI_TOO_LONG, "invalid_request", r.to_string()),
+            r => OAuthError::invalid_request(r.to_string()),
+        }
     }
 }
 

@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/saas/requestout", post(api::request_out).fallback(route_not_found))
         .route("/saas", any(route_not_found))
         .route("/saas/{*rest}", any(route_not_found))
+        .route_layer(axum::middleware::from_fn(super::input::limit_uri::<RewardsError>))
 }
 
 async fn route_not_found() -> RewardsError {
@@ -60,6 +61,8 @@ pub enum RewardsError {
     /// A key (business key or Idempotency-Key) reused for another command.
     Conflict(String),
     TooLarge,
+    /// The path and query are over 8 KiB.
+    UriTooLong,
     /// Logged with its cause; the client gets an opaque answer.
     Internal(String),
 }
@@ -73,6 +76,7 @@ impl RewardsError {
             RewardsError::NotFound(_) => StatusCode::NOT_FOUND,
             RewardsError::Conflict(_) => StatusCode::CONFLICT,
             RewardsError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RewardsError::UriTooLong => StatusCode::URI_TOO_LONG,
             RewardsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -100,6 +104,17 @@ impl From<SubmitError> for RewardsError {
     }
 }
 
+impl From<crate::http::input::Rejected> for RewardsError {
+    fn from(r: crate::http::input::Rejected) -> Self {
+        use crate::http::input::Rejected;
+        match r {
+            Rejected::UriTooLong { .. } => RewardsError::UriTooLong,
+            Rejected::TooLarge { .. } => RewardsError::TooLarge,
+            Rejected::ContentType(m) | Rejected::Malformed(m) => RewardsError::BadRequest(format!("Invalid request: {m}")),
+        }
+    }
+}
+
 impl From<domain::StoreError> for RewardsError {
     fn from(e: domain::StoreError) -> Self {
         RewardsError::internal(e)
@@ -112,6 +127,7 @@ impl IntoResponse for RewardsError {
         let message = match self {
             RewardsError::RouteNotFound => "Access route not found".to_string(),
             RewardsError::TooLarge => "The request body is larger than 64 KiB".to_string(),
+            RewardsError::UriTooLong => "The request's path and query are longer than 8 KiB".to_string(),
             RewardsError::Internal(cause) => {
                 tracing::error!(error = %cause, "reward task gateway failed");
                 "Internal error; it has been logged".to_string()

@@ -65,6 +65,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api-point/partner/v1/point-lock/release", post(locks::release))
         .route("/api-point/partner/v1/point-lock/capture", post(locks::capture))
         .merge(batch::routes())
+        .route_layer(axum::middleware::from_fn(input::limit_uri::<SkyJoyError>))
 }
 
 /// `{"statusCode":200,"message":"SUCCESS","data":…}`
@@ -125,6 +126,9 @@ pub enum Refusals {
     /// The body is over 64 KiB (`PAYLOAD_TOO_LARGE`).
     #[response(status = 413)]
     TooLarge(ErrorBody),
+    /// The path and query are over 8 KiB (`URI_TOO_LONG`).
+    #[response(status = 414)]
+    UriTooLong(ErrorBody),
 }
 
 /// A SkyJoy error response.
@@ -170,12 +174,14 @@ impl SkyJoyError {
     }
 }
 
-/// Input the framework refused: a body over 64 KiB is 413 `PAYLOAD_TOO_LARGE`; a path, query
-/// or body that does not parse (bad UTF-8, a repeated field) is 400 `BAD_REQUEST`.
+/// Input the framework refused: a body over 64 KiB is 413 `PAYLOAD_TOO_LARGE`; a path and
+/// query over 8 KiB 414 `URI_TOO_LONG`; a path, query or body that does not parse (bad UTF-8, a
+/// repeated field) is 400 `BAD_REQUEST`.
 impl From<Rejected> for SkyJoyError {
     fn from(r: Rejected) -> Self {
         match r {
             Rejected::TooLarge { .. } => SkyJoyError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", r.to_string()),
+            Rejected::UriTooLong { .. } => SkyJoyError::new(StatusCode::URI_TOO_LONG, "URI_TOO_LONG", r.to_string()),
             Rejected::ContentType(m) | Rejected::Malformed(m) => SkyJoyError::bad_request("BAD_REQUEST", m),
         }
     }

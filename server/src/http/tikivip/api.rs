@@ -67,11 +67,13 @@ impl TikiAnswer {
 }
 
 /// Input the framework refused: a body over the limit is refused before its signature is read,
-/// so as unsigned (401, code 1); a query that does not parse is Tiki's invalid-request code.
+/// so as unsigned (401, code 1); a path and query over 8 KiB is HTTP 414, code 1; a query that
+/// does not parse is Tiki's invalid-request code.
 impl From<Rejected> for TikiAnswer {
     fn from(r: Rejected) -> Self {
         match r {
             Rejected::TooLarge { .. } => TikiAnswer::unsigned(format!("{r}; it was not checked")),
+            Rejected::UriTooLong { .. } => TikiAnswer(StatusCode::URI_TOO_LONG, json!({ "code": 1, "message": r.to_string() })),
             Rejected::ContentType(m) | Rejected::Malformed(m) => TikiAnswer::error(&TikiError::Invalid(m)),
         }
     }

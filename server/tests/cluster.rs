@@ -9,7 +9,9 @@
 //! killed instance's leased deliveries are picked up by the others after the lease), repeated at
 //! most for the deliveries that instance had in flight. And kill -9 under load
 //! (`kill_minus_nine_under_load_loses_nothing`): ten SIGKILLs of random instances at random
-//! moments (`JOYGATE_CHAOS_KILLS`, `make chaos` for a long run) lose and double nothing.
+//! moments (`JOYGATE_CHAOS_KILLS`, `make chaos` for a long run) lose and double nothing: the
+//! postings, the Tiki VIP IPNs (each sent up to three times) and the refunds an operator asks
+//! for meanwhile, sent to the payment partner by the outbox.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -166,28 +168,33 @@ impl Drop for Cluster {
     }
 }
 
-/// The partner's webhook receiver: answers 200 after a short delay (so deliveries are in flight
-/// when an instance dies) and counts every delivery per event id.
-async fn receiver() -> (String, Arc<Mutex<HashMap<String, u32>>>) {
-    let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-    let counter = seen.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |body: String| {
-            let counter = counter.clone();
+type Counts = Arc<Mutex<HashMap<String, u32>>>;
+
+/// The partner's side: its webhook receiver (`/hook`) and, as the Tiki payment partner, its
+/// refund API (`/refunds`). Both answer 200 after a short delay (so calls are in flight when an
+/// instance dies) and count every call, per event id and per refund request_id. Returns the base
+/// URL, the deliveries and the refunds.
+async fn receiver() -> (String, Counts, Counts) {
+    let (seen, refunds): (Counts, Counts) = Default::default();
+    let count = |counts: Counts, field: &'static str| {
+        move |body: String| {
+            let counts = counts.clone();
             async move {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 let v: Value = serde_json::from_str(&body).unwrap_or_default();
-                let id = v["event_id"].as_str().unwrap_or_default().to_string();
-                *counter.lock().unwrap().entry(id).or_default() += 1;
+                let id = v[field].as_str().unwrap_or_default().to_string();
+                *counts.lock().unwrap().entry(id).or_default() += 1;
                 StatusCode::OK
             }
-        }),
-    );
+        }
+    };
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(count(seen.clone(), "event_id")))
+        .route("/refunds", axum::routing::post(count(refunds.clone(), "request_id")));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/hook"), seen)
+    (format!("http://{addr}"), seen, refunds)
 }
 
 async fn partner_token(http: &reqwest::Client, base: &str) -> String {
@@ -272,7 +279,11 @@ struct Setup {
     http: reqwest::Client,
     token: String,
     members: Vec<String>,
-    deliveries: Arc<Mutex<HashMap<String, u32>>>,
+    deliveries: Counts,
+    /// Tiki VIP: the payments waiting for their IPN (tiki_transaction_id), and the refunds the
+    /// payment partner received.
+    payments: Vec<String>,
+    refunds: Counts,
 }
 
 async fn setup() -> Setup {
@@ -294,8 +305,11 @@ async fn setup() -> Setup {
         id_token_signed_response_alg: Default::default(),
     };
     clients::register(&db, &spec, true, domain::now_ms()).await.unwrap();
-    let (hook, deliveries) = receiver().await;
-    domain::events::webhooks::register(&db, CLIENT, &hook, &["user.updated-balance".to_string()], false, domain::now_ms()).await.unwrap();
+    let (partner_api, deliveries, refunds) = receiver().await;
+    domain::events::webhooks::register(&db, CLIENT, &format!("{partner_api}/hook"), &["user.updated-balance".to_string()], false, domain::now_ms())
+        .await
+        .unwrap();
+    let payments = tiki_payments(&db, &partner_api).await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(30)).build().unwrap();
     // members, and the partner's token from one instance used on all
     let token = partner_token(&http, &c.url).await;
@@ -306,7 +320,128 @@ async fn setup() -> Setup {
         assert_eq!(res.status(), StatusCode::OK);
         members.push(res.json::<Value>().await.unwrap()["data"]["skyjoyId"].as_str().unwrap().to_string());
     }
-    Setup { c, db, db_url, _guard: guard, _scratch: scratch, http, token, members, deliveries }
+    Setup { c, db, db_url, _guard: guard, _scratch: scratch, http, token, members, deliveries, payments, refunds }
+}
+
+const TIKI_PARTNER: &str = "CLUSTERPAY";
+const TIKI_CLIENT_ID: &str = "cluster-pay";
+const TIKI_SECRET: &str = "cluster-pay-secret-0123456789";
+const PAYMENTS: usize = 60;
+
+/// The Tiki payment partner (its refund API is the receiver's) and [`PAYMENTS`] customers, each
+/// with a PENDING payment for the one-month plan, as the webview leaves them.
+async fn tiki_payments(db: &domain::Db, partner_api: &str) -> Vec<String> {
+    use domain::tikivip::{customers, partners, payments, Plan};
+    let partner = partners::Partner {
+        partner_code: TIKI_PARTNER.into(),
+        name: "Cluster Pay".into(),
+        client_id: TIKI_CLIENT_ID.into(),
+        client_secret: TIKI_SECRET.into(),
+        api_base_url: partner_api.into(),
+        open_mode: Default::default(),
+    };
+    partners::register(db, &partner, domain::now_ms()).await.unwrap();
+    let plan = &Plan::defaults()[0];
+    let mut ids = Vec::new();
+    for n in 0..PAYMENTS {
+        let req = customers::CustomerRequest { identify_code: format!("cluster-{n}"), phone: format!("0914{n:06}"), full_name: None };
+        let link = customers::open_link(db, TIKI_PARTNER, &req, 60_000, domain::now_ms()).await.unwrap();
+        let (payment, created) = payments::open_payment(db, &link.customer, plan, domain::now_ms()).await.unwrap();
+        assert!(created);
+        ids.push(payment.tiki_transaction_id);
+    }
+    ids
+}
+
+/// Sends a signed IPN to one instance after another until one answers; the answer's code.
+async fn ipn_until_answered(http: &reqwest::Client, bases: &[String], tiki_id: &str, n: usize) -> i64 {
+    use domain::signing::tikivip as sig;
+    let body = json!({"reference_transaction_id": tiki_id, "transaction_amount": domain::tikivip::Plan::defaults()[0].price,
+                      "transaction_id": format!("PT-{n}"), "status": "SUCCESS", "partner_banking_method": "WALLET"})
+    .to_string();
+    for attempt in 0..200 {
+        let base = &bases[(n + attempt) % bases.len()];
+        let now = domain::now_ms();
+        let res = http
+            .post(format!("{base}/miniapp/tikivip/payment/ipn"))
+            .header(sig::HEADER_CLIENT_ID, TIKI_CLIENT_ID)
+            .header(sig::HEADER_TIMESTAMP, now.to_string())
+            .header(sig::HEADER_SIGNATURE, sig::sign(TIKI_SECRET.as_bytes(), now, TIKI_CLIENT_ID, body.as_bytes()))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        if let Ok(res) = res {
+            if res.status() == StatusCode::OK {
+                if let Ok(answer) = res.json::<Value>().await {
+                    return answer["code"].as_i64().expect("Tiki's code");
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await; // an instance down, or nginx's 502
+    }
+    panic!("the IPN of {tiki_id} never answered");
+}
+
+/// IPNs for every payment (each sent 1 to 3 times, through random instances and nginx) and, as
+/// each is acknowledged, a full refund of every other one requested by the operator; spread over
+/// the postings (the n-th IPN once the postings have reached the n-th share), so the kills fall
+/// among them. Returns the refunds asked for (request_id, tiki_transaction_id).
+fn tiki_load(s: &Setup, load: &Load) -> tokio::task::JoinHandle<Vec<(String, String)>> {
+    let bases: Vec<String> = (0..INSTANCES).map(|i| s.c.instance_url(i)).chain([s.c.url.clone()]).collect();
+    let (http, db, payments) = (s.http.clone(), s.db.clone(), s.payments.clone());
+    let (started, total) = (load.next.clone(), load.total);
+    tokio::spawn(async move {
+        let mut refunds = Vec::new();
+        for (n, tiki_id) in payments.iter().enumerate() {
+            while started.load(std::sync::atomic::Ordering::SeqCst) < n * total / payments.len() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            for _ in 0..1 + n % 3 {
+                // a retry of an applied IPN answers code 0 again and changes nothing
+                assert_eq!(ipn_until_answered(&http, &bases, tiki_id, n).await, 0, "IPN {n} of {tiki_id}");
+            }
+            if n % 2 == 0 {
+                let request_id = format!("RF-{n}");
+                let price = domain::tikivip::Plan::defaults()[0].price;
+                domain::tikivip::refunds::request(&db, tiki_id, price, "chaos test", &request_id, domain::now_ms()).await.unwrap();
+                refunds.push((request_id, tiki_id.clone()));
+            }
+        }
+        refunds
+    })
+}
+
+/// Every payment paid once (VIP granted for one month, not two), every refund asked for settled
+/// once at the partner and here (the VIP time taken back), nothing refunded beyond the price.
+/// Run after [`check_deliveries`] has seen the outbox empty. Returns the refunds repeated.
+async fn check_payments(s: &Setup, refunds: &[(String, String)], max_repeats: usize) -> u32 {
+    use domain::tikivip::{payments, refunds as tiki_refunds, Plan};
+    let price = Plan::defaults()[0].price;
+    let refunded: HashSet<&str> = refunds.iter().map(|(_, t)| t.as_str()).collect();
+    let now = domain::now_ms();
+    for tiki_id in &s.payments {
+        let p = payments::find(&s.db, tiki_id).await.unwrap().unwrap();
+        assert_eq!(p.status, payments::Status::Success, "{tiki_id}");
+        let vip_until: Option<i64> = sqlx::query_scalar("SELECT vip_until FROM tikivip_customers WHERE id = $1").bind(&p.customer_id).fetch_one(s.db.pool()).await.unwrap();
+        let vip_until = vip_until.expect("VIP was granted");
+        if refunded.contains(tiki_id.as_str()) {
+            assert_eq!((p.refunded_amount, p.vip_granted), (price, false), "{tiki_id}: refunded once, in full");
+            assert!(vip_until <= now, "{tiki_id}: the refund took the VIP time back");
+        } else {
+            assert_eq!((p.refunded_amount, p.vip_granted), (0, true), "{tiki_id}");
+            assert!(vip_until <= now + 32 * 86_400_000 && vip_until > now + 27 * 86_400_000, "{tiki_id}: one month of VIP, once");
+        }
+    }
+    let received = s.refunds.lock().unwrap().clone();
+    for (request_id, _) in refunds {
+        let r = tiki_refunds::find(&s.db, request_id).await.unwrap().unwrap();
+        assert_eq!(r.status, tiki_refunds::RefundStatus::Success, "{request_id}");
+        assert!(received.contains_key(request_id), "{request_id} reached the partner");
+    }
+    let repeated: u32 = received.values().map(|n| n - 1).sum();
+    assert!(repeated as usize <= max_repeats, "a refund call repeats only when the instance sending it died: {repeated}");
+    repeated
 }
 
 type Acknowledged = Arc<Mutex<Vec<(String, StatusCode, Value)>>>;
@@ -499,6 +634,7 @@ async fn kill_minus_nine_under_load_loses_nothing() {
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
     let mut s = setup().await;
     let load = Load::start(&s, total);
+    let tiki = tiki_load(&s, &load);
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut killed = vec![0usize; INSTANCES];
     for k in 0..kills {
@@ -512,10 +648,14 @@ async fn kill_minus_nine_under_load_loses_nothing() {
         s.c.restart(i).await;
     }
     let (ok, refused) = load.finish_and_check(&s).await;
+    let refunds = tiki.await.unwrap();
     let (delivered, repeated, taken_over) = check_deliveries(&s, kills * WORKER_CONCURRENCY).await;
+    let refunds_repeated = check_payments(&s, &refunds, kills * WORKER_CONCURRENCY).await;
     println!(
         "chaos: {kills} SIGKILLs (per instance {killed:?}) during {total} postings with retries: {ok} credited or spent once, {refused} refused for the balance, \
-         0 lost, 0 doubled, ledger check clean; {delivered} events delivered ({repeated} repeated, {taken_over} deliveries taken over after a lease)"
+         0 lost, 0 doubled, ledger check clean; {delivered} events delivered ({repeated} repeated, {taken_over} outbox jobs taken over after a lease); \
+         {PAYMENTS} IPNs (each sent 1-3 times) applied once, {} refunds settled once ({refunds_repeated} partner calls repeated)",
+        refunds.len()
     );
     s.db.close().await;
 }

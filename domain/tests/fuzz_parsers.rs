@@ -136,6 +136,43 @@ fn batch_csv() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// A partner's reconciliation file under Tiki's header (`reconcile::HEADER`), with cells a
+/// partner could send (ids, amounts, statuses, times) mixed with any text, quotes and line ends.
+fn reconciliation_csv() -> impl Strategy<Value = Vec<u8>> {
+    let id = (0u32..5).prop_map(|n| format!("221115TIKIVIP-23578437{n}-1668488254"));
+    let cell = prop_oneof![
+        3 => id,
+        2 => proptest::sample::select(vec!["SUCCESS", "FAILURE", "PENDING", "success", "REFUNDED", "99000", "-1", "0", "9223372036854775808", "PT-1", "", "2026-11-01 10:00:00", "1668488254000"])
+            .prop_map(str::to_string),
+        1 => text(),
+        1 => Just("\"a,\"\"b\"\"\"".to_string()),
+    ];
+    // a line as a partner writes it: six fields, each well formed or not
+    let row = (
+        0u32..5,
+        proptest::sample::select(vec!["PT-1", "PT-2", ""]),
+        prop_oneof![(0i64..10_000_000).prop_map(|a| a.to_string()), Just("-1".to_string()), Just("9.5".to_string())],
+        proptest::sample::select(vec!["SUCCESS", "FAILURE", "PENDING", "REFUNDED"]),
+        proptest::sample::select(vec!["2026-11-01 10:00:00", "1668488254000", "yesterday"]),
+    )
+        .prop_map(|(n, t, a, st, at)| format!("221115TIKIVIP-23578437{n}-1668488254,{t},{a},{st},{at},{at}"));
+    let line = prop_oneof![2 => row, 1 => proptest::collection::vec(cell, 0..8).prop_map(|cells| cells.join(","))];
+    let end = proptest::sample::select(vec!["\n", "\r\n", "\r", ""]);
+    (any::<bool>(), proptest::collection::vec((line, end), 0..12)).prop_map(|(bom, lines)| {
+        let mut out = String::new();
+        if bom {
+            out.push('\u{feff}');
+        }
+        out.push_str(reconcile::HEADER);
+        out.push('\n');
+        for (l, e) in lines {
+            out.push_str(&l);
+            out.push_str(e);
+        }
+        out.into_bytes()
+    })
+}
+
 fn batch_jsonl() -> impl Strategy<Value = Vec<u8>> {
     let line = prop_oneof![
         json().prop_map(|v| v.to_string()),
@@ -191,9 +228,21 @@ proptest! {
         }
     }
 
-    /// Tiki's reconciliation files: every data line is a row or an invalid row, never both.
+    /// Tiki's reconciliation files: every data line is a row or an invalid row, never both; a
+    /// row has a known status, a whole amount from 0 and an id; under Tiki's header the file is
+    /// read line by line, not refused whole.
     #[test]
-    fn reconciliation_files_account_for_every_line(csv in batch_csv(), raw in proptest::collection::vec(any::<u8>(), 0..200)) {
+    fn reconciliation_files_account_for_every_line(
+        tiki in reconciliation_csv(),
+        csv in batch_csv(),
+        raw in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let file = reconcile::read_partner_file(&tiki);
+        prop_assert!(file.data_lines == 0 || file.rows.len() + file.invalid.len() == file.data_lines, "{file:?}");
+        prop_assert!(!file.invalid.iter().any(|i| i.reason.starts_with("the header is not right")), "Tiki's header was refused: {file:?}");
+        for row in &file.rows {
+            prop_assert!(row.amount >= 0 && !row.tiki_transaction_id.is_empty(), "{row:?}");
+        }
         for bytes in [&csv, &raw] {
             let file = reconcile::read_partner_file(bytes);
             // each data record is a row or an invalid row, never both, never neither; a file that
@@ -317,4 +366,19 @@ fn key_name() -> impl Strategy<Value = String> {
 /// is more (`make fuzz`).
 fn slow_cases(n: u32) -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse::<u32>().ok()).map_or(n, |c| (c / 16).max(n))
+}
+
+/// The reconciliation generator reaches the reader's rows, not only its refusals: of 300 files,
+/// some hold valid rows and some invalid ones.
+#[test]
+fn the_reconciliation_generator_reaches_rows_and_refusals() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut rows, mut invalid) = (0, 0);
+    for _ in 0..300 {
+        let file = reconcile::read_partner_file(&reconciliation_csv().new_tree(&mut runner).unwrap().current());
+        rows += file.rows.len();
+        invalid += file.invalid.len();
+    }
+    assert!(rows >= 10 && invalid >= 10, "{rows} rows, {invalid} invalid rows");
 }

@@ -43,7 +43,7 @@ test-rust-sqlite:
 test-rust-postgres:
 	$(WITH_TOOLS) scripts/with-postgres cargo test --workspace --no-fail-fast
 
-## The SkyJoy partner APIs against server/openapi.json, fuzzed by schemathesis (README, "Robustness").
+## Every partner API against its generated OpenAPI document (GET /openapi.json), fuzzed by schemathesis (README, "Robustness").
 test-contract:
 	scripts/contract $(CARGO_TARGET_DIR)/debug/joygate
 

@@ -19,6 +19,13 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// Whether this runs the server (the default command).
+    pub fn serves(&self) -> bool {
+        matches!(self.command, None | Some(Command::Serve))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the platform (HTTP, pages, workers). The default.

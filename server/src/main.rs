@@ -2,8 +2,24 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
+    let cli = joygate::cli::Cli::parse();
+    if !cli.serves() {
+        end_quietly_on_a_closed_pipe();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
-    runtime.block_on(joygate::cli::run(joygate::cli::Cli::parse()))
+    runtime.block_on(joygate::cli::run(cli))
+}
+
+/// A command whose output goes to a pipe that closes (`joygate rewards list | head`) ends as
+/// other command-line tools do, instead of panicking in `println!`: Rust ignores SIGPIPE by
+/// default, so the default action is restored (not for `serve`, whose sockets are written with
+/// MSG_NOSIGNAL anyway, and whose log must not end it).
+fn end_quietly_on_a_closed_pipe() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: restores the default action of one signal before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// glibc gives each thread that allocates under contention an arena of its own (up to 8 per

@@ -66,6 +66,8 @@ use crate::config::BenefitsSettings;
         rewards::api::request_in,
         rewards::api::request_out,
     ),
+    // reached through a `schema_with` (the reward command's Data), so not collected on their own
+    components(schemas(rewards::api::TaskData, rewards::api::TaskRow)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "SkyJoy customers", description = "Customer info, lookup, onboarding and Customer ID linking (counterparts.md §1.5)."),
@@ -213,6 +215,28 @@ pub mod fields {
     /// A lock's time to live, seconds ([`domain::ledger::holds::MAX_TTL_MS`]).
     pub fn lock_seconds() -> Object {
         integer(1, domain::ledger::holds::MAX_TTL_MS / 1000, "Seconds until the lock expires (default 15 minutes)")
+    }
+
+    /// `schema`, or null: an optional field, where null is as good as left out (as serde reads
+    /// an `Option`).
+    pub fn or_null(schema: impl Into<utoipa::openapi::RefOr<Schema>>) -> Schema {
+        Schema::OneOf(OneOfBuilder::new().item(schema).item(ObjectBuilder::new().schema_type(Type::Null)).build())
+    }
+
+    pub fn points_or_null() -> Schema {
+        or_null(points())
+    }
+
+    pub fn amount_or_null() -> Schema {
+        or_null(amount())
+    }
+
+    pub fn lock_seconds_or_null() -> Schema {
+        or_null(lock_seconds())
+    }
+
+    pub fn transaction_id_or_null() -> Schema {
+        or_null(transaction_id())
     }
 }
 

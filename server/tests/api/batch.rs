@@ -149,6 +149,11 @@ async fn a_wrong_file_is_refused_as_a_whole_with_skyjoys_error_envelope() {
     assert_eq!(codes(&body["data"]), ["INVALID_ROW"]);
     let (status, body) = upload(&app, &t, "?fileName=a/b.csv", "text/csv", &typo).await;
     assert_eq!((status, error_code(status, &body).as_str()), (StatusCode::BAD_REQUEST, "INVALID_FILE_NAME"));
+    // a misspelt or repeated parameter is refused, not ignored
+    for query in ["?filename=x.csv", "?=false", "?fileName=a.csv&fileName=b.csv"] {
+        let (status, body) = upload(&app, &t, query, "text/csv", &typo).await;
+        assert_eq!((status, error_code(status, &body).as_str()), (StatusCode::BAD_REQUEST, "BAD_REQUEST"), "{query}: {body}");
+    }
     let (status, body) = upload(&app, "not-a-token", "", "text/csv", &typo).await;
     assert_eq!((status, error_code(status, &body).as_str()), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
     assert_eq!(balance(&app, &t, &sj).await, 0);

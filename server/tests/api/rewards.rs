@@ -253,6 +253,13 @@ async fn the_same_command_fifty_times_at_once_gets_one_ticket_and_one_posting() 
     let res = shop.app.client.post(format!("{}/saas/requestin", shop.app.url)).header("Client-Id", CLIENT).header("Api-Key", API_KEY).body(body).send().await.unwrap();
     assert_eq!(res.headers()["idempotent-replayed"], "true");
     assert_eq!(res.json::<Value>().await.unwrap()["TicketId"], ticket.as_str());
+    // the same command signed with another key: refused, though the command is stored (the
+    // signature is checked before a retry is answered)
+    let other_key = RsaPrivateKey::generate_2048().unwrap();
+    let mut forged = object(json!({"trxId": "T-50", "memberId": 2784, "data": [{"trxAmount": 250_000, "trxDate": ""}]}));
+    loyalty_task::sign_data(&other_key, &mut forged);
+    let (status, answer) = shop.raw(message("transaction", forged).to_string()).await;
+    assert_eq!((status, answer["Message"].as_str()), (StatusCode::UNAUTHORIZED, Some("Invalid signature")), "{answer}");
     assert_eq!(shop.count("SELECT CAST(COUNT(*) AS BIGINT) FROM reward_tickets WHERE action = 'transaction'").await, 1);
     assert_eq!(shop.count("SELECT CAST(COUNT(*) AS BIGINT) FROM ledger_entries WHERE transaction_id LIKE 'reward:%:member'").await, 2, "register + the purchase");
     assert_eq!(shop.balance_of("2784").await, 75);

@@ -12,12 +12,15 @@ use domain::benefits::{
 };
 use serde_json::{json, Value};
 use utoipa::{
-    openapi::{schema::ObjectBuilder, Object, Type},
+    openapi::{
+        schema::{ObjectBuilder, Schema},
+        Object, Type,
+    },
     ToSchema,
 };
 
 use super::{exchange, Code, Fields, IsvError, Verified};
-use crate::http::AppState;
+use crate::http::{openapi::fields::or_null, AppState};
 
 fn id_schema(max: usize, description: &str) -> Object {
     ObjectBuilder::new()
@@ -43,6 +46,18 @@ fn sync_request_id() -> Object {
 fn client_code() -> Object {
     ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[A-Z0-9_]{2,32}$")).description(Some("The super app (GCASH, DANA, TNG, …)")).build()
 }
+fn quantity_or_null() -> Schema {
+    or_null(quantity())
+}
+fn user_id_or_null() -> Schema {
+    or_null(user_id())
+}
+fn template_id_or_null() -> Schema {
+    or_null(template_id())
+}
+fn client_code_or_null() -> Schema {
+    or_null(client_code())
+}
 fn quantity() -> Object {
     ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(Quantity::MAX)).description(Some("How many benefits, all or nothing (default 1)")).build()
 }
@@ -60,7 +75,7 @@ pub struct IssueBody {
     benefit_template_id: String,
     #[schema(schema_with = client_code)]
     client_code: String,
-    #[schema(schema_with = quantity)]
+    #[schema(schema_with = quantity_or_null)]
     quantity: Option<i64>,
 }
 
@@ -71,11 +86,11 @@ pub struct IssueBody {
 pub struct ReverseBody {
     #[schema(schema_with = issue_request_id)]
     benefit_issue_request_id: String,
-    #[schema(schema_with = user_id)]
+    #[schema(schema_with = user_id_or_null)]
     user_id: Option<String>,
-    #[schema(schema_with = template_id)]
+    #[schema(schema_with = template_id_or_null)]
     benefit_template_id: Option<String>,
-    #[schema(schema_with = client_code)]
+    #[schema(schema_with = client_code_or_null)]
     client_code: Option<String>,
 }
 

@@ -1,7 +1,7 @@
 //! Request In and Request Out. The order of the checks in [`request_in`] is the documented one:
-//! route, API key, envelope and Data (into a `Command`), the action switched on, a retry of an
-//! earlier command (answered with its TicketId), the Data signature, then the ticket is stored
-//! with its job and the TicketId answered.
+//! route, API key, envelope and Data (into a `Command`), the action switched on, the Data
+//! signature (also for a retry), a retry of an earlier command (answered with its TicketId),
+//! then the ticket is stored with its job and the TicketId answered.
 
 use axum::{
     body::Body,
@@ -45,7 +45,8 @@ fn action() -> Object {
 fn text() -> Object {
     ObjectBuilder::new().schema_type(Type::String).max_length(Some(envelope::MAX_TEXT_CHARS)).build()
 }
-/// An id: a string of at most 64 visible characters, or a whole number (`0` and `""` are no value).
+/// An id: a string of at most 64 visible characters, or a whole number (`0`, `""` and null are no
+/// value).
 fn id() -> Schema {
     let text = ObjectBuilder::new()
         .schema_type(Type::String)
@@ -53,21 +54,23 @@ fn id() -> Schema {
         .pattern(Some(r"^[^\u0000-\u001F\u007F-\u009F]*$"))
         .build();
     let number = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).build();
-    Schema::OneOf(OneOfBuilder::new().item(text).item(number).build())
+    let none = ObjectBuilder::new().schema_type(Type::Null).build();
+    Schema::OneOf(OneOfBuilder::new().item(text).item(number).item(none).build())
 }
-/// The member: a Customer ID at the client (1 to 64 visible characters, or a whole number).
+/// The member: a Customer ID at the client (1 to 64 visible characters, or a whole number; `0`
+/// is no value).
 fn member_id() -> Schema {
     let text = ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
         .max_length(Some(domain::identity::CustomerId::MAX_CHARS))
-        .pattern(Some(crate::http::openapi::fields::PRINTABLE))
+        .pattern(Some(format!(r"^(?!\s*0\s*$){}", &crate::http::openapi::fields::PRINTABLE[1..])))
         .build();
     let number = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).build();
     Schema::OneOf(OneOfBuilder::new().item(text).item(number).description(Some("The member's Customer ID at the client")).build())
 }
-fn trx_amount() -> Object {
-    ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).maximum(Some(envelope::MAX_AMOUNT)).description(Some("VND")).build()
+fn trx_amount() -> Schema {
+    crate::http::openapi::fields::or_null(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).maximum(Some(envelope::MAX_AMOUNT)).description(Some("VND")).build())
 }
 
 /// A command (counterparts.md §3.2): the envelope routes it, `Data` carries it, signed.
@@ -91,7 +94,21 @@ pub struct TaskCommand {
     ResourceId: String,
     #[schema(max_length = 200)]
     ScopeSource: Option<String>,
+    #[schema(schema_with = task_data)]
     Data: TaskData,
+}
+
+/// [`TaskData`], with `trxId` or `refference` (what makes a retried command the same one; a
+/// check-in, keyed by its day, may leave both out).
+fn task_data() -> Schema {
+    use utoipa::{openapi::schema::{AllOfBuilder, AnyOfBuilder}, PartialSchema};
+    let key = |name: &str| ObjectBuilder::new().schema_type(Type::Object).required(name).build();
+    Schema::AllOf(
+        AllOfBuilder::new()
+            .item(TaskData::schema())
+            .item(Schema::AnyOf(AnyOfBuilder::new().item(key("trxId")).item(key("refference")).build()))
+            .build(),
+    )
 }
 
 /// What the command says. `memberId` always; `trxId` or `refference` (not for dailycheckin: a
@@ -250,7 +267,7 @@ fn accepted(submitted: &Submitted, action: Action) -> Response {
     post, path = "/saas/requestin", tag = "Reward tasks", operation_id = "requestIn",
     security(("rewardClientId" = [], "rewardApiKey" = [])),
     request_body = TaskCommand,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters (the clients send MD5(body + date))")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters (the clients send MD5(body + date))", pattern = "^[!-~]{1,255}$")),
     responses(
         (status = 200, description = "Stored: its TicketId", body = TicketAnswer),
         (status = 400, description = "Not a route of ours, or a field refused", body = RewardsFailure),
@@ -271,10 +288,7 @@ pub async fn request_in(State(state): State<AppState>, request: Request<Body>) -
         return Err(RewardsError::Forbidden(format!("The action {action} is not enabled for this client")));
     }
     let mut new = NewTicket::of(&client.client, &command, raw, idempotency_key(&headers)?, true, now);
-    // A retry of a stored command (same data, so a signature verified before): its first ticket.
-    if let Some(earlier) = tickets::find_earlier(&state.db, &new).await? {
-        return Ok(accepted(&earlier, action));
-    }
+    // The signature first, also for a retry: a wrong one is refused whatever was stored before.
     match client.verify(&state.rewards.http, &envelope.data).await {
         Ok(()) => {}
         Err(KeyError::Unavailable(why)) => {
@@ -284,6 +298,10 @@ pub async fn request_in(State(state): State<AppState>, request: Request<Body>) -
         }
         Err(KeyError::Mismatch) => return Err(RewardsError::Unauthorized("Invalid signature".into())),
         Err(e @ (KeyError::Malformed(_) | KeyError::KeyRefused(_))) => return Err(RewardsError::Unauthorized(format!("Invalid signature: {e}"))),
+    }
+    // A retry of a stored command: its first ticket.
+    if let Some(earlier) = tickets::find_earlier(&state.db, &new).await? {
+        return Ok(accepted(&earlier, action));
     }
     let submitted = tickets::submit(&state.db, &new, state.rewards.max_attempts, now).await?;
     if !submitted.replayed {

@@ -96,11 +96,19 @@ fn summary_of(b: Batch, results: Option<Vec<RowResult>>) -> Summary {
 }
 
 /// `fileName` from the query string: 1 to 255 characters, no path and no control characters.
+/// Any other parameter (a typo such as `filename`), or `fileName` twice, is refused.
 fn file_name(uri: &Uri) -> Result<Option<String>, SkyJoyError> {
     let query = uri.query().unwrap_or("");
-    let Some((_, name)) = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "fileName") else {
-        return Ok(None);
-    };
+    let mut name = None;
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if key != "fileName" {
+            return Err(SkyJoyError::bad_request("BAD_REQUEST", format!("unknown query parameter {key:?}: the upload takes fileName only")));
+        }
+        if name.replace(value).is_some() {
+            return Err(SkyJoyError::bad_request("BAD_REQUEST", "fileName is given twice"));
+        }
+    }
+    let Some(name) = name else { return Ok(None) };
     let ok = !name.is_empty() && name.chars().count() <= 255 && !name.chars().any(|c| c.is_control() || c == '/' || c == '\\');
     if !ok {
         return Err(SkyJoyError::bad_request("INVALID_FILE_NAME", "fileName must be 1 to 255 characters, without a path"));

@@ -40,7 +40,7 @@ pub struct LockRequest {
     transaction_id: Option<String>,
     #[schema(schema_with = fields::points, required = true)]
     lock_point: Option<i64>,
-    #[schema(schema_with = fields::lock_seconds)]
+    #[schema(schema_with = fields::lock_seconds_or_null)]
     expires_in: Option<i64>,
 }
 
@@ -124,9 +124,9 @@ pub struct CaptureRequest {
     #[schema(schema_with = fields::transaction_id, required = true)]
     transaction_id: Option<String>,
     /// At most the locked points; left out, all of them.
-    #[schema(schema_with = fields::points)]
+    #[schema(schema_with = fields::points_or_null)]
     used_point: Option<i64>,
-    #[schema(schema_with = fields::amount)]
+    #[schema(schema_with = fields::amount_or_null)]
     transaction_amount: Option<i64>,
 }
 

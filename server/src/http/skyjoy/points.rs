@@ -227,7 +227,7 @@ pub struct LookupRequest {
     skyjoy_id: Option<String>,
     /// Our reference, from the posting's answer.
     bit_reference: Option<String>,
-    #[schema(schema_with = fields::transaction_id)]
+    #[schema(schema_with = fields::transaction_id_or_null)]
     transaction_id: Option<String>,
 }
 

@@ -39,7 +39,7 @@ pub struct ReconciliationQuery {
     security(("tikivipClientId" = [], "tikivipTimestamp" = [], "tikivipSignature" = [])),
     params(ReconciliationQuery),
     responses(
-        (status = 200, description = "The file, or a refusal's code", content((String = "text/csv"), (TikiFailure = "application/json"))),
+        (status = 200, description = "The file, or a refusal's code", content((TikiFailure = "application/json"), (String = "text/csv"))),
         (status = 401, description = "Not signed right (code 1)", body = TikiFailure),
     )
 )]

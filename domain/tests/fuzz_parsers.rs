@@ -1,7 +1,7 @@
 //! The parsers that read what partners send, fed generated input (proptest, on stable Rust):
 //! signature headers (Alipay+ `Signature`, `gj-signature`, Tiki's timestamp), point requests,
 //! batch files (CSV, JSON Lines), Tiki reconciliation files, reward-task envelopes, benefit
-//! fields and our own JWTs. Each property says what must hold for any input: no panic, and
+//! fields, and the OIDC request parsers (Bearer access tokens, PKCE, authorization responses). Each property says what must hold for any input: no panic, and
 //! what is accepted is inside its documented range.
 //!
 //! `make test` runs the default 256 cases per property; `make fuzz` runs the same properties
@@ -381,4 +381,78 @@ fn the_reconciliation_generator_reaches_rows_and_refusals() {
         invalid += file.invalid.len();
     }
     assert!(rows >= 10 && invalid >= 10, "{rows} rows, {invalid} invalid rows");
+}
+
+/// A key ring (its first keys, made once in a throwaway database) and an access token it signed
+/// for each algorithm, for the OIDC properties.
+fn ring_and_tokens() -> &'static (domain::identity::signing_keys::KeyRing, Vec<String>) {
+    use domain::identity::{
+        signing_keys::{Alg, KeyRing},
+        tokens::{sign_jwt, AccessClaims, TokenPolicy},
+    };
+    static RING: std::sync::OnceLock<(KeyRing, Vec<String>)> = std::sync::OnceLock::new();
+    RING.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let (dir, db) = domain::store::testing::temp_db().await;
+            let ring = KeyRing::load_or_create(&db, NOW).await.unwrap();
+            std::mem::forget(dir); // the keys are in memory now; the file may stay until exit
+            let claims = AccessClaims::new(ISSUER, &TokenPolicy::default(), "shop", "member-1", "openid phone", NOW);
+            let tokens = Alg::ALL.iter().map(|alg| sign_jwt(&ring, *alg, "at+jwt", &claims)).collect();
+            (ring, tokens)
+        })
+    })
+}
+
+const ISSUER: &str = "http://127.0.0.1:3000";
+
+proptest! {
+    /// The OIDC request parsers. A Bearer access token — any string, or one we signed changed in
+    /// one place — verifies only as it was issued; a PKCE verifier matches only its own S256
+    /// challenge and a challenge is well formed only as 43 base64url characters; an
+    /// authorization response keeps the redirect URI and carries `state` exactly, or is refused
+    /// when the redirect URI is no URL.
+    #[test]
+    fn oidc_requests_are_read_as_issued_or_refused(
+        junk in text(),
+        at in any::<prop::sample::Index>(),
+        with in any::<char>(),
+        verifier in "[A-Za-z0-9._~-]{43,128}",
+        other in "[A-Za-z0-9._~-]{0,130}|.{0,40}",
+        redirect in prop_oneof![Just("https://shop.example/cb?x=1".to_string()), Just("com.shop.app:/cb".to_string()), text()],
+        state in prop::option::of(text()),
+    ) {
+        use domain::identity::{flows, grants, tokens::verify_access_token};
+        let (ring, tokens) = ring_and_tokens();
+        prop_assert!(verify_access_token(ring, ISSUER, &junk, NOW + 1).is_err());
+        for token in tokens {
+            prop_assert!(verify_access_token(ring, ISSUER, token, NOW + 1).is_ok());
+            let i = at.index(token.len());
+            if token.is_char_boundary(i) && token[i..].chars().next() != Some(with) {
+                let mut changed = token.clone();
+                changed.replace_range(i..i + token[i..].chars().next().map_or(0, char::len_utf8), &with.to_string());
+                prop_assert!(verify_access_token(ring, ISSUER, &changed, NOW + 1).is_err(), "changed at {i}: {changed}");
+            }
+        }
+        let challenge = {
+            use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+            use sha2::{Digest, Sha256};
+            URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+        };
+        prop_assert!(grants::is_valid_challenge(&challenge));
+        prop_assert!(grants::pkce_s256_matches(&verifier, &challenge));
+        prop_assert!(other == verifier || !grants::pkce_s256_matches(&other, &challenge));
+        prop_assert!(!grants::is_valid_challenge(&junk) || (junk.len() == 43 && junk.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')));
+        match flows::authorization_response(&redirect, &[("code", "c-1")], state.as_deref(), ISSUER) {
+            Some(location) => {
+                let url = url::Url::parse(&location).expect("a URL");
+                let base = url::Url::parse(&redirect).expect("it came from a URL");
+                prop_assert_eq!((url.scheme(), url.host_str(), url.path()), (base.scheme(), base.host_str(), base.path()));
+                let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+                prop_assert_eq!(pairs.iter().filter(|(k, _)| k == "state").map(|(_, v)| v.clone()).last(), state.clone());
+                prop_assert!(pairs.contains(&("iss".to_string(), ISSUER.to_string())) && pairs.contains(&("code".to_string(), "c-1".to_string())));
+            }
+            None => prop_assert!(url::Url::parse(&redirect).is_err()),
+        }
+    }
 }

@@ -39,15 +39,23 @@ pub struct ClientIp(pub String);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageNonce(pub String);
 
+/// This page is served as HTML forms without the browser bundle (a request extension the
+/// server's page policy sets: the sign-in frame a partner page embeds). Every form of such a page
+/// works as a plain form post; its small scripts (the SDK bridge) are files of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HtmlOnly;
+
 /// The HTML document around the app, rendered on the server. Its Content-Security-Policy (and
 /// who may frame it) is the server's page policy; the shell only uses the nonce it chose.
 #[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     use leptos_meta::MetaTags;
 
-    if let Some(nonce) = use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<PageNonce>().cloned()) {
+    let parts = use_context::<http::request::Parts>();
+    if let Some(nonce) = parts.as_ref().and_then(|parts| parts.extensions.get::<PageNonce>().cloned()) {
         provide_context(leptos::nonce::Nonce::from_value(nonce.0));
     }
+    let hydrate = !parts.is_some_and(|parts| parts.extensions.get::<HtmlOnly>().is_some());
     let lang = prefs::request_language();
     view! {
         <!DOCTYPE html>
@@ -57,7 +65,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <HydrationScripts options/>
+                {hydrate.then(|| view! { <HydrationScripts options/> })}
                 <MetaTags/>
             </head>
             <body>

@@ -337,12 +337,16 @@ async fn the_embedded_sign_in_is_framable_only_by_the_clients_origins() {
     let html = page.text().await.unwrap();
     assert!(html.contains("Join SkyJoy") && html.contains(&format!(r#"data-parent-origin="{ORIGIN}""#)), "{html}");
     assert!(html.contains("/sdk/v1/bridge.js"));
+    // the frame is HTML forms and the bridge: no browser bundle to download
+    assert!(!html.contains("/pkg/joygate.js") && !html.contains(".wasm"), "{html}");
+    assert!(html.contains(r#"data-testid="phone-form""#) && html.contains(r#"method="post""#), "{html}");
 
-    // the redirect-mode page of the same client is not framable
+    // the redirect-mode page of the same client is not framable, and hydrates (the control)
     let res = authorize(&app, &[("client_id", "shop"), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid")]).await;
     let page = app.page(&location(&res)).await;
     assert!(page.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("frame-ancestors 'none'"));
     assert_eq!(page.headers()[header::X_FRAME_OPTIONS], "DENY");
+    assert!(page.text().await.unwrap().contains("/pkg/joygate.js"), "the top-level sign-in loads the bundle");
 
     // an embed whose redirect URI is not on a registered web origin is refused outright
     let spec = ClientSpec {

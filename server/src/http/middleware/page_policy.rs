@@ -1,11 +1,12 @@
 //! The page policy, decided here for every route: who may frame a response, where its forms may
 //! send the browser, and the nonce of the page's hydration script — written together as
 //! Content-Security-Policy, X-Frame-Options and Cross-Origin-Opener-Policy (plus the headers
-//! every response carries). The page shell only reads the nonce (`app::PageNonce`).
+//! every response carries) — and which pages are served without the browser bundle
+//! (`app::HtmlOnly`). The page shell only reads the nonce (`app::PageNonce`) and that mark.
 //!
 //! | route | may be framed by | forms may also go to |
 //! |---|---|---|
-//! | `/signin/{flow}` | the flow's client's registered web origins, when the flow is embedded (`/embed`, the SDK) | the flow's redirect URI origin (the answer of a form post redirects there) |
+//! | `/signin/{flow}` | the flow's client's registered web origins, when the flow is embedded (`/embed`, the SDK); such a frame is HTML forms and the SDK bridge, without the wasm | the flow's redirect URI origin (the answer of a form post redirects there) |
 //! | `/embed` | its `client_id`'s registered web origins (a refusal page; a valid request redirects to `/signin/{flow}`) | — |
 //! | `/account/redeem` | nobody | the requesting partner's redirect URI origin, if registered for that partner |
 //! | `/apps/vn.tiki.vip` | nobody (a webview, not a frame) | the payment partners' origins (checkout redirects to their payment screen) |
@@ -16,7 +17,7 @@
 //! `same-origin-allow-popups` except on a framable page (it is also the SDK's popup, which must
 //! keep `window.opener` to post its result) and on redirects to one.
 
-use app::{pages::signin::backend::Preloaded, PageNonce};
+use app::{pages::signin::backend::Preloaded, HtmlOnly, PageNonce};
 use axum::{
     extract::{Request, State},
     http::{header, HeaderMap, HeaderValue, Method},
@@ -58,6 +59,10 @@ async fn decide(state: &AppState, req: &mut Request) -> Policy {
         };
         // the page renders this same flow: hand it over instead of reading it again
         req.extensions_mut().insert(Preloaded { flow, client });
+        // the frame a partner page embeds: HTML forms and the SDK bridge, no browser bundle
+        if embedded {
+            req.extensions_mut().insert(HtmlOnly);
+        }
         return policy;
     }
     match path {

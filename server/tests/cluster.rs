@@ -163,7 +163,9 @@ impl Drop for Cluster {
                 let _ = c.wait();
             }
         }
-        let _ = self.nginx.kill();
+        // SIGTERM, not SIGKILL: the master stops its workers (killed, it would leave them
+        // listening, orphaned)
+        let _ = Command::new("kill").args(["-TERM", &self.nginx.id().to_string()]).status();
         let _ = self.nginx.wait();
     }
 }

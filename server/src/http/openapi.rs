@@ -105,7 +105,7 @@ impl Modify for SecuritySchemes {
         for (scheme, name, description) in [
             ("tikivipClientId", "X-Tikivip-Client-Id", "The payment partner's client id"),
             ("tikivipTimestamp", "X-Tikivip-Timestamp", "Unix milliseconds, within 5 minutes"),
-            ("tikivipSignature", "X-Tikivip-Signature", "HMAC-SHA256 of timestamp.client_id.body with the partner's secret, hex"),
+            ("tikivipSignature", "X-Tikivip-Signature", "hex HMAC-SHA256, with the partner's secret, of base64url(timestamp.client_id.body) (a GET signs the empty body)"),
             ("alipayClientId", "Client-Id", "The super-app platform's client id"),
             ("alipayRequestTime", "Request-Time", "ISO 8601 with a zone, within [benefits] time_window_s"),
             ("alipaySignature", "Signature", "algorithm=RSA256,keyVersion=N,signature=… over POST, the URI, Client-Id, Request-Time and the body (§2.5)"),
@@ -128,18 +128,17 @@ impl Served {
     pub fn new(settings: &BenefitsSettings) -> anyhow::Result<Served> {
         let mut doc = PartnerApis::openapi();
         let defaults = BenefitsSettings::default();
-        for (default, configured) in [
+        // all four taken out before any is put back: a configuration may swap two defaults
+        let moved: Vec<_> = [
             (&defaults.issue_path, &settings.issue_path),
             (&defaults.reverse_path, &settings.reverse_path),
             (&defaults.query_path, &settings.query_path),
             (&defaults.notify_path, &settings.notify_path),
-        ] {
-            if default != configured {
-                if let Some(item) = doc.paths.paths.remove(default.as_str()) {
-                    doc.paths.paths.insert(configured.clone(), item);
-                }
-            }
-        }
+        ]
+        .into_iter()
+        .filter_map(|(default, configured)| doc.paths.paths.remove(default.as_str()).map(|item| (configured.clone(), item)))
+        .collect();
+        doc.paths.paths.extend(moved);
         let value = serde_json::to_value(&doc)?;
         Ok(Served { json: Bytes::from(serde_json::to_vec(&value)?), page: reference::render(&value) })
     }
@@ -410,5 +409,38 @@ mod reference {
         }
         out.push_str("</section></main></body></html>");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    fn operation_at(doc: &Value, path: &str) -> String {
+        doc["paths"][path]["post"]["operationId"].as_str().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn the_isv_operations_move_to_their_configured_paths_even_when_two_defaults_swap() {
+        let settings = BenefitsSettings { issue_path: "/isv/benefit/reverse".into(), reverse_path: "/isv/benefit/issue".into(), ..BenefitsSettings::default() };
+        let served = Served::new(&settings).unwrap();
+        let doc: Value = serde_json::from_slice(&served.json).unwrap();
+        assert_eq!(operation_at(&doc, "/isv/benefit/reverse"), "issueBenefit");
+        assert_eq!(operation_at(&doc, "/isv/benefit/issue"), "reverseBenefitIssue");
+        assert_eq!(operation_at(&doc, "/isv/benefit/query"), "inquireBenefitIssue");
+    }
+
+    #[test]
+    fn the_document_reads_the_domains_ranges() {
+        let doc: Value = serde_json::from_slice(&Served::new(&BenefitsSettings::default()).unwrap().json).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let accrual = &doc["components"]["schemas"]["AccrualRequest"]["properties"];
+        assert_eq!(accrual["transactionAmount"]["maximum"], domain::ledger::request::MAX_AMOUNT);
+        assert_eq!(accrual["transactionId"]["maxLength"], domain::ledger::request::MAX_TRANSACTION_ID_CHARS);
+        assert_eq!(accrual["skyjoyId"]["pattern"], domain::identity::SkyJoyId::PATTERN);
+        let redemption = &doc["components"]["schemas"]["RedemptionRequest"]["properties"];
+        assert_eq!(redemption["usedPoint"]["maximum"], domain::ledger::request::MAX_POINTS);
     }
 }

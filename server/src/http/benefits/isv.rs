@@ -58,6 +58,11 @@ fn template_id_or_null() -> Schema {
 fn client_code_or_null() -> Schema {
     or_null(client_code())
 }
+/// Empty on success, else one of the documented codes ([`Code::ALL`]).
+fn result_code() -> Object {
+    let codes = std::iter::once("").chain(Code::ALL.iter().map(|c| c.as_str()));
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(codes)).description(Some("Empty on success, else the refusal's code")).build()
+}
 fn quantity() -> Object {
     ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(Quantity::MAX)).description(Some("How many benefits, all or nothing (default 1)")).build()
 }
@@ -126,8 +131,7 @@ pub struct NotifyBody {
 #[allow(dead_code)] // the wire shape, for the document; answers are built by `success` / `IsvError::body`
 pub struct IsvReply {
     success: bool,
-    /// Empty on success.
-    #[schema(pattern = "^(|UNKNOWN_EXCEPTION|PROCESS_FAIL|PARAM_ILLEGAL|METHOD_NOT_SUPPORTED|MEDIA_TYPE_NOT_ACCEPTABLE|INVALID_CLIENT|INVALID_SIGNATURE|ISSUE_REQUEST_ID_NOT_EXIST|SYNC_REQUEST_ID_NOT_EXIST)$")]
+    #[schema(schema_with = result_code)]
     result_code: String,
     #[schema(max_length = 256)]
     result_message: String,
@@ -253,7 +257,8 @@ fn sync_notice(f: &Fields) -> Result<(SyncRequestId, SyncReport), InvalidField> 
 /// The platform's review result of a syncBenefit (notifyBenefitSync).
 ///
 /// Signed by the platform (`Client-Id`, `Request-Time`, `Signature: algorithm=RSA256,…`, §2.5);
-/// the answer is signed with our key. `success: true` means received: the result is applied once; a notice the sync's state no longer allows is received and changes nothing.
+/// the answer is signed with our key. `success: true` means received: the result is applied once; a
+/// notice the sync's state no longer allows is received and changes nothing.
 #[utoipa::path(
     post, path = "/isv/benefit/sync/notify", tag = "Benefits (super-app platforms)", operation_id = "notifyBenefitSync",
     security(("alipayClientId" = [], "alipayRequestTime" = [], "alipaySignature" = [])),
@@ -283,7 +288,9 @@ pub async fn notify(State(state): State<AppState>, req: axum::extract::Request) 
 /// A user collected a benefit (issueBenefit).
 ///
 /// Signed by the platform (`Client-Id`, `Request-Time`, `Signature: algorithm=RSA256,…`, §2.5);
-/// the answer is signed with our key. The benefits — the same ones on every retry of `benefitIssueRequestId` — or a documented refusal (`PARAM_ILLEGAL`, `PROCESS_FAIL` for a budget used up or outside the collection period, `UNKNOWN_EXCEPTION` to retry).
+/// the answer is signed with our key. The benefits — the same ones on every retry of
+/// `benefitIssueRequestId` — or a documented refusal (`PARAM_ILLEGAL`, `PROCESS_FAIL` for a budget
+/// used up or outside the collection period, `UNKNOWN_EXCEPTION` to retry).
 #[utoipa::path(
     post, path = "/isv/benefit/issue", tag = "Benefits (super-app platforms)", operation_id = "issueBenefit",
     security(("alipayClientId" = [], "alipayRequestTime" = [], "alipaySignature" = [])),
@@ -306,7 +313,8 @@ pub async fn issue(State(state): State<AppState>, req: axum::extract::Request) -
 /// Take an issue back (reverseBenefitIssue).
 ///
 /// Signed by the platform (`Client-Id`, `Request-Time`, `Signature: algorithm=RSA256,…`, §2.5);
-/// the answer is signed with our key. Success for an issue reversed now or before, and for an id never seen (a later issue of it is refused); a used benefit cannot be reversed (`PROCESS_FAIL`).
+/// the answer is signed with our key. Success for an issue reversed now or before, and for an id
+/// never seen (a later issue of it is refused); a used benefit cannot be reversed (`PROCESS_FAIL`).
 #[utoipa::path(
     post, path = "/isv/benefit/reverse", tag = "Benefits (super-app platforms)", operation_id = "reverseBenefitIssue",
     security(("alipayClientId" = [], "alipayRequestTime" = [], "alipaySignature" = [])),

@@ -254,13 +254,13 @@ async fn sign_in_across_instances(c: &Cluster, http: &reqwest::Client) {
     assert_eq!(info["phone_number"], "+84912888777", "instance 2 honours the token instance 1 signed: {info}");
 }
 
-/// One posting, retried until acknowledged: on a random instance, or through nginx; a lost
-/// connection (the instance was killed) or a 5xx is retried with the same transactionId, as a
-/// partner would. Returns the acknowledged answer (200, or a documented 4xx refusal).
-async fn post_until_answered(http: &reqwest::Client, bases: &[String], token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
-    for _ in 0..40 {
+/// A request sent to a random instance or nginx until one answers: a lost connection (the
+/// instance was killed) or a 5xx is sent again, as a partner would. `request` builds it anew
+/// for each try (a signed request signs again). Returns the answer (a 2xx or a documented 4xx).
+async fn until_answered(bases: &[String], what: &str, request: impl Fn(&str) -> reqwest::RequestBuilder) -> (StatusCode, Value) {
+    for _ in 0..200 {
         let base = &bases[rand::thread_rng().gen_range(0..bases.len())];
-        match http.post(format!("{base}{path}")).bearer_auth(token).json(body).send().await {
+        match request(base).send().await {
             Ok(res) if !res.status().is_server_error() => {
                 let status = res.status();
                 return (status, res.json().await.unwrap_or_default());
@@ -268,7 +268,12 @@ async fn post_until_answered(http: &reqwest::Client, bases: &[String], token: &s
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
-    panic!("{path} never answered: {body}");
+    panic!("{what} never answered");
+}
+
+/// One posting, retried with the same transactionId until acknowledged.
+async fn post_until_answered(http: &reqwest::Client, bases: &[String], token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+    until_answered(bases, path, |base| http.post(format!("{base}{path}")).bearer_auth(token).json(body)).await
 }
 
 /// The cluster with the partner, its webhook and its members: what both tests start from.
@@ -355,34 +360,24 @@ async fn tiki_payments(db: &domain::Db, partner_api: &str) -> Vec<String> {
     ids
 }
 
-/// Sends a signed IPN to one instance after another until one answers; the answer's code.
+/// A signed IPN (signed again for each try) until an instance answers; Tiki's code.
 async fn ipn_until_answered(http: &reqwest::Client, bases: &[String], tiki_id: &str, n: usize) -> i64 {
     use domain::signing::tikivip as sig;
     let body = json!({"reference_transaction_id": tiki_id, "transaction_amount": domain::tikivip::Plan::defaults()[0].price,
                       "transaction_id": format!("PT-{n}"), "status": "SUCCESS", "partner_banking_method": "WALLET"})
     .to_string();
-    for attempt in 0..200 {
-        let base = &bases[(n + attempt) % bases.len()];
+    let (status, answer) = until_answered(bases, tiki_id, |base| {
         let now = domain::now_ms();
-        let res = http
-            .post(format!("{base}/miniapp/tikivip/payment/ipn"))
+        http.post(format!("{base}/miniapp/tikivip/payment/ipn"))
             .header(sig::HEADER_CLIENT_ID, TIKI_CLIENT_ID)
             .header(sig::HEADER_TIMESTAMP, now.to_string())
             .header(sig::HEADER_SIGNATURE, sig::sign(TIKI_SECRET.as_bytes(), now, TIKI_CLIENT_ID, body.as_bytes()))
             .header(header::CONTENT_TYPE, "application/json")
             .body(body.clone())
-            .send()
-            .await;
-        if let Ok(res) = res {
-            if res.status() == StatusCode::OK {
-                if let Ok(answer) = res.json::<Value>().await {
-                    return answer["code"].as_i64().expect("Tiki's code");
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await; // an instance down, or nginx's 502
-    }
-    panic!("the IPN of {tiki_id} never answered");
+    })
+    .await;
+    assert_eq!(status, StatusCode::OK, "the IPN of {tiki_id}: {answer}");
+    answer["code"].as_i64().expect("Tiki's code")
 }
 
 /// IPNs for every payment (each sent 1 to 3 times, through random instances and nginx) and, as

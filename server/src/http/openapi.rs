@@ -175,6 +175,9 @@ pub mod fields {
         string("A SkyJoy ID: SJ and ten digits").pattern(Some(domain::identity::SkyJoyId::PATTERN)).build()
     }
 
+    /// Text without a control character (Unicode Cc), empty included.
+    pub const NO_CONTROL: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
+
     /// An id: no control character (Unicode Cc), and not only spaces (ids are trimmed).
     pub const PRINTABLE: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
 
@@ -440,7 +443,10 @@ mod tests {
         assert_eq!(accrual["transactionAmount"]["maximum"], domain::ledger::request::MAX_AMOUNT);
         assert_eq!(accrual["transactionId"]["maxLength"], domain::ledger::request::MAX_TRANSACTION_ID_CHARS);
         assert_eq!(accrual["skyjoyId"]["pattern"], domain::identity::SkyJoyId::PATTERN);
-        let redemption = &doc["components"]["schemas"]["RedemptionRequest"]["properties"];
-        assert_eq!(redemption["usedPoint"]["maximum"], domain::ledger::request::MAX_POINTS);
+        // a redemption is an accrual's fields (allOf) and usedPoint
+        let redemption = &doc["components"]["schemas"]["RedemptionRequest"];
+        let used_point = redemption["allOf"].as_array().into_iter().flatten().map(|part| &part["properties"]["usedPoint"]).find(|p| p.is_object());
+        assert_eq!(used_point.map(|p| &p["maximum"]), Some(&Value::from(domain::ledger::request::MAX_POINTS)), "{redemption}");
+        assert!(redemption["allOf"].as_array().unwrap().iter().any(|part| part["$ref"] == "#/components/schemas/AccrualRequest"), "{redemption}");
     }
 }

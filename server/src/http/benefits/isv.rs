@@ -10,6 +10,7 @@ use domain::benefits::{
     sync::{self, FailCode, SyncReport, SyncStatus},
     ClientCode, InvalidField, IssueRequestId, Quantity, TemplateId, UserId,
 };
+use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::{
     openapi::{
@@ -139,25 +140,26 @@ pub struct IsvReply {
 }
 
 /// ExternalBenefitDetail (§2.3): one of benefitCode, benefitCode + benefitPin, benefitUrl.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)] // the wire shape, for the document; built by `detail`
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct BenefitDetail {
     benefit_instance_id: String,
     benefit_template_id: String,
     amount: WireAmount,
     #[schema(pattern = "^(ACTIVATED|USED|REVERSED|EXPIRED)$")]
-    status: String,
+    status: &'static str,
     activate_time: String,
     expire_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     benefit_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     benefit_pin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     benefit_url: Option<String>,
 }
 
 /// The seed's Amount: the value in minor units, as a string.
-#[derive(ToSchema)]
-#[allow(dead_code)] // the wire shape, for the document
+#[derive(Serialize, ToSchema)]
 pub struct WireAmount {
     currency: String,
     #[schema(pattern = "^[0-9]{1,16}$")]
@@ -172,29 +174,20 @@ fn success(extra: Value) -> Value {
     body
 }
 
-/// ExternalBenefitDetail (§2.3): one of benefitCode, benefitCode + benefitPin, benefitUrl.
-pub fn detail(i: &Instance) -> Value {
-    let mut d = json!({
-        "benefitInstanceId": i.instance_id,
-        "benefitTemplateId": i.template_id,
-        "amount": { "currency": i.amount.currency, "value": i.amount.value.to_string() },
-        "status": i.status.as_str(),
-        "activateTime": i.activate_time(),
-        "expireTime": i.expire_time(),
-    });
-    let obj = d.as_object_mut().expect("an object");
-    match &i.url {
-        Some(url) => {
-            obj.insert("benefitUrl".into(), json!(url));
-        }
-        None => {
-            obj.insert("benefitCode".into(), json!(i.code));
-            if let Some(pin) = &i.pin {
-                obj.insert("benefitPin".into(), json!(pin));
-            }
-        }
+/// ExternalBenefitDetail (§2.3) of an instance: a URL, or a code (and its PIN).
+pub fn detail(i: &Instance) -> BenefitDetail {
+    let (code, pin) = if i.url.is_some() { (None, None) } else { (Some(i.code.clone()), i.pin.clone()) };
+    BenefitDetail {
+        benefit_instance_id: i.instance_id.clone(),
+        benefit_template_id: i.template_id.clone(),
+        amount: WireAmount { currency: i.amount.currency.clone(), value: i.amount.value.to_string() },
+        status: i.status.as_str(),
+        activate_time: i.activate_time(),
+        expire_time: i.expire_time(),
+        benefit_code: code,
+        benefit_pin: pin,
+        benefit_url: i.url.clone(),
     }
-    d
 }
 
 fn details(list: &[Instance]) -> Value {

@@ -12,10 +12,11 @@ use axum::{
 };
 use domain::rewards::{
     envelope::{self, Action},
-    tickets::{self, NewTicket, Submitted, Ticket},
+    tickets::{self, NewTicket, Payout, PrizeWon, Submitted, Ticket},
     Command, Envelope,
 };
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::{
     openapi::{
         schema::{ObjectBuilder, OneOfBuilder, Schema, Type},
@@ -51,7 +52,7 @@ fn id() -> Schema {
     let text = ObjectBuilder::new()
         .schema_type(Type::String)
         .max_length(Some(envelope::MAX_ID_CHARS))
-        .pattern(Some(r"^[^\u0000-\u001F\u007F-\u009F]*$"))
+        .pattern(Some(crate::http::openapi::fields::NO_CONTROL))
         .build();
     let number = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).build();
     let none = ObjectBuilder::new().schema_type(Type::Null).build();
@@ -73,16 +74,30 @@ fn trx_amount() -> Schema {
     crate::http::openapi::fields::or_null(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).maximum(Some(envelope::MAX_AMOUNT)).description(Some("VND")).build())
 }
 
-/// A command (counterparts.md §3.2): the envelope routes it, `Data` carries it, signed.
-#[derive(ToSchema)]
-#[allow(non_snake_case, dead_code)] // the wire shape, for the document; read by `Envelope::try_from`
-pub struct TaskCommand {
+/// The task service's route, the same three in every message and answer.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[allow(non_snake_case)] // the task service's member names
+pub struct Route {
     #[schema(schema_with = subject)]
     Subject: String,
     #[schema(schema_with = subject_type)]
     SubjectType: String,
     #[schema(schema_with = subject_identifier)]
     SubjectIdentifier: String,
+}
+
+impl Route {
+    fn ours() -> Route {
+        Route { Subject: envelope::SUBJECT.into(), SubjectType: envelope::SUBJECT_TYPE.into(), SubjectIdentifier: envelope::SUBJECT_IDENTIFIER.into() }
+    }
+}
+
+/// A command (counterparts.md §3.2): the envelope routes it, `Data` carries it, signed.
+#[derive(Deserialize, ToSchema)]
+#[allow(non_snake_case, dead_code)] // the wire shape, for the document; read by `Envelope::try_from`
+pub struct TaskCommand {
+    #[serde(flatten)]
+    route: Route,
     #[schema(schema_with = action)]
     Action: String,
     /// The examples send `"null"`.
@@ -115,7 +130,7 @@ fn task_data() -> Schema {
 /// member's day is its key); rows with `trxAmount` for transaction and transactionreferral;
 /// `userIdShare` for registerreferral. `signature` covers the other members (README, "Reward
 /// tasks").
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[schema(rename_all = "camelCase")]
 #[allow(dead_code)] // the wire shape, for the document; read by `Command::try_from`
 pub struct TaskData {
@@ -147,7 +162,7 @@ pub struct TaskData {
 }
 
 /// One row of a command.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[schema(rename_all = "camelCase")]
 #[allow(dead_code)] // the wire shape, for the document
 pub struct TaskRow {
@@ -160,54 +175,50 @@ pub struct TaskRow {
 }
 
 /// Which ticket to read.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[allow(non_snake_case, dead_code)] // the wire shape, for the document
 pub struct TicketQuery {
     #[schema(min_length = 1, max_length = 64)]
     TicketId: String,
-    #[schema(schema_with = subject)]
-    Subject: String,
-    #[schema(schema_with = subject_type)]
-    SubjectType: String,
-    #[schema(schema_with = subject_identifier)]
-    SubjectIdentifier: String,
+    #[serde(flatten)]
+    route: Route,
 }
 
 /// The answer to a command or a ticket query.
-#[derive(ToSchema)]
-#[allow(non_snake_case, dead_code)] // the wire shape, for the document; built by `answer`
+#[derive(Serialize, ToSchema)]
+#[allow(non_snake_case)] // the task service's member names
 pub struct TicketAnswer {
     TicketId: String,
-    Subject: String,
-    SubjectType: String,
-    SubjectIdentifier: String,
-    Action: String,
-    ResourceType: String,
-    Resource: String,
-    ResourceId: String,
+    #[serde(flatten)]
+    route: Route,
+    #[schema(schema_with = action)]
+    Action: &'static str,
+    ResourceType: &'static str,
+    Resource: &'static str,
+    ResourceId: &'static str,
     /// Request In: null. Request Out: the ticket's status and, once paid, what it paid.
     Result: Option<TicketResult>,
     #[schema(pattern = "^success$")]
-    Status: String,
-    Message: String,
+    Status: &'static str,
+    Message: &'static str,
     #[schema(minimum = 200, maximum = 200)]
     StatusCode: u16,
 }
 
 /// A ticket's status and result.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)] // the wire shape, for the document; built by `result_of`
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct TicketResult {
     #[schema(pattern = "^(queued|processing|success|failed|dead)$")]
-    ticket_status: String,
-    reason: Option<String>,
+    ticket_status: &'static str,
+    reason: Option<&'static str>,
     message: Option<String>,
     points: Option<i64>,
+    /// Each posting the ticket paid (README "Reward tasks").
     #[schema(value_type = Option<Vec<Object>>)]
-    rewards: Option<Vec<()>>,
+    rewards: Option<Vec<Payout>>,
     #[schema(value_type = Option<Object>)]
-    prize: Option<()>,
+    prize: Option<PrizeWon>,
     streak: Option<i64>,
     created_at: String,
     finished_at: Option<String>,
@@ -233,25 +244,23 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, RewardsError> 
 }
 
 /// The envelope of every answer, with the ticket's action and result.
-fn answer(ticket_id: &str, action: Action, result: Value) -> Json<Value> {
-    Json(json!({
-        "TicketId": ticket_id,
-        "Subject": envelope::SUBJECT,
-        "SubjectType": envelope::SUBJECT_TYPE,
-        "SubjectIdentifier": envelope::SUBJECT_IDENTIFIER,
-        "Action": action.as_str(),
-        "ResourceType": "data",
-        "Resource": "none",
-        "ResourceId": "none",
-        "Result": result,
-        "Status": "success",
-        "Message": SUCCESS,
-        "StatusCode": 200,
-    }))
+fn answer(ticket_id: &str, action: Action, result: Option<TicketResult>) -> Json<TicketAnswer> {
+    Json(TicketAnswer {
+        TicketId: ticket_id.to_string(),
+        route: Route::ours(),
+        Action: action.as_str(),
+        ResourceType: "data",
+        Resource: "none",
+        ResourceId: "none",
+        Result: result,
+        Status: "success",
+        Message: SUCCESS,
+        StatusCode: 200,
+    })
 }
 
 fn accepted(submitted: &Submitted, action: Action) -> Response {
-    let mut res = answer(&submitted.ticket_id, action, Value::Null).into_response();
+    let mut res = answer(&submitted.ticket_id, action, None).into_response();
     if submitted.replayed {
         res.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
     }
@@ -311,19 +320,19 @@ pub async fn request_in(State(state): State<AppState>, request: Request<Body>) -
 }
 
 /// What Request Out tells of a ticket.
-fn result_of(t: &Ticket) -> Value {
+fn result_of(t: &Ticket) -> TicketResult {
     let paid = t.result.as_ref();
-    json!({
-        "ticketStatus": t.state.as_str(),
-        "reason": t.reason.map(|r| r.as_str()),
-        "message": t.message,
-        "points": paid.map(|r| r.points),
-        "rewards": paid.map(|r| &r.rewards),
-        "prize": paid.and_then(|r| r.prize),
-        "streak": paid.and_then(|r| r.streak),
-        "createdAt": domain::clock::iso_utc(t.created_at_ms),
-        "finishedAt": t.finished_at_ms.map(domain::clock::iso_utc),
-    })
+    TicketResult {
+        ticket_status: t.state.as_str(),
+        reason: t.reason.map(|r| r.as_str()),
+        message: t.message.clone(),
+        points: paid.map(|r| r.points),
+        rewards: paid.map(|r| r.rewards.clone()),
+        prize: paid.and_then(|r| r.prize),
+        streak: paid.and_then(|r| r.streak),
+        created_at: domain::clock::iso_utc(t.created_at_ms),
+        finished_at: t.finished_at_ms.map(domain::clock::iso_utc),
+    }
 }
 
 /// A ticket's status and result (Request Out).
@@ -352,5 +361,5 @@ pub async fn request_out(State(state): State<AppState>, request: Request<Body>) 
     let ticket = tickets::find_for_client(&state.db, &client.client.client_id, &ticket_id)
         .await?
         .ok_or_else(|| RewardsError::NotFound("Ticket not found".into()))?;
-    Ok(answer(&ticket.ticket_id, ticket.action, result_of(&ticket)).into_response())
+    Ok(answer(&ticket.ticket_id, ticket.action, Some(result_of(&ticket))).into_response())
 }

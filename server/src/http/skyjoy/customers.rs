@@ -71,6 +71,15 @@ fn member_error(e: MemberError) -> SkyJoyError {
     }
 }
 
+/// The member a profile request names.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // the wire shape, for the document; read by `input::Path`
+pub struct ProfilePath {
+    #[param(rename = "skyjoyId", schema_with = crate::http::openapi::fields::skyjoy_id)]
+    skyjoy_id: String,
+}
+
 /// Customer info.
 ///
 /// Scope `user:read`. The member's profile, balance and locked points; `customerId` is the
@@ -78,7 +87,7 @@ fn member_error(e: MemberError) -> SkyJoyError {
 #[utoipa::path(
     get, path = "/api-user/partner/v1/user-profile/{skyjoyId}", tag = "SkyJoy customers", operation_id = "userProfile",
     security(("bearer" = ["user:read"])),
-    params(("skyjoyId" = String, Path, description = "SJ and ten digits", pattern = "^SJ[0-9]{10}$")),
+    params(ProfilePath),
     responses(
         (status = 200, description = "The member", body = Success<Profile>),
         (status = 404, description = "No such member (`MEMBER_NOT_FOUND`)", body = ErrorBody),
@@ -97,8 +106,7 @@ pub async fn profile(State(state): State<AppState>, partner: Partner, input::Pat
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct LookupQuery {
-    /// SJ and ten digits.
-    #[param(pattern = "^SJ[0-9]{10}$")]
+    #[param(schema_with = crate::http::openapi::fields::skyjoy_id)]
     skyjoy_id: Option<String>,
     /// Identity documents are not collected: never found.
     document_id: Option<String>,

@@ -119,10 +119,8 @@ pub struct ReleaseRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaptureRequest {
-    #[schema(schema_with = fields::skyjoy_id, required = true)]
-    skyjoy_id: Option<String>,
-    #[schema(schema_with = fields::transaction_id, required = true)]
-    transaction_id: Option<String>,
+    #[serde(flatten)]
+    lock: ReleaseRequest,
     /// At most the locked points; left out, all of them.
     #[schema(schema_with = fields::points_or_null)]
     used_point: Option<i64>,
@@ -171,8 +169,8 @@ pub async fn release(State(state): State<AppState>, partner: Partner, Body(req):
 )]
 pub async fn capture(State(state): State<AppState>, partner: Partner, Body(req): Body<CaptureRequest>) -> Result<Response, SkyJoyError> {
     partner.require("point:redeem")?;
-    let member = member_of(&state, &req.skyjoy_id).await?;
-    let transaction_id = transaction_id(&req.transaction_id)?;
+    let member = member_of(&state, &req.lock.skyjoy_id).await?;
+    let transaction_id = transaction_id(&req.lock.transaction_id)?;
     // usedPoint left out captures the whole lock
     let used = req.used_point.map(|p| PointCount::new(p).ok_or(PointRefusal::InvalidUsedPoint)).transpose()?;
     let amount = req.transaction_amount.map(|a| Amount::new(a).ok_or(PointRefusal::InvalidTransactionAmount)).transpose()?;

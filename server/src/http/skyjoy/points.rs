@@ -76,10 +76,11 @@ pub(super) fn result(e: &ledger::Entry) -> PointResult {
 }
 
 /// A point-accrual body as the partner sends it (read by `RawPointRequest::from_object`, which
-/// also takes numbers written as strings).
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)] // the wire shape, for the document; the handler reads it field by field
+/// also takes numbers written as strings). The types below are the wire shapes, for the
+/// document; the handlers read them field by field.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
 pub struct AccrualRequest {
     #[schema(schema_with = fields::skyjoy_id)]
     skyjoy_id: String,
@@ -99,48 +100,25 @@ pub struct AccrualRequest {
 }
 
 /// A point-redemption body: an accrual's fields and the points to spend.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)] // the wire shape, for the document
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
 pub struct RedemptionRequest {
-    #[schema(schema_with = fields::skyjoy_id)]
-    skyjoy_id: String,
-    #[schema(schema_with = fields::transaction_id)]
-    transaction_id: String,
-    #[schema(schema_with = fields::transaction_date)]
-    transaction_date: String,
-    #[schema(schema_with = fields::amount)]
-    transaction_amount: i64,
+    #[serde(flatten)]
+    purchase: AccrualRequest,
     #[schema(schema_with = fields::points)]
     used_point: i64,
-    /// VND, the only currency.
-    #[schema(pattern = "^VND$")]
-    transaction_currency: Option<String>,
-    transaction_des: Option<String>,
-    item_id: Option<String>,
 }
 
 /// A redemption the member confirmed: a redemption's fields and the confirmation's `sign`.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-#[allow(dead_code)] // the wire shape, for the document
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
 pub struct RedemptionWithTokenRequest {
-    #[schema(schema_with = fields::skyjoy_id)]
-    skyjoy_id: String,
-    #[schema(schema_with = fields::transaction_id)]
-    transaction_id: String,
-    #[schema(schema_with = fields::transaction_date)]
-    transaction_date: String,
-    #[schema(schema_with = fields::amount)]
-    transaction_amount: i64,
-    #[schema(schema_with = fields::points)]
-    used_point: i64,
+    #[serde(flatten)]
+    redemption: RedemptionRequest,
     /// What the member's confirmation page handed back (`/account/redeem`).
     sign: String,
-    #[schema(pattern = "^VND$")]
-    transaction_currency: Option<String>,
-    transaction_des: Option<String>,
-    item_id: Option<String>,
 }
 
 /// Credit the points a purchase earns.

@@ -15,7 +15,7 @@ use domain::{
         TikiError,
     },
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tower_sessions::Session;
 use utoipa::{
@@ -140,6 +140,16 @@ fn phone_schema() -> Schema {
     Schema::OneOf(OneOfBuilder::new().item(text).item(number).description(Some("The customer's phone: 09xxxxxxxx, 849xxxxxxxx or +849xxxxxxxx")).build())
 }
 
+fn fullname_schema() -> Schema {
+    let text = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(customers::MAX_FULL_NAME))
+        .pattern(Some(crate::http::openapi::fields::NO_CONTROL))
+        .description(Some(format!("At most {} characters, no control characters (longer is refused, not cut)", customers::MAX_FULL_NAME)))
+        .build();
+    crate::http::openapi::fields::or_null(text)
+}
+
 fn identify_code_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
@@ -158,14 +168,12 @@ pub struct WebviewRequest {
     /// The doc says number; both a number and a string are accepted.
     #[schema(schema_with = phone_schema, required = true)]
     identify_phone: Option<Value>,
-    /// At most 100 characters, no control characters.
-    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    #[schema(schema_with = fullname_schema)]
     identify_fullname: Option<String>,
 }
 
 /// The webview link.
-#[derive(ToSchema)]
-#[allow(dead_code)] // the wire shape, for the document
+#[derive(Serialize, ToSchema)]
 pub struct WebviewLink {
     /// Single use, valid for minutes: open it in the webview.
     url_open: String,
@@ -207,10 +215,10 @@ pub async fn webview(State(state): State<AppState>, headers: HeaderMap, input::B
     let customer = CustomerRequest { identify_code: req.identify_code.unwrap_or_default(), phone, full_name: req.identify_fullname };
     let vip = &state.tikivip;
     let link = customers::open_link(&state.db, &partner.partner_code, &customer, vip.link_ttl_ms, domain::now_ms()).await?;
-    Ok(TikiAnswer::ok(json!({ "data": {
-        "url_open": format!("{}/apps/vn.tiki.vip/open?t={}", vip.public_url, link.token),
-        "url_checkout_result": vip.checkout_result_url(),
-        "request_id": link.request_id,
+    Ok(TikiAnswer::ok(json!({ "data": WebviewLink {
+        url_open: format!("{}/apps/vn.tiki.vip/open?t={}", vip.public_url, link.token),
+        url_checkout_result: vip.checkout_result_url(),
+        request_id: link.request_id,
     }})))
 }
 
@@ -232,8 +240,7 @@ pub struct IpnRequest {
 }
 
 /// The IPN's answer data.
-#[derive(ToSchema)]
-#[allow(dead_code)] // the wire shape, for the document
+#[derive(Serialize, ToSchema)]
 pub struct IpnApplied {
     transaction_id: String,
 }
@@ -276,7 +283,7 @@ pub async fn ipn(State(state): State<AppState>, headers: HeaderMap, input::Bytes
     if applied.changed {
         tracing::info!(payment = %applied.payment.tiki_transaction_id, status = applied.payment.status.as_str(), "IPN applied");
     }
-    Ok(TikiAnswer::ok(json!({ "data": { "transaction_id": transaction_id } })))
+    Ok(TikiAnswer::ok(json!({ "data": IpnApplied { transaction_id } })))
 }
 
 /// The payment to read.
@@ -289,16 +296,15 @@ pub struct TransactionQuery {
 }
 
 /// A payment as we know it: Tiki's flat answer (the fields are absent on a failure's code).
-#[derive(ToSchema)]
-#[allow(dead_code)] // the wire shape, for the document
+#[derive(Serialize, ToSchema)]
 pub struct TransactionReply {
     #[schema(minimum = 0, maximum = 6)]
     code: u8,
-    message: String,
+    message: &'static str,
     tiki_transaction_id: Option<String>,
     partner_transaction_id: Option<String>,
     #[schema(pattern = "^(PENDING|SUCCESS|FAILURE|CANCELLED)$")]
-    status: Option<String>,
+    status: Option<&'static str>,
     amount: Option<i64>,
 }
 
@@ -325,12 +331,15 @@ pub async fn transaction(State(state): State<AppState>, headers: HeaderMap, inpu
     if p.status == Status::Cancelled {
         return Err(TikiError::Cancelled.into());
     }
-    Ok(TikiAnswer::ok(json!({
-        "tiki_transaction_id": p.tiki_transaction_id,
-        "partner_transaction_id": p.partner_transaction_id,
-        "status": p.status.as_str(),
-        "amount": p.amount,
-    })))
+    let reply = TransactionReply {
+        code: 0,
+        message: "success",
+        tiki_transaction_id: Some(p.tiki_transaction_id),
+        partner_transaction_id: p.partner_transaction_id,
+        status: Some(p.status.as_str()),
+        amount: Some(p.amount),
+    };
+    Ok(TikiAnswer(StatusCode::OK, json!(reply)))
 }
 
 #[derive(Deserialize)]

@@ -9,7 +9,7 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use sha2::{Digest, Sha256};
 
-use crate::store::{Db, StoreError};
+use crate::store::{Db, StoreError, Tx};
 
 /// How long codes and refresh tokens live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +125,7 @@ pub async fn issue_code(db: &Db, policy: &GrantPolicy, req: &CodeRequest<'_>, no
 }
 
 /// [`issue_code`] inside the caller's transaction (a sign-in flow ends in the same one).
-pub async fn issue_code_in(tx: &mut crate::store::Tx<'_>, policy: &GrantPolicy, req: &CodeRequest<'_>, now_ms: i64) -> Result<String, GrantError> {
+pub async fn issue_code_in(tx: &mut Tx<'_>, policy: &GrantPolicy, req: &CodeRequest<'_>, now_ms: i64) -> Result<String, GrantError> {
     let grant_id = uuid::Uuid::new_v4().simple().to_string();
     let code = new_token();
     sqlx::query(
@@ -162,24 +162,29 @@ struct GrantRow {
     revoked_at: Option<i64>,
 }
 
-async fn load_grant(db: &Db, grant_id: &str) -> Result<(Grant, Option<i64>), GrantError> {
+async fn load_grant(conn: &mut sqlx::AnyConnection, grant_id: &str) -> Result<(Grant, Option<i64>), GrantError> {
     let row: Option<GrantRow> =
         sqlx::query_as("SELECT id, client_id, member_id, scope, nonce, auth_time, revoked_at FROM oidc_grants WHERE id = $1")
             .bind(grant_id)
-            .fetch_optional(db.pool())
+            .fetch_optional(conn)
             .await?;
     let r = row.ok_or(GrantError::Invalid)?;
     Ok((Grant { id: r.id, client_id: r.client_id, member_id: r.member_id, scope: r.scope, nonce: r.nonce, auth_time_ms: r.auth_time }, r.revoked_at))
 }
 
-/// Revokes a grant: its refresh tokens stop working and [`is_active`] turns false.
-pub async fn revoke(db: &Db, grant_id: &str, now_ms: i64) -> Result<(), GrantError> {
+async fn revoke_in(conn: &mut sqlx::AnyConnection, grant_id: &str, now_ms: i64) -> Result<(), GrantError> {
     sqlx::query("UPDATE oidc_grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
         .bind(grant_id)
         .bind(now_ms)
-        .execute(db.pool())
+        .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Revokes a grant: its refresh tokens stop working and [`is_active`] turns false.
+pub async fn revoke(db: &Db, grant_id: &str, now_ms: i64) -> Result<(), GrantError> {
+    let grant_id = grant_id.to_string();
+    db.write(move |tx| Box::pin(async move { revoke_in(tx, &grant_id, now_ms).await })).await
 }
 
 /// Revokes every grant of a member at a client (RP-initiated logout).
@@ -212,25 +217,23 @@ pub async fn is_active(db: &Db, grant_id: &str) -> Result<bool, GrantError> {
 }
 
 /// Why a code or refresh token could not be claimed: unknown or expired ([`GrantError::Invalid`]),
-/// or already used — then whoever presents it is replaying it, and the whole grant is revoked.
+/// or already used — then whoever presents it is replaying it, and the whole grant is revoked
+/// (in the caller's transaction, which commits: the refusal keeps the revocation).
 /// `used_query` selects `(grant_id, used_at)` by the token's hash.
-async fn unclaimed(db: &Db, used_query: &str, hash: &[u8], what: &str, now_ms: i64) -> GrantError {
-    let used: Result<Option<(String, Option<i64>)>, sqlx::Error> =
-        sqlx::query_as(used_query).bind(hash).fetch_optional(db.pool()).await;
+async fn unclaimed(tx: &mut Tx<'_>, used_query: &str, hash: &[u8], what: &str, now_ms: i64) -> Result<GrantError, GrantError> {
+    let used: Option<(String, Option<i64>)> = sqlx::query_as(used_query).bind(hash).fetch_optional(&mut **tx).await?;
     match used {
-        Ok(Some((grant_id, Some(_)))) => match revoke(db, &grant_id, now_ms).await {
-            Ok(()) => {
-                tracing::warn!(grant = %grant_id, "{what} used again; grant revoked");
-                GrantError::Replayed
-            }
-            Err(e) => e,
-        },
-        Ok(_) => GrantError::Invalid,
-        Err(e) => e.into(),
+        Some((grant_id, Some(_))) => {
+            revoke_in(tx, &grant_id, now_ms).await?;
+            tracing::warn!(grant = %grant_id, "{what} used again; grant revoked");
+            Ok(GrantError::Replayed)
+        }
+        _ => Ok(GrantError::Invalid),
     }
 }
 
-/// Redeems an authorization code (once). A second redemption revokes the grant.
+/// Redeems an authorization code (once). A second redemption revokes the grant. One write job
+/// ([`Db::write`]: group-committed on SQLite); a refusal after the claim leaves the code used.
 pub async fn redeem_code(
     db: &Db,
     client_id: &str,
@@ -240,18 +243,28 @@ pub async fn redeem_code(
     now_ms: i64,
 ) -> Result<Grant, GrantError> {
     let hash = token_hash(code);
-    let claimed: Option<(String, String, Option<String>)> = sqlx::query_as(
-        "UPDATE oidc_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
-         RETURNING grant_id, redirect_uri, code_challenge",
-    )
-    .bind(&hash)
-    .bind(now_ms)
-    .fetch_optional(db.pool())
-    .await?;
-    let Some((grant_id, expected_redirect, challenge)) = claimed else {
-        return Err(unclaimed(db, "SELECT grant_id, used_at FROM oidc_codes WHERE code_hash = $1", &hash, "authorization code", now_ms).await);
-    };
-    let (grant, revoked_at) = load_grant(db, &grant_id).await?;
+    let claim = db
+        .write::<_, GrantError, _>(move |tx| {
+            Box::pin(async move {
+                let claimed: Option<(String, String, Option<String>)> = sqlx::query_as(
+                    "UPDATE oidc_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
+                     RETURNING grant_id, redirect_uri, code_challenge",
+                )
+                .bind(&hash)
+                .bind(now_ms)
+                .fetch_optional(&mut **tx)
+                .await?;
+                match claimed {
+                    Some((grant_id, redirect, challenge)) => Ok(Ok((load_grant(tx, &grant_id).await?, redirect, challenge))),
+                    None => {
+                        let used = "SELECT grant_id, used_at FROM oidc_codes WHERE code_hash = $1";
+                        Ok(Err(unclaimed(tx, used, &hash, "authorization code", now_ms).await?))
+                    }
+                }
+            })
+        })
+        .await?;
+    let ((grant, revoked_at), expected_redirect, challenge) = claim?;
     if grant.client_id != client_id {
         return Err(GrantError::WrongClient);
     }
@@ -269,21 +282,27 @@ pub async fn redeem_code(
     Ok(grant)
 }
 
-/// A new refresh token for `grant_id`.
-pub async fn issue_refresh_token(db: &Db, policy: &GrantPolicy, grant_id: &str, now_ms: i64) -> Result<String, GrantError> {
+async fn issue_refresh_token_in(tx: &mut Tx<'_>, policy: &GrantPolicy, grant_id: &str, now_ms: i64) -> Result<String, GrantError> {
     let token = new_token();
     sqlx::query("INSERT INTO oidc_refresh_tokens (token_hash, grant_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(token_hash(&token))
         .bind(grant_id)
         .bind(now_ms)
         .bind(now_ms + policy.refresh_ttl_ms)
-        .execute(db.pool())
+        .execute(&mut **tx)
         .await?;
     Ok(token)
 }
 
-/// Uses a refresh token (once) and returns its grant with the next refresh token. Presenting
-/// a token that was already used revokes the grant: either the client or a thief is replaying.
+/// A new refresh token for `grant_id`.
+pub async fn issue_refresh_token(db: &Db, policy: &GrantPolicy, grant_id: &str, now_ms: i64) -> Result<String, GrantError> {
+    let (policy, grant_id) = (*policy, grant_id.to_string());
+    db.write(move |tx| Box::pin(async move { issue_refresh_token_in(tx, &policy, &grant_id, now_ms).await })).await
+}
+
+/// Uses a refresh token (once) and returns its grant with the next refresh token, in one write
+/// job. Presenting a token that was already used revokes the grant: either the client or a thief
+/// is replaying; so does another client presenting it (it leaked).
 pub async fn rotate_refresh_token(
     db: &Db,
     policy: &GrantPolicy,
@@ -291,27 +310,33 @@ pub async fn rotate_refresh_token(
     token: &str,
     now_ms: i64,
 ) -> Result<(Grant, String), GrantError> {
-    let hash = token_hash(token);
-    let claimed: Option<String> = sqlx::query_scalar(
-        "UPDATE oidc_refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING grant_id",
-    )
-    .bind(&hash)
-    .bind(now_ms)
-    .fetch_optional(db.pool())
-    .await?;
-    let Some(grant_id) = claimed else {
-        return Err(unclaimed(db, "SELECT grant_id, used_at FROM oidc_refresh_tokens WHERE token_hash = $1", &hash, "refresh token", now_ms).await);
-    };
-    let (grant, revoked_at) = load_grant(db, &grant_id).await?;
-    if grant.client_id != client_id {
-        revoke(db, &grant_id, now_ms).await?; // another client holds this client's token: it leaked
-        return Err(GrantError::WrongClient);
-    }
-    if revoked_at.is_some() {
-        return Err(GrantError::Revoked);
-    }
-    let next = issue_refresh_token(db, policy, &grant_id, now_ms).await?;
-    Ok((grant, next))
+    let (hash, policy, client_id) = (token_hash(token), *policy, client_id.to_string());
+    db.write::<_, GrantError, _>(move |tx| {
+        Box::pin(async move {
+            let claimed: Option<String> = sqlx::query_scalar(
+                "UPDATE oidc_refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING grant_id",
+            )
+            .bind(&hash)
+            .bind(now_ms)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some(grant_id) = claimed else {
+                let used = "SELECT grant_id, used_at FROM oidc_refresh_tokens WHERE token_hash = $1";
+                return Ok(Err(unclaimed(tx, used, &hash, "refresh token", now_ms).await?));
+            };
+            let (grant, revoked_at) = load_grant(tx, &grant_id).await?;
+            if grant.client_id != client_id {
+                revoke_in(tx, &grant_id, now_ms).await?;
+                return Ok(Err(GrantError::WrongClient));
+            }
+            if revoked_at.is_some() {
+                return Ok(Err(GrantError::Revoked));
+            }
+            let next = issue_refresh_token_in(tx, &policy, &grant_id, now_ms).await?;
+            Ok(Ok((grant, next)))
+        })
+    })
+    .await?
 }
 
 #[cfg(test)]

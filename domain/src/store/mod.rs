@@ -10,9 +10,12 @@
 //! of one, so writers queue in order in-process instead of sleeping in SQLite's busy handler,
 //! which made the p99 of postings), `BEGIN IMMEDIATE` (a read-then-write never fails to
 //! upgrade); on PostgreSQL a plain transaction whose read-then-write paths lock their rows
-//! (`FOR UPDATE`). Reads use the other connections and never wait for the writer (WAL).
+//! (`FOR UPDATE`). Short, hot writes (postings) go through [`Db::write`] instead: on SQLite
+//! they are group-committed by one writer thread ([`group`]). Reads use the other connections
+//! and never wait for the writer (WAL).
 //! Pool size, statement timeout and connection timeout: [`DbSettings`].
 
+pub mod group;
 pub mod lease;
 pub mod sessions;
 
@@ -100,6 +103,8 @@ pub struct Db {
     writer: AnyPool,
     backend: Backend,
     url: std::sync::Arc<str>,
+    /// SQLite's group-commit writer thread, started by the first [`Db::write`].
+    group: std::sync::Arc<std::sync::OnceLock<group::Group>>,
 }
 
 impl Db {
@@ -171,7 +176,7 @@ impl Db {
         };
         let pool = pool.connect_with(options).await?;
         let writer = writer.unwrap_or_else(|| pool.clone());
-        Ok(Db { pool, writer, backend, url: url.into() })
+        Ok(Db { pool, writer, backend, url: url.into(), group: Default::default() })
     }
 
     /// Applies the embedded migrations of this database's dialect; safe to run at every start
@@ -204,6 +209,36 @@ impl Db {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
+    }
+
+    /// Runs `f` in a write transaction and commits it: on SQLite group-committed with the other
+    /// queued writes on the writer thread ([`group`]: `f` runs in its own savepoint, an `Err`
+    /// leaves nothing behind and is answered at once, an `Ok` is answered after the commit); on
+    /// PostgreSQL in a transaction of its own, here. `f` must not begin another transaction.
+    pub async fn write<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        F: for<'t, 'c> FnOnce(&'t mut Tx<'c>) -> group::JobFuture<'t, Result<R, E>> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match self.backend {
+            Backend::Sqlite => {
+                if self.group.get().is_none() {
+                    // Two first writers may race: the loser's thread ends with its dropped queue.
+                    let _ = self.group.set(group::Group::start(self.writer.clone())?);
+                }
+                match self.group.get() {
+                    Some(group) => group.run(f).await,
+                    None => Err(StoreError::Internal("the writer thread is missing".into()).into()),
+                }
+            }
+            Backend::Postgres => {
+                let mut tx = self.begin().await?;
+                let out = f(&mut tx).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(out)
+            }
+        }
     }
 
     /// `FOR UPDATE` on PostgreSQL, nothing on SQLite (whose write transaction already holds the

@@ -467,12 +467,20 @@ pub struct DatabaseSettings {
     /// PostgreSQL `statement_timeout` and `lock_timeout` in ms (0: none); on SQLite, how long a
     /// write waits for the database's one writer.
     pub statement_timeout_ms: u64,
+    /// SQLite's page cache per connection in KiB (16 to 1,048,576); the operating system's file
+    /// cache is behind it.
+    pub sqlite_cache_kib: u32,
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
         let d = domain::store::DbSettings::default();
-        Self { max_connections: d.max_connections, acquire_timeout_ms: d.acquire_timeout_ms, statement_timeout_ms: d.statement_timeout_ms }
+        Self {
+            max_connections: d.max_connections,
+            acquire_timeout_ms: d.acquire_timeout_ms,
+            statement_timeout_ms: d.statement_timeout_ms,
+            sqlite_cache_kib: d.sqlite_cache_kib,
+        }
     }
 }
 
@@ -480,10 +488,12 @@ impl DatabaseSettings {
     pub fn to_domain(&self) -> anyhow::Result<domain::store::DbSettings> {
         anyhow::ensure!((1..=1000).contains(&self.max_connections), "[database] max_connections must be 1 to 1000");
         anyhow::ensure!(self.acquire_timeout_ms >= 1, "[database] acquire_timeout_ms must be at least 1");
+        anyhow::ensure!((16..=1_048_576).contains(&self.sqlite_cache_kib), "[database] sqlite_cache_kib must be 16 to 1048576");
         Ok(domain::store::DbSettings {
             max_connections: self.max_connections,
             acquire_timeout_ms: self.acquire_timeout_ms,
             statement_timeout_ms: self.statement_timeout_ms,
+            sqlite_cache_kib: self.sqlite_cache_kib,
         })
     }
 }

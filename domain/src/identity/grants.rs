@@ -232,8 +232,9 @@ async fn unclaimed(tx: &mut Tx<'_>, used_query: &str, hash: &[u8], what: &str, n
     }
 }
 
-/// Redeems an authorization code (once). A second redemption revokes the grant. One write job
-/// ([`Db::write`]: group-committed on SQLite); a refusal after the claim leaves the code used.
+/// Redeems an authorization code (once). A second redemption revokes the grant. One write
+/// transaction (on SQLite's writer, not an autocommit write from a reader connection that
+/// would wait in SQLite's busy handler); a refusal after the claim leaves the code used.
 pub async fn redeem_code(
     db: &Db,
     client_id: &str,
@@ -301,7 +302,7 @@ pub async fn issue_refresh_token(db: &Db, policy: &GrantPolicy, grant_id: &str, 
 }
 
 /// Uses a refresh token (once) and returns its grant with the next refresh token, in one write
-/// job. Presenting a token that was already used revokes the grant: either the client or a thief
+/// transaction. Presenting a token that was already used revokes the grant: either the client or a thief
 /// is replaying; so does another client presenting it (it leaked).
 pub async fn rotate_refresh_token(
     db: &Db,

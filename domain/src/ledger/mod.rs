@@ -218,7 +218,6 @@ pub async fn lookup(db: &Db, client_id: &str, member_id: &str, by: Reference<'_>
 /// transactionId with other fields is refused `DuplicateTransaction`; a debit above the
 /// available points is refused `InsufficientBalance` and leaves nothing behind. The
 /// partner webhook and the member notification are written in the same transaction.
-/// Group-committed with other postings on SQLite ([`Db::write`]).
 pub async fn post(db: &Db, p: &Posting, now_ms: i64) -> Result<Posted, LedgerError> {
     let p = p.clone();
     db.write(move |tx| Box::pin(async move { post_in(tx, &p, now_ms).await })).await

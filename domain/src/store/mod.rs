@@ -10,12 +10,12 @@
 //! of one, so writers queue in order in-process instead of sleeping in SQLite's busy handler,
 //! which made the p99 of postings), `BEGIN IMMEDIATE` (a read-then-write never fails to
 //! upgrade); on PostgreSQL a plain transaction whose read-then-write paths lock their rows
-//! (`FOR UPDATE`). Short, hot writes (postings) go through [`Db::write`] instead: on SQLite
-//! they are group-committed by one writer thread ([`group`]). Reads use the other connections
-//! and never wait for the writer (WAL).
+//! (`FOR UPDATE`). [`Db::write`] runs a closure in such a transaction and commits it. Reads
+//! use the other connections and never wait for the writer (WAL). Group commit on one writer
+//! thread was built and measured (2026-12-07) and gave no gain: a posting's cost is the thread
+//! hand-offs of its statements (README "Benchmarks").
 //! Pool size, statement timeout and connection timeout: [`DbSettings`].
 
-pub mod group;
 pub mod lease;
 pub mod sessions;
 
@@ -87,11 +87,15 @@ pub struct DbSettings {
     pub acquire_timeout_ms: u64,
     /// PostgreSQL `statement_timeout` (0: none); SQLite waits this long for its write lock.
     pub statement_timeout_ms: u64,
+    /// SQLite's page cache per connection, KiB (`PRAGMA cache_size`; SQLite's own default is
+    /// 2,000). 256 measured the same throughput on the bench's database with 3.3 MB less memory
+    /// across the pool (README "Benchmarks"); the OS file cache is behind it.
+    pub sqlite_cache_kib: u32,
 }
 
 impl Default for DbSettings {
     fn default() -> Self {
-        Self { max_connections: 8, acquire_timeout_ms: 10_000, statement_timeout_ms: 10_000 }
+        Self { max_connections: 8, acquire_timeout_ms: 10_000, statement_timeout_ms: 10_000, sqlite_cache_kib: 256 }
     }
 }
 
@@ -103,8 +107,6 @@ pub struct Db {
     writer: AnyPool,
     backend: Backend,
     url: std::sync::Arc<str>,
-    /// SQLite's group-commit writer thread, started by the first [`Db::write`].
-    group: std::sync::Arc<std::sync::OnceLock<group::Group>>,
 }
 
 impl Db {
@@ -133,12 +135,13 @@ impl Db {
                 }
                 let busy_ms = settings.statement_timeout_ms.max(1_000);
                 let journal = if in_memory { "MEMORY" } else { "WAL" };
+                let cache_kib = settings.sqlite_cache_kib.max(16);
                 // Pragmas are per connection: set on each one as it opens.
                 pool = pool.after_connect(move |conn, _| {
                     Box::pin(async move {
                         conn.execute(&*format!(
                             "PRAGMA journal_mode = {journal}; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms};"
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_ms}; PRAGMA cache_size = -{cache_kib};"
                         ))
                         .await?;
                         Ok(())
@@ -176,7 +179,7 @@ impl Db {
         };
         let pool = pool.connect_with(options).await?;
         let writer = writer.unwrap_or_else(|| pool.clone());
-        Ok(Db { pool, writer, backend, url: url.into(), group: Default::default() })
+        Ok(Db { pool, writer, backend, url: url.into() })
     }
 
     /// Applies the embedded migrations of this database's dialect; safe to run at every start
@@ -211,34 +214,17 @@ impl Db {
         })
     }
 
-    /// Runs `f` in a write transaction and commits it: on SQLite group-committed with the other
-    /// queued writes on the writer thread ([`group`]: `f` runs in its own savepoint, an `Err`
-    /// leaves nothing behind and is answered at once, an `Ok` is answered after the commit); on
-    /// PostgreSQL in a transaction of its own, here. `f` must not begin another transaction.
+    /// Runs `f` in a write transaction ([`Db::begin`]) and commits it when `f` returns `Ok`; an
+    /// `Err` rolls everything back. `f` must not begin another transaction.
     pub async fn write<R, E, F>(&self, f: F) -> Result<R, E>
     where
-        F: for<'t, 'c> FnOnce(&'t mut Tx<'c>) -> group::JobFuture<'t, Result<R, E>> + Send + 'static,
-        R: Send + 'static,
-        E: From<StoreError> + Send + 'static,
+        F: for<'t, 'c> FnOnce(&'t mut Tx<'c>) -> WriteFuture<'t, Result<R, E>>,
+        E: From<StoreError>,
     {
-        match self.backend {
-            Backend::Sqlite => {
-                if self.group.get().is_none() {
-                    // Two first writers may race: the loser's thread ends with its dropped queue.
-                    let _ = self.group.set(group::Group::start(self.writer.clone())?);
-                }
-                match self.group.get() {
-                    Some(group) => group.run(f).await,
-                    None => Err(StoreError::Internal("the writer thread is missing".into()).into()),
-                }
-            }
-            Backend::Postgres => {
-                let mut tx = self.begin().await?;
-                let out = f(&mut tx).await?;
-                tx.commit().await.map_err(StoreError::from)?;
-                Ok(out)
-            }
-        }
+        let mut tx = self.begin().await?;
+        let out = f(&mut tx).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(out)
     }
 
     /// `FOR UPDATE` on PostgreSQL, nothing on SQLite (whose write transaction already holds the
@@ -275,6 +261,9 @@ impl Db {
         self.writer.close().await;
     }
 }
+
+/// The future a [`Db::write`] closure returns, borrowing the transaction.
+pub type WriteFuture<'t, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 't>>;
 
 /// A transaction on [`Db`]; business changes and the outbox rows announcing them share one.
 pub type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;

@@ -302,8 +302,8 @@ pub async fn issue_refresh_token(db: &Db, policy: &GrantPolicy, grant_id: &str, 
 }
 
 /// Uses a refresh token (once) and returns its grant with the next refresh token, in one write
-/// transaction. Presenting a token that was already used revokes the grant: either the client or a thief
-/// is replaying; so does another client presenting it (it leaked).
+/// transaction. Presenting a token that was already used revokes the grant: either the client
+/// or a thief is replaying; so does another client presenting it (it leaked).
 pub async fn rotate_refresh_token(
     db: &Db,
     policy: &GrantPolicy,

@@ -454,7 +454,8 @@ mod reconciliation {
                 String::new(),
             ]
         );
-        assert_eq!(std::fs::read_to_string(archived.join(&name)).unwrap(), theirs, "archived as it came");
+        // the mismatch file is published before the partner's file is archived: wait for both
+        assert_eq!(crate::helpers::wait_for_file(&archived.join(&name)).await, theirs, "archived as it came");
         assert!(!inbound.join(&name).exists());
         assert!(inbound.join("notes.txt").is_file() && inbound.join(&today).is_file(), "a stranger and a day not over are left alone");
         assert!(root.join("INBOUND/nobody").join(&name).is_file() && !root.join("OUTBOUND/nobody").exists(), "not a partner's folder");
@@ -464,6 +465,7 @@ mod reconciliation {
         std::fs::write(inbound.join(format!("tikivip_walletx_{earlier_day}_1.csv")), format!("{HEADER}\n")).unwrap();
         let second = crate::helpers::wait_for_file(&outbound.join(format!("{part2}.mismatches.csv"))).await;
         assert_eq!(second, format!("{MISMATCH_HEADER}\r\n{},MISSING_AT_PARTNER,SUCCESS,,\r\n", day_before.tiki_transaction_id), "in neither part");
+        crate::helpers::wait_for_file(&archived.join(&part2)).await;
         assert!(archived.join(&part2).is_file() && archived.join(format!("tikivip_walletx_{earlier_day}_1.csv")).is_file());
 
         // the same file sent again: compared again, the first archived copy kept aside

@@ -34,6 +34,18 @@ async fn lang_query_switches_language_and_the_session_remembers_it() {
     let res = app.client.get(format!("{}/", app.url)).header(header::ACCEPT, "text/html").header(header::COOKIE, &pair).send().await.unwrap();
     let html = res.text().await.unwrap();
     assert!(html.contains(r#"<html lang="en""#) && html.contains("Self-hosted loyalty"), "the session (in the database) kept English");
+
+    // back to Vietnamese in that session: remembered too (it differs from the session's English)
+    let res = app.client.get(format!("{}/?lang=vi", app.url)).header(header::ACCEPT, "text/html").header(header::COOKIE, &pair).send().await.unwrap();
+    assert!(res.text().await.unwrap().contains(r#"<html lang="vi""#));
+    let res = app.client.get(format!("{}/", app.url)).header(header::ACCEPT, "text/html").header(header::COOKIE, &pair).send().await.unwrap();
+    assert!(res.text().await.unwrap().contains(r#"<html lang="vi""#), "the session now says Vietnamese");
+
+    // a new visitor whose `?lang=` names what they would get anyway (the sign-in redirect does):
+    // no session is written, so no cookie (the control above: a different language gets one)
+    let res = app.page("/?lang=vi").await;
+    assert!(set_cookie(&res, "joygate_session").is_none(), "no session row for a first visit");
+    assert!(res.text().await.unwrap().contains(r#"<html lang="vi""#));
     app.stop().await;
 }
 

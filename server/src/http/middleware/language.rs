@@ -1,5 +1,6 @@
-//! Chooses the page language for a request: `?lang=vi|en` (and remembers it in the session),
-//! else the session's choice, else `Accept-Language`, else Vietnamese. Pages read the result
+//! Chooses the page language for a request: `?lang=vi|en` (remembered in the session when it
+//! differs from what the request would get without it), else the session's choice, else
+//! `Accept-Language`, else Vietnamese. Pages read the result
 //! from the request extensions (`app::prefs`).
 
 use app::{i18n::Lang, session};
@@ -12,22 +13,22 @@ pub async fn negotiate(session: Session, mut req: Request, next: Next) -> Respon
         .query()
         .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("lang=")))
         .and_then(Lang::parse);
+    // What this request gets without `?lang=`: the session's choice, else Accept-Language.
+    let remembered = session::language(&session).await;
+    let without_query = remembered.unwrap_or_else(|| {
+        req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(Lang::from_accept_language).unwrap_or_default()
+    });
     let lang = match from_query {
-        Some(lang) => {
+        // Remembered only when it changes what later requests would get anyway: the sign-in
+        // redirect always names the language, and a session row written for every first
+        // visit was the sign-in page's one database write.
+        Some(lang) if lang != without_query => {
             if let Err(e) = session::set_language(&session, lang).await {
                 tracing::warn!(error = %e, "could not remember the language in the session");
             }
             lang
         }
-        None => match session::language(&session).await {
-            Some(lang) => lang,
-            None => req
-                .headers()
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Lang::from_accept_language)
-                .unwrap_or_default(),
-        },
+        _ => from_query.unwrap_or(without_query),
     };
     req.extensions_mut().insert(lang);
     next.run(req).await

@@ -1,7 +1,7 @@
 //! Chooses the page language for a request: `?lang=vi|en` (remembered in the session when it
 //! differs from what the request would get without it), else the session's choice, else
-//! `Accept-Language`, else Vietnamese. Pages read the result
-//! from the request extensions (`app::prefs`).
+//! `Accept-Language`, else Vietnamese. Pages read the result from the request extensions
+//! (`app::prefs`).
 
 use app::{i18n::Lang, session};
 use axum::{extract::Request, http::header, middleware::Next, response::Response};

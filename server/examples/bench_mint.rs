@@ -42,8 +42,8 @@ async fn main() -> anyhow::Result<()> {
         codes.push_str(&grants::issue_code(&db, &policy, &req, now).await?);
         codes.push('\n');
         let code = grants::issue_code(&db, &policy, &req, now).await?;
-        let grant = grants::redeem_code(&db, client_id, &code, redirect_uri, None, now).await?;
-        refresh.push_str(&grants::issue_refresh_token(&db, &policy, &grant.id, now).await?);
+        let (_, first) = grants::exchange_code(&db, &policy, client_id, &code, redirect_uri, None, now).await?;
+        refresh.push_str(&first);
         refresh.push('\n');
     }
     std::fs::write(codes_file, codes)?;

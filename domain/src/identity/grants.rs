@@ -243,44 +243,78 @@ pub async fn redeem_code(
     code_verifier: Option<&str>,
     now_ms: i64,
 ) -> Result<Grant, GrantError> {
+    Ok(claim_code(db, client_id, code, redirect_uri, code_verifier, None, now_ms).await?.0)
+}
+
+/// [`redeem_code`] and the grant's first refresh token, written in the claim's transaction
+/// (`POST /token`'s `authorization_code`).
+pub async fn exchange_code(
+    db: &Db,
+    policy: &GrantPolicy,
+    client_id: &str,
+    code: &str,
+    redirect_uri: &str,
+    code_verifier: Option<&str>,
+    now_ms: i64,
+) -> Result<(Grant, String), GrantError> {
+    match claim_code(db, client_id, code, redirect_uri, code_verifier, Some(*policy), now_ms).await? {
+        (grant, Some(refresh)) => Ok((grant, refresh)),
+        (_, None) => Err(GrantError::Store(crate::store::StoreError::Internal("a code exchange issued no refresh token".into()))),
+    }
+}
+
+/// The claim of [`redeem_code`], with the checks that refuse it after the claim (which keep the
+/// code used), and — given a policy — the grant's first refresh token.
+async fn claim_code(
+    db: &Db,
+    client_id: &str,
+    code: &str,
+    redirect_uri: &str,
+    code_verifier: Option<&str>,
+    refresh: Option<GrantPolicy>,
+    now_ms: i64,
+) -> Result<(Grant, Option<String>), GrantError> {
     let hash = token_hash(code);
-    let claim = db
-        .write::<_, GrantError, _>(move |tx| {
-            Box::pin(async move {
-                let claimed: Option<(String, String, Option<String>)> = sqlx::query_as(
-                    "UPDATE oidc_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
-                     RETURNING grant_id, redirect_uri, code_challenge",
-                )
-                .bind(&hash)
-                .bind(now_ms)
-                .fetch_optional(&mut **tx)
-                .await?;
-                match claimed {
-                    Some((grant_id, redirect, challenge)) => Ok(Ok((load_grant(tx, &grant_id).await?, redirect, challenge))),
-                    None => {
-                        let used = "SELECT grant_id, used_at FROM oidc_codes WHERE code_hash = $1";
-                        Ok(Err(unclaimed(tx, used, &hash, "authorization code", now_ms).await?))
-                    }
+    let (client_id, redirect_uri, code_verifier) = (client_id.to_string(), redirect_uri.to_string(), code_verifier.map(str::to_string));
+    db.write::<_, GrantError, _>(move |tx| {
+        Box::pin(async move {
+            let claimed: Option<(String, String, Option<String>)> = sqlx::query_as(
+                "UPDATE oidc_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
+                 RETURNING grant_id, redirect_uri, code_challenge",
+            )
+            .bind(&hash)
+            .bind(now_ms)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some((grant_id, expected_redirect, challenge)) = claimed else {
+                let used = "SELECT grant_id, used_at FROM oidc_codes WHERE code_hash = $1";
+                return Ok(Err(unclaimed(tx, used, &hash, "authorization code", now_ms).await?));
+            };
+            let (grant, revoked_at) = load_grant(tx, &grant_id).await?;
+            let refused = if grant.client_id != client_id {
+                Some(GrantError::WrongClient)
+            } else if revoked_at.is_some() {
+                Some(GrantError::Revoked)
+            } else if expected_redirect != redirect_uri {
+                Some(GrantError::WrongRedirect)
+            } else {
+                match (challenge.as_deref(), code_verifier.as_deref()) {
+                    (None, None) => None,
+                    (Some(challenge), Some(verifier)) if pkce_s256_matches(verifier, challenge) => None,
+                    _ => Some(GrantError::PkceMismatch),
                 }
-            })
+            };
+            if let Some(refused) = refused {
+                return Ok(Err(refused));
+            }
+            let token = match refresh {
+                Some(policy) => Some(issue_refresh_token_in(tx, &policy, &grant_id, now_ms).await?),
+                None => None,
+            };
+            Ok(Ok((grant, token)))
         })
-        .await?;
-    let ((grant, revoked_at), expected_redirect, challenge) = claim?;
-    if grant.client_id != client_id {
-        return Err(GrantError::WrongClient);
-    }
-    if revoked_at.is_some() {
-        return Err(GrantError::Revoked);
-    }
-    if expected_redirect != redirect_uri {
-        return Err(GrantError::WrongRedirect);
-    }
-    match (challenge.as_deref(), code_verifier) {
-        (None, None) => {}
-        (Some(challenge), Some(verifier)) if pkce_s256_matches(verifier, challenge) => {}
-        _ => return Err(GrantError::PkceMismatch),
-    }
-    Ok(grant)
+    })
+    .await?
 }
 
 async fn issue_refresh_token_in(tx: &mut Tx<'_>, policy: &GrantPolicy, grant_id: &str, now_ms: i64) -> Result<String, GrantError> {
@@ -409,6 +443,26 @@ mod tests {
         assert!(!is_active(&db, &grant.id).await.unwrap(), "the replay revoked what the code issued");
         let refreshed = rotate_refresh_token(&db, &p, "shop", &refresh, T0 + 3).await;
         assert!(matches!(refreshed, Err(GrantError::Revoked)), "{refreshed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_code_exchange_writes_its_refresh_token_only_when_it_succeeds() {
+        let (_d, db, member) = setup().await;
+        let p = GrantPolicy::default();
+        let tokens = || async { sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM oidc_refresh_tokens").fetch_one(db.pool()).await.unwrap() };
+        // refused after the claim (wrong redirect): no refresh token, and the code stays used
+        let code = issue_code(&db, &p, &request(&member, Some(CHALLENGE)), T0).await.unwrap();
+        let err = exchange_code(&db, &p, "shop", &code, "https://shop.example/other", Some(VERIFIER), T0 + 1).await.unwrap_err();
+        assert!(matches!(err, GrantError::WrongRedirect), "{err:?}");
+        assert_eq!(tokens().await, 0);
+        let again = exchange_code(&db, &p, "shop", &code, "https://shop.example/cb", Some(VERIFIER), T0 + 2).await.unwrap_err();
+        assert!(matches!(again, GrantError::Replayed), "{again:?}");
+        // the control: a good exchange writes one, and it rotates
+        let code = issue_code(&db, &p, &request(&member, Some(CHALLENGE)), T0).await.unwrap();
+        let (grant, refresh) = exchange_code(&db, &p, "shop", &code, "https://shop.example/cb", Some(VERIFIER), T0 + 1).await.unwrap();
+        assert_eq!(tokens().await, 1);
+        let (rotated, _) = rotate_refresh_token(&db, &p, "shop", &refresh, T0 + 2).await.unwrap();
+        assert_eq!(rotated.id, grant.id);
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{announce, check, ensure_account, find, write_entry, BitReference, Change, Entry, Kind, LedgerError, PointRefusal, Posting};
+use super::{announce, check, find, write_entry, BitReference, Change, Entry, Kind, LedgerError, PointRefusal, Posting};
 use crate::store::{Db, StoreError};
 
 /// Longest a hold may last; the default when the partner gives none.
@@ -173,7 +173,7 @@ pub async fn lock(db: &Db, req: &NewHold, now_ms: i64) -> Result<HoldResult, Led
         let (balance, locked) = super::balance(db, &req.member_id).await?;
         return Ok(HoldResult { hold, balance, locked, replayed: true });
     }
-    ensure_account(&mut tx, &req.member_id, now_ms).await?;
+    // A member without an account has nothing to lock: no row matches, and the lock is refused.
     let moved: Option<(i64, i64)> = sqlx::query_as(
         "UPDATE ledger_accounts SET locked = locked + $2, updated_at = $3
          WHERE member_id = $1 AND balance - locked >= $2 RETURNING balance, locked",

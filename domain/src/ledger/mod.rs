@@ -252,11 +252,15 @@ pub async fn post_in(tx: &mut Tx<'_>, p: &Posting, now_ms: i64) -> Result<Posted
 async fn write_entry(tx: &mut Tx<'_>, p: &Posting, hash: &[u8], unlock: i64, now_ms: i64) -> Result<Option<Entry>, LedgerError> {
     let bit = BitReference::new(now_ms);
     // The first statement writes, so concurrent postings queue for SQLite's write lock here.
-    let inserted = sqlx::query(
+    // `balance_after` is what the balance will be if the update below applies; the update's
+    // answer is checked against it (on PostgreSQL another posting may commit in between).
+    let inserted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO ledger_entries (bit_reference, member_id, client_id, transaction_id, kind, points, balance_after,
              amount, currency, request_hash, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10)
-         ON CONFLICT (client_id, transaction_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, COALESCE((SELECT balance FROM ledger_accounts WHERE member_id = $2), 0) + $6,
+             $7, $8, $9, $10)
+         ON CONFLICT (client_id, transaction_id) DO NOTHING
+         RETURNING balance_after",
     )
     .bind(bit.as_str())
     .bind(&p.member_id)
@@ -268,34 +272,30 @@ async fn write_entry(tx: &mut Tx<'_>, p: &Posting, hash: &[u8], unlock: i64, now
     .bind(&p.currency)
     .bind(hash)
     .bind(now_ms)
-    .execute(&mut **tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Ok(None);
-    }
-    ensure_account(tx, &p.member_id, now_ms).await?;
-    // One conditional update: a debit applies only if the available points cover it, a credit
-    // only below the ceiling (so the sum never leaves i64, and SQLite never turns it into REAL).
-    let moved: Option<(i64, i64)> = sqlx::query_as(
-        "UPDATE ledger_accounts SET balance = balance + $2, locked = locked - $4, updated_at = $3
-         WHERE member_id = $1 AND ($2 >= 0 OR balance - (locked - $4) >= -$2) AND balance + $2 <= $5
-         RETURNING balance, locked",
-    )
-    .bind(&p.member_id)
-    .bind(p.points)
-    .bind(now_ms)
-    .bind(unlock)
-    .bind(request::MAX_BALANCE)
     .fetch_optional(&mut **tx)
     .await?;
+    let Some(expected) = inserted else {
+        return Ok(None);
+    };
+    let moved = match move_balance(tx, p, unlock, now_ms).await? {
+        Some(moved) => Some(moved),
+        // Refused, or no account yet: the member's first entry, or (PostgreSQL) one a concurrent
+        // posting is opening — whose insert this one waits for. Open it if needed, try once more.
+        None => {
+            open_account(tx, &p.member_id, now_ms).await?;
+            move_balance(tx, p, unlock, now_ms).await?
+        }
+    };
     let Some((balance, locked)) = moved else {
         return Err(if p.points > 0 { PointRefusal::BalanceLimit } else { PointRefusal::InsufficientBalance }.into());
     };
-    sqlx::query("UPDATE ledger_entries SET balance_after = $2 WHERE bit_reference = $1")
-        .bind(bit.as_str())
-        .bind(balance)
-        .execute(&mut **tx)
-        .await?;
+    if balance != expected {
+        sqlx::query("UPDATE ledger_entries SET balance_after = $2 WHERE bit_reference = $1")
+            .bind(bit.as_str())
+            .bind(balance)
+            .execute(&mut **tx)
+            .await?;
+    }
     // The account row is locked by the update above, so this member's lots move in turn.
     lots::record(tx, &p.member_id, bit.as_str(), p.points, now_ms).await?;
     let entry = Entry {
@@ -323,7 +323,26 @@ async fn write_entry(tx: &mut Tx<'_>, p: &Posting, hash: &[u8], unlock: i64, now
     Ok(Some(entry))
 }
 
-async fn ensure_account(tx: &mut Tx<'_>, member_id: &str, now_ms: i64) -> Result<(), StoreError> {
+/// One conditional update: a debit applies only if the available points cover it, a credit only
+/// below the ceiling (so the sum never leaves i64, and SQLite never turns it into REAL).
+/// `(balance, locked)` after it, or `None` when refused or when the member has no account yet.
+async fn move_balance(tx: &mut Tx<'_>, p: &Posting, unlock: i64, now_ms: i64) -> Result<Option<(i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "UPDATE ledger_accounts SET balance = balance + $2, locked = locked - $4, updated_at = $3
+         WHERE member_id = $1 AND ($2 >= 0 OR balance - (locked - $4) >= -$2) AND balance + $2 <= $5
+         RETURNING balance, locked",
+    )
+    .bind(&p.member_id)
+    .bind(p.points)
+    .bind(now_ms)
+    .bind(unlock)
+    .bind(request::MAX_BALANCE)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
+/// Opens `member_id`'s account at zero if it has none.
+async fn open_account(tx: &mut Tx<'_>, member_id: &str, now_ms: i64) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO ledger_accounts (member_id, balance, locked, updated_at) VALUES ($1, 0, 0, $2) ON CONFLICT (member_id) DO NOTHING")
         .bind(member_id)
         .bind(now_ms)

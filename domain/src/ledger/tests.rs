@@ -75,6 +75,46 @@ async fn concurrent_redemptions_and_retried_accruals_never_overdraw_or_double_cr
     assert_eq!(bal, 1_000 + 500 - 100 * redeemed);
     assert!(bal >= 0 && redeemed <= 15);
     assert!(inconsistent_accounts(&db).await.unwrap().is_empty());
+    assert_balances_chain(&db, &m, bal).await;
+}
+
+#[tokio::test]
+async fn concurrent_first_accruals_of_a_new_member_all_credit() {
+    let (_d, db) = temp_db().await;
+    let m = member(&db, "0911222333").await;
+    let tasks: Vec<_> = (1..=8)
+        .map(|i| {
+            let (db, m) = (db.clone(), m.clone());
+            // no account yet: each posting may find none and open it (PostgreSQL: at the same time)
+            tokio::spawn(async move { post(&db, &posting(&m, &format!("F{i}"), Kind::Accrual, i * 10), T0).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().expect("a first accrual is never refused");
+    }
+    assert_eq!(balance(&db, &m).await.unwrap(), (360, 0));
+    assert!(inconsistent_accounts(&db).await.unwrap().is_empty());
+    assert_balances_chain(&db, &m, 360).await;
+}
+
+/// Each entry's `balance_after` is the balance its posting left: the entries, read as steps
+/// from `balance_after - points` to `balance_after`, chain from 0 to `last` — every balance in
+/// between is reached as often as it is left (a stale `balance_after` breaks the count).
+async fn assert_balances_chain(db: &Db, member_id: &str, last: i64) {
+    let steps: Vec<(i64, i64)> = sqlx::query_as("SELECT points, balance_after FROM ledger_entries WHERE member_id = $1")
+        .bind(member_id)
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    let mut net = std::collections::HashMap::<i64, i64>::new();
+    for (points, after) in &steps {
+        *net.entry(after - points).or_default() += 1;
+        *net.entry(*after).or_default() -= 1;
+    }
+    let expected: std::collections::HashMap<i64, i64> =
+        if last == 0 { Default::default() } else { [(0, 1), (last, -1)].into_iter().collect() };
+    net.retain(|_, n| *n != 0);
+    assert_eq!(net, expected, "{steps:?}");
 }
 
 #[tokio::test]

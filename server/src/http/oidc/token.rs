@@ -120,11 +120,11 @@ async fn grant(idp: &Idp, client: &Client, form: &TokenForm) -> Result<Response,
         Some("authorization_code") => {
             let code = form.code.as_deref().ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
             let redirect_uri = form.redirect_uri.as_deref().ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing"))?;
-            let grant = grants::redeem_code(&idp.db, &client.client_id, code, redirect_uri, form.code_verifier.as_deref(), now)
-                .await
-                .map_err(grant_error)?;
             let policy = idp.grants.for_client(client.is_public());
-            let refresh = grants::issue_refresh_token(&idp.db, &policy, &grant.id, now).await.map_err(grant_error)?;
+            let (grant, refresh) =
+                grants::exchange_code(&idp.db, &policy, &client.client_id, code, redirect_uri, form.code_verifier.as_deref(), now)
+                    .await
+                    .map_err(grant_error)?;
             member_tokens(idp, client, grant, None, Some(code.to_string()), refresh, now).await
         }
         Some("refresh_token") => {

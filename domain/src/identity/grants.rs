@@ -329,12 +329,6 @@ async fn issue_refresh_token_in(tx: &mut Tx<'_>, policy: &GrantPolicy, grant_id:
     Ok(token)
 }
 
-/// A new refresh token for `grant_id`.
-pub async fn issue_refresh_token(db: &Db, policy: &GrantPolicy, grant_id: &str, now_ms: i64) -> Result<String, GrantError> {
-    let (policy, grant_id) = (*policy, grant_id.to_string());
-    db.write(move |tx| Box::pin(async move { issue_refresh_token_in(tx, &policy, &grant_id, now_ms).await })).await
-}
-
 /// Uses a refresh token (once) and returns its grant with the next refresh token, in one write
 /// transaction. Presenting a token that was already used revokes the grant: either the client
 /// or a thief is replaying; so does another client presenting it (it leaked).
@@ -381,6 +375,13 @@ mod tests {
         identity::{clients, members, FullName, PhoneNumber},
         store::testing::temp_db,
     };
+
+    /// A further refresh token for `grant_id` (the server issues them only in [`exchange_code`]
+    /// and [`rotate_refresh_token`]).
+    async fn issue_refresh_token(db: &Db, policy: &GrantPolicy, grant_id: &str, now_ms: i64) -> Result<String, GrantError> {
+        let (policy, grant_id) = (*policy, grant_id.to_string());
+        db.write(move |tx| Box::pin(async move { issue_refresh_token_in(tx, &policy, &grant_id, now_ms).await })).await
+    }
 
     const T0: i64 = 1_763_800_000_000;
     // The challenge computed independently: python3 -c "import hashlib, base64; print(base64.urlsafe_b64encode(

@@ -95,26 +95,36 @@ async fn concurrent_first_accruals_of_a_new_member_all_credit() {
     assert_eq!(balance(&db, &m).await.unwrap(), (360, 0));
     assert!(inconsistent_accounts(&db).await.unwrap().is_empty());
     assert_balances_chain(&db, &m, 360).await;
+    // the control: one stale balance_after is seen
+    sqlx::query("UPDATE ledger_entries SET balance_after = balance_after + 1 WHERE transaction_id = 'F3'").execute(db.pool()).await.unwrap();
+    assert!(!chain_gaps(&db, &m, 360).await.is_empty(), "a stale balance_after breaks the chain");
 }
 
 /// Each entry's `balance_after` is the balance its posting left: the entries, read as steps
 /// from `balance_after - points` to `balance_after`, chain from 0 to `last` — every balance in
 /// between is reached as often as it is left (a stale `balance_after` breaks the count).
 async fn assert_balances_chain(db: &Db, member_id: &str, last: i64) {
+    let gaps = chain_gaps(db, member_id, last).await;
+    assert!(gaps.is_empty(), "balances reached and left unequally: {gaps:?}");
+}
+
+/// The balances the entries reach a different number of times than they leave, beyond the
+/// chain's start (0) and end (`last`).
+async fn chain_gaps(db: &Db, member_id: &str, last: i64) -> std::collections::HashMap<i64, i64> {
     let steps: Vec<(i64, i64)> = sqlx::query_as("SELECT points, balance_after FROM ledger_entries WHERE member_id = $1")
         .bind(member_id)
         .fetch_all(db.pool())
         .await
         .unwrap();
     let mut net = std::collections::HashMap::<i64, i64>::new();
+    *net.entry(0).or_default() -= 1;
+    *net.entry(last).or_default() += 1;
     for (points, after) in &steps {
         *net.entry(after - points).or_default() += 1;
         *net.entry(*after).or_default() -= 1;
     }
-    let expected: std::collections::HashMap<i64, i64> =
-        if last == 0 { Default::default() } else { [(0, 1), (last, -1)].into_iter().collect() };
     net.retain(|_, n| *n != 0);
-    assert_eq!(net, expected, "{steps:?}");
+    net
 }
 
 #[tokio::test]

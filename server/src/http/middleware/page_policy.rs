@@ -120,12 +120,12 @@ pub async fn apply(State(state): State<AppState>, mut req: Request, next: Next) 
     let html = is_html(response.headers());
     let h = response.headers_mut();
     let csp = match (&nonce, html) {
-        (Some(n), true) => page_csp(&policy, n),
+        (Some(n), true) => HeaderValue::from_str(&page_csp(&policy, n)).ok(),
         // a form post's answer is a redirect or a server function's data, never a page of ours
-        _ => "default-src 'none'; frame-ancestors 'none'; base-uri 'none'".to_string(),
+        _ => Some(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'")),
     };
     let framable = html && !policy.frame_ancestors.is_empty();
-    if let Ok(v) = HeaderValue::from_str(&csp) {
+    if let Some(v) = csp {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     if !framable {

@@ -31,6 +31,9 @@ async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
     let res = app.get("/healthz", "*/*").await;
     let id = res.headers().get("x-request-id").expect("generated id").to_str().unwrap().to_string();
     assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert_eq!(uuid::Uuid::parse_str(&id).map(|u| u.get_version_num()).ok(), Some(4), "a random (v4) UUID: {id}");
+    let next = app.get("/healthz", "*/*").await.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_ne!(next, id, "each request gets its own");
     let res = app.client.get(format!("{}/healthz", app.url)).header("x-request-id", "partner-trace-42").send().await.unwrap();
     assert_eq!(res.headers()["x-request-id"], "partner-trace-42");
     app.stop().await;

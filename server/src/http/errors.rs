@@ -8,7 +8,6 @@ use axum::{
     body::Body,
     extract::{Request, State},
     http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
-    middleware::Next,
     response::{Html, IntoResponse, Response},
     Json,
 };
@@ -87,10 +86,10 @@ fn static_cache_control(path: &str) -> HeaderValue {
     }
 }
 
-/// A panicking handler becomes a logged 500: a JSON body for API clients, a page for browsers.
-pub async fn catch_panic(req: Request, next: Next) -> Response {
-    let html = wants_html(req.headers());
-    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+/// A panicking handler becomes a logged 500: a JSON body for API clients, a page for browsers
+/// (`html`: the request's [`wants_html`]). The edge runs every route's handler in it.
+pub async fn unless_panicked(html: bool, handler: impl std::future::Future<Output = Response>) -> Response {
+    match AssertUnwindSafe(handler).catch_unwind().await {
         Ok(response) => response,
         Err(panic) => {
             let what = panic
@@ -128,7 +127,9 @@ mod tests {
     }
 
     async fn call(accept: &str) -> Response {
-        let app = Router::new().route("/boom", get(boom)).layer(axum::middleware::from_fn(catch_panic));
+        let app = Router::new().route("/boom", get(boom)).layer(axum::middleware::from_fn(|req: Request, next: axum::middleware::Next| async move {
+            unless_panicked(wants_html(req.headers()), next.run(req)).await
+        }));
         app.oneshot(Request::get("/boom").header(header::ACCEPT, accept).body(Body::empty()).unwrap()).await.unwrap()
     }
 

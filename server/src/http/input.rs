@@ -30,6 +30,7 @@ use axum::{
     response::IntoResponse,
 };
 use serde::de::DeserializeOwned;
+use tower_http::validate_request::ValidateRequestHeaderLayer;
 
 /// SkyJoy partner APIs' JSON bodies (the batch upload has its own, `skyjoy::batch`).
 pub const SKYJOY_BODY_LIMIT: usize = 64 * 1024;
@@ -42,13 +43,21 @@ pub const TOKEN_BODY_LIMIT: usize = 16 * 1024;
 pub const URI_LIMIT: usize = 8 * 1024;
 
 /// Refuses a request whose target is over [`URI_LIMIT`] in the family's shape (`E`), before
-/// any extractor reads it: `.route_layer(from_fn(limit_uri::<FamilyError>))`.
-pub async fn limit_uri<E: From<Rejected> + IntoResponse>(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+/// any extractor reads it: `.route_layer(limit_uri::<FamilyError>())`. A plain validation
+/// layer (tower-http's), not a `from_fn`: no boxed future per request.
+pub fn limit_uri<E: From<Rejected> + IntoResponse>() -> ValidateRequestHeaderLayer<UriCheck> {
+    ValidateRequestHeaderLayer::custom(check_uri::<E>)
+}
+
+/// What [`limit_uri`] runs on each request.
+pub type UriCheck = fn(&mut Request) -> Result<(), axum::response::Response>;
+
+fn check_uri<E: From<Rejected> + IntoResponse>(req: &mut Request) -> Result<(), axum::response::Response> {
     let len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if len > URI_LIMIT {
-        return E::from(Rejected::UriTooLong { limit: URI_LIMIT }).into_response();
+        return Err(E::from(Rejected::UriTooLong { limit: URI_LIMIT }).into_response());
     }
-    next.run(req).await
+    Ok(())
 }
 
 /// Why the framework refused a request's input.

@@ -97,7 +97,6 @@ pub async fn router(
         .site_addr(bound)
         .build();
     let discovery = oidc::discovery::metadata_json(&idp.issuer)?;
-    let own_origin = middleware::same_origin::OwnOrigin(config.public_url(bound));
     let operator = app::context::OperatorToken(config.operator.token_sha256.clone());
     let reward_clients =
         app::context::RewardClients(std::sync::Arc::new(rewards.entries().map(|e| (e.client.clone(), e.key_description())).collect()));
@@ -116,6 +115,11 @@ pub async fn router(
         openapi: openapi::Served::new(&config.benefits)?,
     }));
 
+    let edge = middleware::Edge::new(
+        state.clone(),
+        middleware::client_ip::TrustedProxies(std::sync::Arc::new(config.trusted_proxies.clone())),
+        middleware::same_origin::OwnOrigin(config.public_url(bound)),
+    );
     let session_store = sessions::DbSessionStore::new(db.clone());
     let sessions = SessionManagerLayer::new(session_store)
         .with_name(SESSION_COOKIE)
@@ -157,23 +161,15 @@ pub async fn router(
             },
         )
         .fallback(errors::fallback)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::page_policy::apply))
-        .layer(axum::middleware::from_fn_with_state(own_origin, middleware::same_origin::check))
-        .layer(axum::middleware::from_fn_with_state(
-            middleware::client_ip::TrustedProxies(std::sync::Arc::new(config.trusted_proxies.clone())),
-            middleware::client_ip::resolve,
-        ))
-        .layer(axum::middleware::from_fn(middleware::metrics::record))
+        .layer(axum::middleware::from_fn_with_state(edge, middleware::edge))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(middleware::trace::MakeRequestId))
                 .layer(middleware::trace::layer())
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(axum::middleware::from_fn(errors::catch_panic))
                 .layer(CompressionLayer::new())
-                .layer(sessions)
-                .layer(axum::middleware::from_fn(middleware::language::negotiate)),
+                .layer(sessions),
         );
     Ok(router)
 }

@@ -85,3 +85,40 @@ async fn browsers_get_a_styled_404_page() {
     assert!(html.contains("Không tìm thấy trang") && html.contains("/pkg/joygate.css"), "{html}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_cross_site_post_to_a_server_function_is_refused_with_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let post = |origin: Option<&str>, site: Option<&str>| {
+        let mut req = app
+            .client
+            .post(format!("{}/api/set_language", app.url))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "application/json")
+            .body("lang=en");
+        if let Some(o) = origin {
+            req = req.header(header::ORIGIN, o);
+        }
+        if let Some(s) = site {
+            req = req.header("sec-fetch-site", s);
+        }
+        req.send()
+    };
+    // the control: our own origin, from our own page, is let through (and stores the choice)
+    let res = post(Some(&app.url), Some("same-origin")).await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert!(set_cookie(&res, "joygate_session").is_some(), "the server function ran");
+
+    for (origin, site) in [(Some("https://evil.example"), None), (None, Some("cross-site")), (Some(app.url.as_str()), Some("same-site"))] {
+        let res = post(origin, site).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{origin:?} {site:?}");
+        assert!(set_cookie(&res, "joygate_session").is_none(), "the server function did not run: {origin:?} {site:?}");
+        // the refusal carries the headers every response carries
+        assert_eq!(res.headers()[header::X_FRAME_OPTIONS], "DENY");
+        assert!(res.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().starts_with("default-src 'none'"));
+        assert_eq!(res.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "CROSS_SITE_REQUEST", "{body}");
+    }
+    app.stop().await;
+}

@@ -56,7 +56,7 @@ pub fn routes(settings: &BenefitsSettings) -> Router<AppState> {
         .route(&settings.issue_path, any(isv::issue))
         .route(&settings.reverse_path, any(isv::reverse))
         .route(&settings.query_path, any(isv::query))
-        .route_layer(axum::middleware::from_fn(super::input::limit_uri::<IsvRefusal>))
+        .route_layer(super::input::limit_uri::<IsvRefusal>())
         .merge(partner::routes())
 }
 

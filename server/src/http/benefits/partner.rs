@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api-benefit/partner/v1/benefit/lookup", post(lookup))
         .route("/api-benefit/partner/v1/benefit/use", post(use_benefit))
-        .route_layer(axum::middleware::from_fn(crate::http::input::limit_uri::<SkyJoyError>))
+        .route_layer(crate::http::input::limit_uri::<SkyJoyError>())
 }
 
 /// The one mapping of the domain's refusals to this API's codes.

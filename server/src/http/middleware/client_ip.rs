@@ -7,11 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use app::ClientIp;
-use axum::{
-    extract::{ConnectInfo, Request, State},
-    middleware::Next,
-    response::Response,
-};
+use axum::extract::{ConnectInfo, Request};
 
 /// The proxies whose `X-Forwarded-For` we believe (config `trusted_proxies`).
 #[derive(Debug, Clone, Default)]
@@ -34,14 +30,12 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) -> Ip
     peer
 }
 
-pub async fn resolve(State(trusted): State<TrustedProxies>, mut req: Request, next: Next) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    if let Some(peer) = peer {
-        let values: Vec<&str> = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
-        let ip = client_ip(peer, &values, &trusted.0);
-        req.extensions_mut().insert(ClientIp(ip.to_string()));
-    }
-    next.run(req).await
+/// The request's client, for its extensions; `None` when the connection's address is unknown
+/// (a request built in-process).
+pub fn of(req: &Request, trusted: &TrustedProxies) -> Option<ClientIp> {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    let values: Vec<&str> = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    Some(ClientIp(client_ip(peer, &values, &trusted.0).to_string()))
 }
 
 #[cfg(test)]

@@ -4,32 +4,30 @@
 //! (`app::prefs`).
 
 use app::{i18n::Lang, session};
-use axum::{extract::Request, http::header, middleware::Next, response::Response};
+use axum::http::{header, HeaderMap, Uri};
 use tower_sessions::Session;
 
-pub async fn negotiate(session: Session, mut req: Request, next: Next) -> Response {
-    let from_query = req
-        .uri()
+/// The language of a request to `uri` with `headers`, for its extensions.
+pub async fn negotiate(session: &Session, uri: &Uri, headers: &HeaderMap) -> Lang {
+    let from_query = uri
         .query()
         .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("lang=")))
         .and_then(Lang::parse);
     // What this request gets without `?lang=`: the session's choice, else Accept-Language.
-    let remembered = session::language(&session).await;
+    let remembered = session::language(session).await;
     let without_query = remembered.unwrap_or_else(|| {
-        req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(Lang::from_accept_language).unwrap_or_default()
+        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(Lang::from_accept_language).unwrap_or_default()
     });
-    let lang = match from_query {
+    match from_query {
         // Remembered only when it changes what later requests would get anyway: the sign-in
         // redirect always names the language, and a session row written for every first
         // visit was the sign-in page's one database write.
         Some(lang) if lang != without_query => {
-            if let Err(e) = session::set_language(&session, lang).await {
+            if let Err(e) = session::set_language(session, lang).await {
                 tracing::warn!(error = %e, "could not remember the language in the session");
             }
             lang
         }
         _ => from_query.unwrap_or(without_query),
-    };
-    req.extensions_mut().insert(lang);
-    next.run(req).await
+    }
 }

@@ -4,18 +4,27 @@ use std::time::Instant;
 
 use axum::{
     extract::{MatchedPath, Request},
-    middleware::Next,
     response::Response,
 };
 
-pub async fn record(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
-    let started = Instant::now();
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("joygate_http_requests_total", &labels).increment(1);
-    metrics::histogram!("joygate_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
-    response
+/// A request being timed: its route template and method, and when it came in.
+pub struct Timer {
+    route: String,
+    method: String,
+    started: Instant,
+}
+
+impl Timer {
+    pub fn start(req: &Request) -> Timer {
+        let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+        Timer { route, method: req.method().to_string(), started: Instant::now() }
+    }
+
+    /// Counts the request and records its time, labelled with the answer's status.
+    pub fn record(self, response: &Response) {
+        let status = response.status().as_u16().to_string();
+        let labels = [("method", self.method), ("route", self.route), ("status", status)];
+        metrics::counter!("joygate_http_requests_total", &labels).increment(1);
+        metrics::histogram!("joygate_http_request_duration_seconds", &labels).record(self.started.elapsed().as_secs_f64());
+    }
 }

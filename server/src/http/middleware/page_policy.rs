@@ -19,9 +19,8 @@
 
 use app::{pages::signin::backend::Preloaded, HtmlOnly, PageNonce};
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::{header, HeaderMap, HeaderValue, Method},
-    middleware::Next,
     response::Response,
 };
 use domain::identity::{clients, flows};
@@ -108,19 +107,34 @@ fn page_csp(policy: &Policy, nonce: &str) -> String {
     )
 }
 
-pub async fn apply(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// What [`prepare`] decided for a request, for [`finish`] to write on its response.
+pub struct Prepared {
+    policy: Policy,
+    /// The page's nonce: set for `GET` and `HEAD`, the requests that may answer with a page.
+    nonce: Option<String>,
+}
+
+/// Before the handler: the request's policy, and for a page request its nonce (in the
+/// request's extensions as [`PageNonce`], with whatever [`decide`] hands the page).
+pub async fn prepare(state: &AppState, req: &mut Request) -> Prepared {
     let page_request = matches!(*req.method(), Method::GET | Method::HEAD);
-    let policy = if page_request { decide(&state, &mut req).await } else { Policy::default() };
+    let policy = if page_request { decide(state, req).await } else { Policy::default() };
     let nonce = page_request.then(new_nonce);
     if let Some(n) = &nonce {
         req.extensions_mut().insert(PageNonce(n.clone()));
     }
-    let mut response = next.run(req).await;
+    Prepared { policy, nonce }
+}
+
+/// After the handler: the policy's headers on whatever answered, and the headers every
+/// response carries.
+pub fn finish(prepared: &Prepared, response: &mut Response) {
+    let Prepared { policy, nonce } = prepared;
     let redirect = response.status().is_redirection();
     let html = is_html(response.headers());
     let h = response.headers_mut();
-    let csp = match (&nonce, html) {
-        (Some(n), true) => HeaderValue::from_str(&page_csp(&policy, n)).ok(),
+    let csp = match (nonce, html) {
+        (Some(n), true) => HeaderValue::from_str(&page_csp(policy, n)).ok(),
         // a form post's answer is a redirect or a server function's data, never a page of ours
         _ => Some(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'")),
     };
@@ -137,7 +151,6 @@ pub async fn apply(State(state): State<AppState>, mut req: Request, next: Next) 
     h.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
     h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("strict-origin-when-cross-origin"));
     h.entry("permissions-policy").or_insert(HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"));
-    response
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@
 //! also carry a per-flow CSRF token (`domain::identity::flows`).
 
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::{header, Method, StatusCode},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 
@@ -15,17 +14,21 @@ use crate::http::errors::ApiError;
 #[derive(Clone)]
 pub struct OwnOrigin(pub String);
 
-pub async fn check(State(own): State<OwnOrigin>, req: Request, next: Next) -> Response {
-    if req.method() == Method::POST && req.uri().path().starts_with("/api/") {
-        let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
-        let site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
-        let foreign_origin = origin.is_some_and(|o| o != own.0);
-        let cross_site = site.is_some_and(|s| s == "cross-site" || s == "same-site");
-        if foreign_origin || cross_site {
-            tracing::warn!(origin = ?origin, sec_fetch_site = ?site, path = %req.uri().path(), "cross-site form post refused");
-            return ApiError { status: StatusCode::FORBIDDEN, code: "CROSS_SITE_REQUEST", message: "Cross-site requests are not allowed here.".into() }
-                .into_response();
-        }
+/// The refusal of a browser's cross-site post to a server function; `None` lets it through.
+pub fn refusal(own: &OwnOrigin, req: &Request) -> Option<Response> {
+    if req.method() != Method::POST || !req.uri().path().starts_with("/api/") {
+        return None;
     }
-    next.run(req).await
+    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let foreign_origin = origin.is_some_and(|o| o != own.0);
+    let cross_site = site.is_some_and(|s| s == "cross-site" || s == "same-site");
+    if !(foreign_origin || cross_site) {
+        return None;
+    }
+    tracing::warn!(origin = ?origin, sec_fetch_site = ?site, path = %req.uri().path(), "cross-site form post refused");
+    Some(
+        ApiError { status: StatusCode::FORBIDDEN, code: "CROSS_SITE_REQUEST", message: "Cross-site requests are not allowed here.".into() }
+            .into_response(),
+    )
 }

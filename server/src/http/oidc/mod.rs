@@ -41,7 +41,7 @@ pub fn routes() -> Router<AppState> {
                 .layer(axum::extract::DefaultBodyLimit::max(crate::http::input::TOKEN_BODY_LIMIT)),
         )
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo).options(cors_preflight))
-        .route_layer(axum::middleware::from_fn(crate::http::input::limit_uri::<OAuthError>));
+        .route_layer(crate::http::input::limit_uri::<OAuthError>());
     Router::new()
         .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
         .route("/embed", get(authorize::embed))

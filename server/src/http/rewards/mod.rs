@@ -34,7 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/saas/requestout", post(api::request_out).fallback(route_not_found))
         .route("/saas", any(route_not_found))
         .route("/saas/{*rest}", any(route_not_found))
-        .route_layer(axum::middleware::from_fn(super::input::limit_uri::<RewardsError>))
+        .route_layer(super::input::limit_uri::<RewardsError>())
 }
 
 async fn route_not_found() -> RewardsError {

@@ -65,7 +65,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api-point/partner/v1/point-lock/release", post(locks::release))
         .route("/api-point/partner/v1/point-lock/capture", post(locks::capture))
         .merge(batch::routes())
-        .route_layer(axum::middleware::from_fn(input::limit_uri::<SkyJoyError>))
+        .route_layer(input::limit_uri::<SkyJoyError>())
 }
 
 /// `{"statusCode":200,"message":"SUCCESS","data":…}`

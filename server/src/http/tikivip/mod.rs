@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/miniapp/tikivip/payment/ipn", post(api::ipn))
         .route("/miniapp/tikivip/transaction", get(api::transaction))
         .route("/miniapp/tikivip/reconciliation", get(reconcile::reconciliation))
-        .route_layer(axum::middleware::from_fn(super::input::limit_uri::<TikiAnswer>))
+        .route_layer(super::input::limit_uri::<TikiAnswer>())
         .route("/apps/vn.tiki.vip/open", get(api::open))
 }
 

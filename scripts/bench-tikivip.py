@@ -30,7 +30,10 @@ def call(req):
 
 body = json.dumps({"identify_code": "BENCH-1", "identify_phone": "0912000999"}, separators=(",", ":")).encode()
 res = call(urllib.request.Request(f"{url}/miniapp/tikivip/webview", data=body, headers=signed(body), method="POST"))
-url_open = json.load(res)["data"]["url_open"]
+answer = json.load(res)
+if "data" not in answer:
+    sys.exit(f"bench-tikivip: the webview request was refused: HTTP {res.status} {answer}")
+url_open = answer["data"]["url_open"]
 opened = call(urllib.request.Request(url_open))
 cookie = opened.headers["Set-Cookie"].split(";")[0]
 form = urllib.parse.urlencode({"plan": "VIP1M"}).encode()

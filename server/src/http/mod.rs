@@ -128,22 +128,17 @@ pub async fn router(
         .with_secure(config.served_over_https())
         .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(30)));
 
-    let mut router = Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/openapi.json", get(openapi::openapi_json))
-        .route("/docs/api", get(openapi::reference_page))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .merge(oidc::routes())
-        .merge(skyjoy::routes())
+    // Two groups of routes, each run by the edge. Only the first keeps a browser session: the
+    // pages and their server functions, sign-in and sign-out, the webview's opening link. The
+    // partner APIs, discovery and the static files never read or write one — a session layer
+    // there cost each request its cookie parsing, and a request for a file that carried a
+    // session cookie read the session and, when a sign-in had just replaced it (the id is
+    // cycled), answered by deleting the browser's new cookie.
+    let edge = axum::middleware::from_fn_with_state(edge, middleware::edge);
+    let with_session = Router::new()
+        .merge(oidc::session_routes())
         .merge(account::routes())
-        .merge(tikivip::routes())
-        .merge(rewards::routes())
-        .merge(benefits::routes(&config.benefits));
-    if config.sandbox {
-        router = router.merge(sandbox::routes());
-    }
-    let router = router
+        .merge(tikivip::session_routes())
         .leptos_routes_with_context(
             &state,
             generate_route_list(app::App),
@@ -160,16 +155,33 @@ pub async fn router(
                 move || app::shell(options.clone())
             },
         )
+        .layer(edge.clone())
+        .layer(sessions);
+    let mut without_session = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs/api", get(openapi::reference_page))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .merge(oidc::routes())
+        .merge(skyjoy::routes())
+        .merge(tikivip::routes())
+        .merge(rewards::routes())
+        .merge(benefits::routes(&config.benefits));
+    if config.sandbox {
+        without_session = without_session.merge(sandbox::routes());
+    }
+    let router = without_session
         .fallback(errors::fallback)
-        .layer(axum::middleware::from_fn_with_state(edge, middleware::edge))
+        .layer(edge)
+        .merge(with_session)
         .with_state(state)
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(middleware::trace::MakeRequestId))
                 .layer(middleware::trace::layer())
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(CompressionLayer::new())
-                .layer(sessions),
+                .layer(CompressionLayer::new()),
         );
     Ok(router)
 }

@@ -122,3 +122,33 @@ async fn a_cross_site_post_to_a_server_function_is_refused_with_the_security_hea
     }
     app.stop().await;
 }
+
+/// A request that keeps no session (a static file, the partner APIs, discovery) neither reads
+/// nor answers the session cookie: a browser's file requests still in flight when a sign-in
+/// replaced its session (the id is cycled) used to find the old session gone and answer by
+/// deleting the cookie the sign-in had just set.
+#[tokio::test]
+async fn a_file_or_an_api_answer_leaves_the_session_cookie_alone() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(site.path().join("pkg")).unwrap();
+    std::fs::write(site.path().join("pkg/joygate.css"), "body{}").unwrap();
+    std::fs::write(site.path().join("favicon.svg"), "<svg/>").unwrap();
+    let root = site.path().to_path_buf();
+    let app = TestApp::spawn_with(move |c| c.site_root = root).await;
+    // a session id the server does not have, as a sign-in leaves behind in earlier requests
+    let stale = format!("joygate_session={}", tower_sessions::session::Id::default());
+    let get = |path: &str| app.client.get(format!("{}{path}", app.url)).header(header::COOKIE, &stale).send();
+
+    // the control: a page keeps a session, so there the unknown one is removed
+    let res = get("/").await.unwrap();
+    let removal = set_cookie(&res, "joygate_session").expect("a page reads the session");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+
+    for path in ["/favicon.svg", "/pkg/joygate.css", "/jwks", "/.well-known/openid-configuration", "/healthz", "/no-such-file"] {
+        let res = get(path).await.unwrap();
+        let expected = if path == "/no-such-file" { StatusCode::NOT_FOUND } else { StatusCode::OK };
+        assert_eq!(res.status(), expected, "{path}");
+        assert!(set_cookie(&res, "joygate_session").is_none(), "{path}: {:?}", set_cookie(&res, "joygate_session"));
+    }
+    app.stop().await;
+}

@@ -4,7 +4,8 @@
 //! time (README "Benchmarks"), so the concerns are plain functions composed here.
 //!
 //! Around the router, outermost first: the request id ([`trace`]), the span and log line
-//! ([`trace`]), compression, the session — then, per route, [`edge`]:
+//! ([`trace`]), compression; the session only around the routes that keep one (the pages and
+//! their server functions, sign-in and sign-out: `http::router`) — then, per route, [`edge`]:
 //! 1. [`metrics`]: the route's count and time, with the status of whatever answered;
 //! 2. [`language`]: the page language, into the request's extensions;
 //! 3. [`client_ip`]: who is calling, into the request's extensions;
@@ -48,9 +49,11 @@ impl Edge {
 }
 
 /// The middleware of every route, in the order of the module header.
-pub async fn edge(State(edge): State<Edge>, session: Session, mut req: Request, next: Next) -> Response {
+pub async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Response {
     let timer = metrics::Timer::start(&req);
-    let lang = language::negotiate(&session, req.uri(), req.headers()).await;
+    // Only the routes that keep a browser session have one (`http::router`).
+    let session = req.extensions().get::<Session>().cloned();
+    let lang = language::negotiate(session.as_ref(), req.uri(), req.headers()).await;
     req.extensions_mut().insert(lang);
     if let Some(ip) = client_ip::of(&req, &edge.0.trusted) {
         req.extensions_mut().insert(ip);

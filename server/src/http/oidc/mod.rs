@@ -29,9 +29,9 @@ use serde_json::json;
 
 use super::AppState;
 
+/// The JSON endpoints (no browser session); they refuse an over-long target as OAuth errors.
 pub fn routes() -> Router<AppState> {
-    // the JSON endpoints refuse an over-long target as OAuth errors; the pages have their own
-    let json = Router::new()
+    Router::new()
         .route("/.well-known/openid-configuration", get(discovery::configuration))
         .route("/jwks", get(discovery::jwks))
         .route(
@@ -41,12 +41,15 @@ pub fn routes() -> Router<AppState> {
                 .layer(axum::extract::DefaultBodyLimit::max(crate::http::input::TOKEN_BODY_LIMIT)),
         )
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo).options(cors_preflight))
-        .route_layer(crate::http::input::limit_uri::<OAuthError>());
+        .route_layer(crate::http::input::limit_uri::<OAuthError>())
+}
+
+/// The sign-in pages: they keep the member's browser session (single sign-on, sign-out).
+pub fn session_routes() -> Router<AppState> {
     Router::new()
         .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
         .route("/embed", get(authorize::embed))
         .route("/logout", get(logout::end_session_get).post(logout::end_session_post))
-        .merge(json)
 }
 
 /// An OAuth 2.0 error response: `{"error": …, "error_description": …}` (RFC 6749 §5.2).

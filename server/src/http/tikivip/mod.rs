@@ -32,6 +32,10 @@ pub fn routes() -> Router<AppState> {
         .route("/miniapp/tikivip/transaction", get(api::transaction))
         .route("/miniapp/tikivip/reconciliation", get(reconcile::reconciliation))
         .route_layer(super::input::limit_uri::<TikiAnswer>())
-        .route("/apps/vn.tiki.vip/open", get(api::open))
+}
+
+/// The webview's opening link: it signs the customer in to the webview's browser session.
+pub fn session_routes() -> Router<AppState> {
+    Router::new().route("/apps/vn.tiki.vip/open", get(api::open))
 }
 

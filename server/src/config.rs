@@ -388,6 +388,10 @@ pub struct IdentitySettings {
     pub otp_per_ip_per_hour: i64,
     /// How long before another code may be sent to the same phone.
     pub otp_resend_after_s: i64,
+    /// How long an instance may use a partner client it read (0 to 60,000; 0: read it for every
+    /// request). A new client and a new secret count at once; other changes to a client, and an
+    /// old secret stopping to work, within this time (`domain::identity::clients::ClientCache`).
+    pub client_cache_ms: u64,
 }
 
 impl Default for IdentitySettings {
@@ -401,6 +405,7 @@ impl Default for IdentitySettings {
             otp_per_phone_per_hour: 5,
             otp_per_ip_per_hour: 20,
             otp_resend_after_s: 60,
+            client_cache_ms: 1_000,
         }
     }
 }

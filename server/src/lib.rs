@@ -331,7 +331,9 @@ async fn identity_provider(config: &Config, db: &domain::Db, addr: SocketAddr) -
         resend_after_ms: ids.otp_resend_after_s * 1000,
         ..OtpPolicy::default()
     };
-    let idp = Idp::new(db.clone(), config.public_url(addr), otp, grants, tokens, sms, inbox, domain::now_ms())
+    anyhow::ensure!(ids.client_cache_ms <= 60_000, "[identity] client_cache_ms must be 0 to 60000");
+    let clients = domain::identity::clients::ClientCache::new(ids.client_cache_ms);
+    let idp = Idp::new(db.clone(), config.public_url(addr), otp, grants, tokens, clients, sms, inbox, domain::now_ms())
         .await
         .context("loading the token signing keys")?;
     Ok(idp)

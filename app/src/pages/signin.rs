@@ -183,7 +183,7 @@ pub mod backend {
 /// The flow as the page shows it; `None` when it is unknown or expired.
 #[server(endpoint = "signin/flow")]
 pub async fn get_flow(flow: String) -> Result<Option<FlowView>, AppError> {
-    use domain::identity::{clients, flows};
+    use domain::identity::flows;
     use crate::errors::failed;
     let idp = crate::context::idp()?;
     if let Some(p) = backend::preloaded(&flow) {
@@ -191,7 +191,7 @@ pub async fn get_flow(flow: String) -> Result<Option<FlowView>, AppError> {
     }
     match flows::load(&idp.db, &flow, domain::now_ms()).await.map_err(failed)? {
         Some(f) => {
-            let client = clients::find(&idp.db, &f.request.client_id).await.map_err(failed)?;
+            let client = idp.client(&f.request.client_id).await.map_err(failed)?;
             Ok(Some(backend::view(&idp, f, client)))
         }
         None => Ok(None),

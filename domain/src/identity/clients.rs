@@ -242,6 +242,78 @@ pub async fn list(db: &Db) -> Result<Vec<Client>, ClientError> {
     Ok(out)
 }
 
+/// The clients an instance has read, each used for at most `ttl` before it is read again: the
+/// token endpoint and the sign-in page read a client per request, and that read (a database
+/// round trip and its thread hand-offs) was the largest cost of a client_credentials token after
+/// the signature (README "Benchmarks"). What it means for a change made elsewhere (the CLI,
+/// another instance): a new client and a new secret are seen at once (an unknown client is
+/// never kept; a presented secret that does not match the kept copy reads the client again,
+/// [`ClientCache::authenticate`]); anything else — scopes, redirect URIs, web origins, the token
+/// algorithm, an old secret that stops working — within `ttl` on every instance.
+#[derive(Clone, Debug)]
+pub struct ClientCache {
+    ttl: std::time::Duration,
+    kept: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, Client)>>>,
+}
+
+/// How many clients an instance keeps at most (a full cache is emptied, then filled again).
+const CACHE_CAPACITY: usize = 1_024;
+
+impl ClientCache {
+    /// `ttl_ms` 0: every lookup reads the database.
+    pub fn new(ttl_ms: u64) -> ClientCache {
+        ClientCache { ttl: std::time::Duration::from_millis(ttl_ms), kept: Default::default() }
+    }
+
+    /// The client `client_id`: the kept copy while it is younger than the TTL, else the database's.
+    pub async fn find(&self, db: &Db, client_id: &str) -> Result<Option<Client>, ClientError> {
+        if let Some(client) = self.kept(client_id) {
+            return Ok(Some(client));
+        }
+        self.read(db, client_id).await
+    }
+
+    /// The client whose credentials are `secret` (`None`: a public client's `none`), checked
+    /// against the kept copy and, when that refuses them, against the database's (a secret
+    /// rotated elsewhere counts at once). `Ok(None)`: unknown client or wrong credentials.
+    pub async fn authenticate(&self, db: &Db, client_id: &str, secret: Option<&str>) -> Result<Option<Client>, ClientError> {
+        let accepts = |c: &Client| match (secret, c.is_public()) {
+            (Some(s), false) => c.secret_matches(s),
+            (None, true) => true, // `none`: the code's PKCE verifier is the proof
+            _ => false,
+        };
+        if let Some(client) = self.kept(client_id).filter(|c| accepts(c)) {
+            return Ok(Some(client));
+        }
+        Ok(self.read(db, client_id).await?.filter(|c| accepts(c)))
+    }
+
+    fn kept(&self, client_id: &str) -> Option<Client> {
+        let kept = self.kept.read().unwrap_or_else(|e| e.into_inner());
+        kept.get(client_id).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, c)| c.clone())
+    }
+
+    async fn read(&self, db: &Db, client_id: &str) -> Result<Option<Client>, ClientError> {
+        let found = find(db, client_id).await?;
+        if self.ttl.is_zero() {
+            return Ok(found);
+        }
+        let mut kept = self.kept.write().unwrap_or_else(|e| e.into_inner());
+        match &found {
+            Some(c) => {
+                if kept.len() >= CACHE_CAPACITY && !kept.contains_key(client_id) {
+                    kept.clear();
+                }
+                kept.insert(client_id.to_string(), (std::time::Instant::now(), c.clone()));
+            }
+            None => {
+                kept.remove(client_id);
+            }
+        }
+        Ok(found)
+    }
+}
+
 impl Client {
     /// Whether this client may be granted partner-API `scope`.
     pub fn may_request(&self, scope: &str) -> bool {
@@ -288,6 +360,39 @@ mod tests {
             scopes: Vec::new(),
             id_token_signed_response_alg: Default::default(),
         }
+    }
+
+    #[tokio::test]
+    async fn the_client_cache_sees_a_new_client_and_a_new_secret_at_once_and_the_rest_after_its_ttl() {
+        let (_d, db) = temp_db().await;
+        // an hour: nothing expires during the test, so what is seen at once is proven
+        let cache = ClientCache::new(3_600_000);
+        assert!(cache.find(&db, "demo-partner").await.unwrap().is_none());
+        let (_, first) = register(&db, &demo(), true, 1).await.unwrap();
+        let first = first.unwrap();
+        assert!(cache.find(&db, "demo-partner").await.unwrap().is_some(), "an unknown client is not kept");
+        assert!(cache.authenticate(&db, "demo-partner", Some(&first)).await.unwrap().is_some());
+
+        // rotated and narrowed elsewhere (the CLI, another instance)
+        let narrowed = ClientSpec { web_origins: Vec::new(), ..demo() };
+        let (_, second) = register(&db, &narrowed, false, 2).await.unwrap();
+        let second = second.unwrap();
+        let kept = cache.find(&db, "demo-partner").await.unwrap().unwrap();
+        assert_eq!(kept.web_origins, demo().web_origins, "within the TTL the kept copy is used");
+        assert!(cache.authenticate(&db, "demo-partner", Some(&first)).await.unwrap().is_some(), "the old secret, within the TTL");
+        let fresh = cache.authenticate(&db, "demo-partner", Some(&second)).await.unwrap().expect("a new secret counts at once");
+        assert!(fresh.web_origins.is_empty(), "and brings the client's other changes");
+        assert!(cache.authenticate(&db, "demo-partner", Some(&first)).await.unwrap().is_none(), "the old one is refused from then on");
+        assert!(cache.authenticate(&db, "demo-partner", Some("guess")).await.unwrap().is_none());
+        assert!(cache.authenticate(&db, "demo-partner", None).await.unwrap().is_none(), "a confidential client needs its secret");
+        assert!(cache.authenticate(&db, "nobody", None).await.unwrap().is_none());
+
+        // the control: without a TTL every lookup reads the database
+        let uncached = ClientCache::new(0);
+        assert!(uncached.find(&db, "demo-partner").await.unwrap().unwrap().web_origins.is_empty());
+        register(&db, &demo(), true, 3).await.unwrap();
+        assert_eq!(uncached.find(&db, "demo-partner").await.unwrap().unwrap().web_origins, demo().web_origins);
+        assert!(cache.find(&db, "demo-partner").await.unwrap().unwrap().web_origins.is_empty(), "while the cache keeps its copy");
     }
 
     #[tokio::test]

@@ -43,6 +43,7 @@ mod names;
 pub mod otp;
 mod phone;
 mod provider;
+pub mod signer;
 pub mod signing_keys;
 mod skyjoy_id;
 pub mod sms;

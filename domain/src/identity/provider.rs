@@ -4,6 +4,8 @@
 use std::sync::{Arc, RwLock};
 
 use super::{
+    clients::{Client, ClientCache, ClientError},
+    signer::Signer,
     flows::Services,
     grants::GrantPolicy,
     otp::OtpPolicy,
@@ -21,12 +23,16 @@ pub struct Idp {
     pub otp: OtpPolicy,
     pub grants: GrantPolicy,
     pub tokens: TokenPolicy,
+    /// The partner clients this instance has read ([`ClientCache`]: how stale they may be).
+    pub clients: ClientCache,
     pub sms: Arc<dyn SmsSender>,
     /// Sandbox only: the codes "sent", for testers and browser tests.
     pub inbox: Option<DevInbox>,
     keys: Arc<RwLock<Arc<KeyRing>>>,
     /// When the keys were last reloaded for an unknown key ([`Idp::with_keys`]).
     last_reload_ms: Arc<std::sync::atomic::AtomicI64>,
+    /// The token signatures' threads ([`Idp::sign`]).
+    signer: Signer,
 }
 
 impl std::fmt::Debug for Idp {
@@ -44,12 +50,13 @@ impl Idp {
         otp: OtpPolicy,
         grants: GrantPolicy,
         tokens: TokenPolicy,
+        clients: ClientCache,
         sms: Arc<dyn SmsSender>,
         inbox: Option<DevInbox>,
         now_ms: i64,
     ) -> Result<Idp, StoreError> {
         let ring = KeyRing::load_or_create(&db, now_ms).await?;
-        Ok(Idp { db, issuer, otp, grants, tokens, sms, inbox, keys: Arc::new(RwLock::new(Arc::new(ring))), last_reload_ms: Arc::default() })
+        Ok(Idp { db, issuer, otp, grants, tokens, clients, sms, inbox, keys: Arc::new(RwLock::new(Arc::new(ring))), last_reload_ms: Arc::default(), signer: Signer::per_core() })
     }
 
     /// The current key ring (cheap: an `Arc` clone).
@@ -90,6 +97,17 @@ impl Idp {
             }
             other => other,
         }
+    }
+
+    /// Runs `sign` (token signatures) on the signing threads ([`Signer`]: why not tokio's
+    /// blocking pool). `Err`: `sign` panicked.
+    pub async fn sign<T: Send + 'static>(&self, sign: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+        self.signer.run(sign).await
+    }
+
+    /// The partner client `client_id`, as [`ClientCache`] keeps it.
+    pub async fn client(&self, client_id: &str) -> Result<Option<Client>, ClientError> {
+        self.clients.find(&self.db, client_id).await
     }
 
     pub fn services(&self) -> Services<'_> {

@@ -23,7 +23,7 @@ use axum::{
     http::{header, HeaderMap, HeaderValue, Method},
     response::Response,
 };
-use domain::identity::{clients, flows};
+use domain::identity::flows;
 
 use crate::http::AppState;
 
@@ -51,7 +51,7 @@ async fn decide(state: &AppState, req: &mut Request) -> Policy {
     if let Some(flow_id) = path.strip_prefix("/signin/").filter(|id| !id.is_empty() && !id.contains('/')) {
         let Ok(Some(flow)) = flows::load(&state.db, flow_id, domain::now_ms()).await else { return Policy::default() };
         let embedded = flow.request.response_mode == flows::ResponseMode::WebMessage;
-        let client = clients::find(&state.db, &flow.request.client_id).await.ok().flatten();
+        let client = state.idp.client(&flow.request.client_id).await.ok().flatten();
         let policy = Policy {
             frame_ancestors: client.as_ref().filter(|_| embedded).map(|c| c.web_origins.clone()).unwrap_or_default(),
             form_targets: flow.message_origin().into_iter().collect(),
@@ -67,7 +67,7 @@ async fn decide(state: &AppState, req: &mut Request) -> Policy {
     match path {
         "/embed" => {
             let client = match query_param(req, "client_id") {
-                Some(id) => clients::find(&state.db, &id).await.ok().flatten(),
+                Some(id) => state.idp.client(&id).await.ok().flatten(),
                 None => None,
             };
             Policy { frame_ancestors: client.map(|c| c.web_origins).unwrap_or_default(), form_targets: Vec::new() }
@@ -76,7 +76,7 @@ async fn decide(state: &AppState, req: &mut Request) -> Policy {
             let (Some(client_id), Some(redirect_uri)) = (query_param(req, "client_id"), query_param(req, "redirect_uri")) else {
                 return Policy::default();
             };
-            match clients::find(&state.db, &client_id).await {
+            match state.idp.client(&client_id).await {
                 Ok(Some(c)) if c.allows_redirect(&redirect_uri) => Policy { frame_ancestors: Vec::new(), form_targets: origin_of(&redirect_uri).into_iter().collect() },
                 _ => Policy::default(),
             }

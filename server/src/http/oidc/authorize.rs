@@ -14,7 +14,7 @@ use axum::{
     Extension, Form,
 };
 use domain::identity::{
-    clients::{self, Client},
+    clients::Client,
     flows::{self, Action, Flow, NewFlow, ResponseMode, Step},
     grants,
     link_requests::{self, LinkHint},
@@ -79,7 +79,7 @@ const EMBED_SCOPE: &str = "openid profile phone email dob";
 pub async fn validate(state: &AppState, p: AuthorizeParams, mode: ResponseMode) -> Result<Valid, Refusal> {
     let page = |status, message| Refusal::Page { status, message };
     let client_id = p.client_id.as_deref().filter(|c| !c.is_empty()).ok_or(page(StatusCode::BAD_REQUEST, "client_id is missing"))?;
-    let client = match clients::find(&state.db, client_id).await {
+    let client = match state.idp.client(client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(page(StatusCode::BAD_REQUEST, "client_id is not registered")),
         Err(e) => {

@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     Form,
 };
-use domain::identity::{clients, grants, tokens};
+use domain::identity::{grants, tokens};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -63,7 +63,7 @@ async fn end_session(state: AppState, session: Session, p: LogoutParams) -> Resp
     }
     let client_id = hinted.as_ref().map(|(aud, _)| aud.clone()).or(p.client_id.clone());
     let client = match &client_id {
-        Some(id) => clients::find(&state.db, id).await.ok().flatten(),
+        Some(id) => state.idp.client(id).await.ok().flatten(),
         None => None,
     };
     if let Err(e) = session.flush().await {

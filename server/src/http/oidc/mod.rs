@@ -144,7 +144,7 @@ async fn cors_preflight(
 ) -> Response {
     let Some(origin) = request_origin(&headers) else { return StatusCode::NO_CONTENT.into_response() };
     let client = match q.client_id.as_deref() {
-        Some(id) => clients::find(&state.db, id).await.ok().flatten(),
+        Some(id) => state.idp.client(id).await.ok().flatten(),
         None => None,
     };
     let allowed = client.is_some_and(|c| c.allows_origin(origin));

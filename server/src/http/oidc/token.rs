@@ -17,7 +17,7 @@ use axum::{
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
 use domain::identity::{
-    clients::{self, Client},
+    clients::Client,
     grants::{self, Grant, GrantError},
     members,
     tokens::{self, AccessClaims, TokenFields, TokenResponse},
@@ -94,17 +94,13 @@ async fn authenticate(idp: &Idp, headers: &HeaderMap, form: &TokenForm) -> Resul
         }
         (None, secret) => (form.client_id.clone().ok_or_else(OAuthError::invalid_client)?, secret.clone()),
     };
-    let client = clients::find(&idp.db, &client_id).await.map_err(OAuthError::server_error)?.ok_or_else(OAuthError::invalid_client)?;
-    let ok = match (&secret, client.is_public()) {
-        (Some(s), false) => client.secret_matches(s),
-        (None, true) => true, // `none`: the code's PKCE verifier is the proof
-        _ => false,
-    };
-    if !ok {
-        tracing::info!(client = %client_id, "client authentication failed");
-        return Err(OAuthError::invalid_client());
+    match idp.clients.authenticate(&idp.db, &client_id, secret.as_deref()).await.map_err(OAuthError::server_error)? {
+        Some(client) => Ok(client),
+        None => {
+            tracing::info!(client = %client_id, "client authentication failed");
+            Err(OAuthError::invalid_client())
+        }
     }
-    Ok(client)
 }
 
 fn grant_error(e: GrantError) -> OAuthError {
@@ -160,7 +156,7 @@ async fn grant(idp: &Idp, client: &Client, form: &TokenForm) -> Result<Response,
             let scope = scope.split_whitespace().collect::<Vec<_>>().join(" ");
             let claims = AccessClaims::new(&idp.issuer, &idp.tokens, &client.client_id, &client.client_id, &scope, now);
             let (keys, alg) = (idp.keys(), client.token_alg);
-            let access = tokio::task::spawn_blocking(move || tokens::sign_jwt(&keys, alg, "at+jwt", &claims))
+            let access = idp.sign(move || tokens::sign_jwt(&keys, alg, "at+jwt", &claims))
                 .await
                 .map_err(OAuthError::server_error)?;
             let mut body: StandardTokenResponse<EmptyExtraTokenFields, CoreTokenType> =
@@ -190,7 +186,7 @@ async fn member_tokens(
         .ok_or_else(|| OAuthError::invalid_grant("the member no longer exists"))?;
     let scope = narrowed.unwrap_or_else(|| grant.scope.clone());
     let (keys, issuer, policy, alg) = (idp.keys(), idp.issuer.clone(), idp.tokens, client.token_alg);
-    let body = tokio::task::spawn_blocking(move || -> Result<TokenResponse, tokens::TokenError> {
+    let body = idp.sign(move || -> Result<TokenResponse, tokens::TokenError> {
         let mut claims = AccessClaims::new(&issuer, &policy, &grant.client_id, &member.id, &scope, now);
         claims.gid = Some(grant.id.clone());
         claims.skyjoy_id = Some(member.skyjoy_id.to_string());

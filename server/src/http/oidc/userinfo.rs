@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use domain::identity::{clients, grants, members, tokens};
+use domain::identity::{grants, members, tokens};
 
 use super::{allow_origin, request_origin, OAuthError};
 use crate::http::AppState;
@@ -52,7 +52,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Resp
     res.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     let origin = request_origin(&headers);
     if origin.is_some() {
-        let client = clients::find(&idp.db, &claims.client_id).await.ok().flatten();
+        let client = idp.client(&claims.client_id).await.ok().flatten();
         allow_origin(&mut res, origin, client.as_ref());
     }
     res

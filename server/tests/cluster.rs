@@ -171,17 +171,24 @@ impl Drop for Cluster {
 }
 
 type Counts = Arc<Mutex<HashMap<String, u32>>>;
+/// Open (`true`) or holding every call to the receiver.
+type Gate = Arc<tokio::sync::watch::Sender<bool>>;
 
 /// The partner's side: its webhook receiver (`/hook`) and, as the Tiki payment partner, its
 /// refund API (`/refunds`). Both answer 200 after a short delay (so calls are in flight when an
-/// instance dies) and count every call, per event id and per refund request_id. Returns the base
-/// URL, the deliveries and the refunds.
-async fn receiver() -> (String, Counts, Counts) {
+/// instance dies) and count every call, per event id and per refund request_id; while the gate
+/// is closed (`false`) they hold every call. Returns the base URL, the deliveries, the refunds
+/// and the gate.
+async fn receiver() -> (String, Counts, Counts, Gate) {
     let (seen, refunds): (Counts, Counts) = Default::default();
+    let gate: Gate = Arc::new(tokio::sync::watch::channel(true).0);
     let count = |counts: Counts, field: &'static str| {
+        let gate = gate.clone();
         move |body: String| {
             let counts = counts.clone();
+            let mut open = gate.subscribe();
             async move {
+                let _ = open.wait_for(|open| *open).await;
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 let v: Value = serde_json::from_str(&body).unwrap_or_default();
                 let id = v[field].as_str().unwrap_or_default().to_string();
@@ -196,7 +203,7 @@ async fn receiver() -> (String, Counts, Counts) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), seen, refunds)
+    (format!("http://{addr}"), seen, refunds, gate)
 }
 
 async fn partner_token(http: &reqwest::Client, base: &str) -> String {
@@ -287,6 +294,8 @@ struct Setup {
     token: String,
     members: Vec<String>,
     deliveries: Counts,
+    /// Closed, the receiver holds every delivery: an instance killed then dies in the middle of one.
+    gate: Gate,
     /// Tiki VIP: the payments waiting for their IPN (tiki_transaction_id), and the refunds the
     /// payment partner received.
     payments: Vec<String>,
@@ -312,7 +321,7 @@ async fn setup() -> Setup {
         id_token_signed_response_alg: Default::default(),
     };
     clients::register(&db, &spec, true, domain::now_ms()).await.unwrap();
-    let (partner_api, deliveries, refunds) = receiver().await;
+    let (partner_api, deliveries, refunds, gate) = receiver().await;
     domain::events::webhooks::register(&db, CLIENT, &format!("{partner_api}/hook"), &["user.updated-balance".to_string()], false, domain::now_ms())
         .await
         .unwrap();
@@ -327,7 +336,7 @@ async fn setup() -> Setup {
         assert_eq!(res.status(), StatusCode::OK);
         members.push(res.json::<Value>().await.unwrap()["data"]["skyjoyId"].as_str().unwrap().to_string());
     }
-    Setup { c, db, db_url, _guard: guard, _scratch: scratch, http, token, members, deliveries, payments, refunds }
+    Setup { c, db, db_url, _guard: guard, _scratch: scratch, http, token, members, deliveries, gate, payments, refunds }
 }
 
 const TIKI_PARTNER: &str = "CLUSTERPAY";
@@ -587,7 +596,10 @@ async fn three_instances_behind_nginx_behave_as_one_service() {
     let load = Load::start(&s, POSTINGS);
     let deadline = Instant::now() + Duration::from_secs(300);
     load.reach(POSTINGS / 3, deadline).await;
-    // Kill instance 1 while it runs deliveries (its lease owners carry the name /readyz gives).
+    // Kill instance 1 while it runs deliveries (its lease owners carry the name /readyz gives):
+    // the receiver holds every delivery until then, so one it claimed is surely still running
+    // (with a 20 ms answer alone, it sometimes finished between this check and the kill).
+    s.gate.send_replace(false);
     let name: Value = s.http.get(format!("{}/readyz", s.c.instance_url(1))).send().await.unwrap().json().await.unwrap();
     let owners = format!("{}:%", name["instance"].as_str().expect("the instance's name"));
     loop {
@@ -605,6 +617,7 @@ async fn three_instances_behind_nginx_behave_as_one_service() {
     let in_flight_when_killed: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM outbox_jobs WHERE state IN ('pending', 'running')").fetch_one(s.db.pool()).await.unwrap();
     s.c.kill(1);
+    s.gate.send_replace(true);
     load.reach(2 * POSTINGS / 3, deadline).await;
     s.c.restart(1).await;
     let (ok, refused) = load.finish_and_check(&s).await;

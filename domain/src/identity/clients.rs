@@ -393,6 +393,13 @@ mod tests {
         register(&db, &demo(), true, 3).await.unwrap();
         assert_eq!(uncached.find(&db, "demo-partner").await.unwrap().unwrap().web_origins, demo().web_origins);
         assert!(cache.find(&db, "demo-partner").await.unwrap().unwrap().web_origins.is_empty(), "while the cache keeps its copy");
+
+        // after the TTL the kept copy is read again (a 1 ms TTL, waited out)
+        let short = ClientCache::new(1);
+        assert_eq!(short.find(&db, "demo-partner").await.unwrap().unwrap().web_origins, demo().web_origins);
+        register(&db, &narrowed, true, 4).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        assert!(short.find(&db, "demo-partner").await.unwrap().unwrap().web_origins.is_empty(), "read again after its TTL");
     }
 
     #[tokio::test]

@@ -203,6 +203,8 @@ pub mod backend {
             used_point: Some(&used),
             point: None,
             transaction_currency: None,
+            item_id: None,
+            transaction_des: None,
         };
         let Ok(request) = PointRequest::try_from(raw) else { return refused(RedeemProblem::InvalidRequest) };
         let Some(mut txn) = TxnData::of(&request, &member.skyjoy_id) else { return refused(RedeemProblem::InvalidRequest) };

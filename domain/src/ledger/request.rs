@@ -24,6 +24,10 @@ pub const MAX_POINTS: i64 = 1_000_000_000_000;
 pub const MAX_BALANCE: i64 = 1_000_000_000_000_000;
 /// A transactionId's most characters (after trimming; printable, no control characters).
 pub const MAX_TRANSACTION_ID_CHARS: usize = 64;
+/// An `itemId`'s most characters (the partner's own record: checked, not stored).
+pub const MAX_ITEM_ID_CHARS: usize = 255;
+/// A `transactionDes` text's most characters (the partner's own record: checked, not stored).
+pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 /// Transaction dates are accepted from 2000-01-01T00:00:00Z …
 pub const MIN_DATE_MS: i64 = 946_684_800_000;
 /// … to before 2100-01-01T00:00:00Z.
@@ -60,6 +64,10 @@ pub enum PointRefusal {
     InvalidLockPoint,
     /// A lock's time is outside 1 second to 7 days.
     InvalidLockTime,
+    /// `itemId` is not text of at most [`MAX_ITEM_ID_CHARS`] without control characters.
+    InvalidItemId,
+    /// `transactionDes` is neither text of at most [`MAX_DESCRIPTION_CHARS`] nor an object.
+    InvalidTransactionDes,
 }
 
 impl PointRefusal {
@@ -83,6 +91,8 @@ impl PointRefusal {
             PointRefusal::LockNotActive(_) => "LOCK_NOT_ACTIVE",
             PointRefusal::InvalidLockPoint => "INVALID_LOCK_POINT",
             PointRefusal::InvalidLockTime => "INVALID_EXPIRES_IN",
+            PointRefusal::InvalidItemId => "INVALID_ITEM_ID",
+            PointRefusal::InvalidTransactionDes => "INVALID_TRANSACTION_DES",
         }
     }
 
@@ -113,6 +123,8 @@ impl PointRefusal {
             PointRefusal::LockNotActive(state) => return format!("the lock is {}, not HELD", state.as_str()).into(),
             PointRefusal::InvalidLockPoint => "lockPoint is required and must be a whole number from 1 to 1000000000000",
             PointRefusal::InvalidLockTime => "expiresIn is in seconds, from 1 to 604800 (7 days)",
+            PointRefusal::InvalidItemId => "itemId is text: at most 255 characters, no control characters",
+            PointRefusal::InvalidTransactionDes => "transactionDes is text of at most 1000 characters, or an object (the product)",
         })
     }
 }
@@ -273,6 +285,9 @@ pub struct RawPointRequest<'a> {
     /// An ADJUSTMENT's signed points.
     pub point: Option<&'a Value>,
     pub transaction_currency: Option<&'a Value>,
+    /// The partner's own records, checked for shape and kept nowhere.
+    pub item_id: Option<&'a Value>,
+    pub transaction_des: Option<&'a Value>,
 }
 
 impl<'a> RawPointRequest<'a> {
@@ -287,6 +302,8 @@ impl<'a> RawPointRequest<'a> {
             used_point: o.get("usedPoint"),
             point: o.get("point"),
             transaction_currency: o.get("transactionCurrency"),
+            item_id: o.get("itemId"),
+            transaction_des: o.get("transactionDes"),
         }
     }
 }
@@ -330,6 +347,16 @@ impl TryFrom<RawPointRequest<'_>> for PointRequest {
             if c.as_str().map(str::trim) != Some("VND") {
                 return Err(PointRefusal::InvalidCurrency);
             }
+        }
+        match given(r.item_id) {
+            Some(Value::String(s)) if s.chars().count() <= MAX_ITEM_ID_CHARS && !s.chars().any(char::is_control) => {}
+            None => {}
+            Some(_) => return Err(PointRefusal::InvalidItemId),
+        }
+        match given(r.transaction_des) {
+            Some(Value::String(s)) if s.chars().count() <= MAX_DESCRIPTION_CHARS => {}
+            Some(Value::Object(_)) | None => {}
+            Some(_) => return Err(PointRefusal::InvalidTransactionDes),
         }
         let used = given(r.used_point);
         let point = given(r.point);
@@ -429,6 +456,20 @@ mod tests {
         assert_eq!(with("transactionAmount", json!(MAX_AMOUNT + 1)), Err(PointRefusal::InvalidTransactionAmount));
         assert_eq!(with("transactionAmount", json!(i64::MAX)), Err(PointRefusal::InvalidTransactionAmount));
         assert_eq!(with("transactionCurrency", json!("USD")), Err(PointRefusal::InvalidCurrency));
+        // the partner's own records: any text within bounds (an object for the description), nothing else
+        assert!(with("itemId", json!("SKU-1 Áo thun")).is_ok());
+        assert!(with("itemId", json!("i".repeat(MAX_ITEM_ID_CHARS))).is_ok());
+        assert_eq!(with("itemId", json!("i".repeat(MAX_ITEM_ID_CHARS + 1))), Err(PointRefusal::InvalidItemId));
+        assert_eq!(with("itemId", json!("a\u{7}b")), Err(PointRefusal::InvalidItemId));
+        assert_eq!(with("itemId", json!([])), Err(PointRefusal::InvalidItemId));
+        assert_eq!(with("itemId", json!(42)), Err(PointRefusal::InvalidItemId));
+        assert!(with("itemId", Value::Null).is_ok(), "null is left out");
+        assert!(with("transactionDes", json!({"product": "Áo thun", "qty": 2})).is_ok());
+        assert!(with("transactionDes", json!("d".repeat(MAX_DESCRIPTION_CHARS))).is_ok());
+        assert!(with("transactionDes", json!("line 1\nline 2")).is_ok());
+        assert_eq!(with("transactionDes", json!("d".repeat(MAX_DESCRIPTION_CHARS + 1))), Err(PointRefusal::InvalidTransactionDes));
+        assert_eq!(with("transactionDes", json!(["x"])), Err(PointRefusal::InvalidTransactionDes));
+        assert_eq!(with("transactionDes", json!(true)), Err(PointRefusal::InvalidTransactionDes));
         assert_eq!(with("usedPoint", json!(5)), Err(PointRefusal::InvalidUsedPoint), "an accrual spends nothing");
         assert_eq!(with("point", json!(5)), Err(PointRefusal::InvalidPoint));
         // the first failing field is the answer

@@ -156,7 +156,7 @@ pub async fn reference_page(State(state): State<AppState>) -> Response {
 
 /// Field schemas whose ranges the domain decides (`#[schema(schema_with = …)]`).
 pub mod fields {
-    use domain::ledger::request::{MAX_AMOUNT, MAX_DATE_MS, MAX_POINTS, MAX_TRANSACTION_ID_CHARS, MIN_DATE_MS};
+    use domain::ledger::request::{MAX_AMOUNT, MAX_DATE_MS, MAX_DESCRIPTION_CHARS, MAX_ITEM_ID_CHARS, MAX_POINTS, MAX_TRANSACTION_ID_CHARS, MIN_DATE_MS};
     use utoipa::openapi::{
         schema::{KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type},
         Object,
@@ -239,6 +239,21 @@ pub mod fields {
 
     pub fn transaction_id_or_null() -> Schema {
         or_null(transaction_id())
+    }
+
+    /// `itemId` ([`domain::ledger::request::PointRequest::try_from`]): the partner's own record.
+    pub fn item_id_or_null() -> Schema {
+        or_null(string(&format!("The partner's item: at most {MAX_ITEM_ID_CHARS} characters, no control characters (checked, not stored)")).max_length(Some(MAX_ITEM_ID_CHARS)).pattern(Some(NO_CONTROL)).build())
+    }
+
+    /// `transactionDes`: text, or an object describing the product (SkyJoy's point-accrual-v2).
+    pub fn description_or_null() -> Schema {
+        Schema::OneOf(OneOfBuilder::new()
+            .item(string(&format!("At most {MAX_DESCRIPTION_CHARS} characters")).max_length(Some(MAX_DESCRIPTION_CHARS)).build())
+            .item(ObjectBuilder::new().schema_type(Type::Object).description(Some("The product, as the partner describes it")).build())
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some("The partner's description of the transaction (checked, not stored)"))
+            .build())
     }
 }
 

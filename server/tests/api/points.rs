@@ -73,6 +73,10 @@ async fn accrue_redeem_and_look_up_in_skyjoys_wire_format() {
     bad_date["transactionDate"] = json!("yesterday");
     let mut no_amount = accrual(&sj, "A-3", 10_000);
     no_amount.as_object_mut().unwrap().remove("transactionAmount");
+    let mut item_list = accrual(&sj, "A-8", 10_000);
+    item_list["itemId"] = json!([]);
+    let mut des_number = redemption(&sj, "R-3", 1);
+    des_number["transactionDes"] = json!(42);
     for (path, body, code) in [
         (ACCRUAL, accrual("SJ12", "A-4", 10_000), "INVALID_SKYJOY_ID"),
         (ACCRUAL, accrual("SJ0000000000", "A-4", 10_000), "MEMBER_NOT_FOUND"),
@@ -82,12 +86,16 @@ async fn accrue_redeem_and_look_up_in_skyjoys_wire_format() {
         (ACCRUAL, accrual(&sj, "A-5", -1), "INVALID_TRANSACTION_AMOUNT"),
         (ACCRUAL, accrual(&sj, "A-6", 9_999), "NO_POINTS_EARNED"),
         (REDEMPTION, redemption(&sj, "R-2", 0), "INVALID_USED_POINT"),
+        (ACCRUAL, item_list, "INVALID_ITEM_ID"),
+        (REDEMPTION, des_number, "INVALID_TRANSACTION_DES"),
         (LOOKUP, json!({"skyjoyId": sj}), "BAD_REQUEST"),
     ] {
         let (status, res) = post(&app, &t, path, body.clone()).await;
         assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND, "{body}: {status}");
         assert_eq!(error_code(status, &res), code, "{body}");
     }
+    let (_, profile) = get(&app, &t, &format!("/api-user/partner/v1/user-profile/{sj}")).await;
+    assert_eq!(profile["data"]["pointBalance"].as_i64(), Some(2), "no refused request moved a point");
     let (status, body) = post(&app, "not-a-token", ACCRUAL, accrual(&sj, "A-7", 10_000)).await;
     assert_eq!((status, error_code(status, &body).as_str()), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
     app.stop().await;

@@ -93,9 +93,9 @@ pub struct AccrualRequest {
     /// VND, the only currency.
     #[schema(pattern = "^VND$")]
     transaction_currency: Option<String>,
-    /// The partner's own record: accepted, not stored.
-    transaction_des: Option<String>,
-    /// The partner's own record: accepted, not stored.
+    #[schema(schema_with = fields::description_or_null)]
+    transaction_des: Option<Value>,
+    #[schema(schema_with = fields::item_id_or_null)]
     item_id: Option<String>,
 }
 

@@ -177,6 +177,13 @@ impl Db {
             true => Some(pool.clone().max_connections(1).min_connections(0).connect_with(options.clone()).await?),
             false => None,
         };
+        // The read connections of a SQLite file are not pinged before each use: a connection to a
+        // local file does not drop like one over a network, and sqlx's ping is a round trip to
+        // the connection's thread, as costly as a statement (README "Benchmarks"). They never
+        // hold a transaction. The writer keeps the ping: without it, a transaction dropped on
+        // a refusal was sometimes still open when the next one began (measured: "begin at
+        // non-zero transaction depth", then "database is locked").
+        let pool = if sqlite_file { pool.test_before_acquire(false) } else { pool };
         let pool = pool.connect_with(options).await?;
         let writer = writer.unwrap_or_else(|| pool.clone());
         Ok(Db { pool, writer, backend, url: url.into() })

@@ -18,6 +18,8 @@
 
 pub mod lease;
 pub mod sessions;
+#[cfg(test)]
+mod tests;
 
 use std::{str::FromStr, time::Duration};
 
@@ -179,10 +181,9 @@ impl Db {
         };
         // The read connections of a SQLite file are not pinged before each use: a connection to a
         // local file does not drop like one over a network, and sqlx's ping is a round trip to
-        // the connection's thread, as costly as a statement (README "Benchmarks"). They never
-        // hold a transaction. The writer keeps the ping: without it, a transaction dropped on
-        // a refusal was sometimes still open when the next one began (measured: "begin at
-        // non-zero transaction depth", then "database is locked").
+        // the connection's thread, as costly as a statement (README "Benchmarks"); sqlx still
+        // pings one when it comes back. The writer keeps sqlx's default: lent without the ping,
+        // postings measured the same.
         let pool = if sqlite_file { pool.test_before_acquire(false) } else { pool };
         let pool = pool.connect_with(options).await?;
         let writer = writer.unwrap_or_else(|| pool.clone());
@@ -214,11 +215,21 @@ impl Db {
 
     /// A write transaction (see the module header for what it locks). Never begin a second one
     /// while holding one: on SQLite it waits for the first (the acquire timeout ends it).
+    ///
+    /// The `BEGIN` runs in a task of its own, so a caller dropped while it runs (a client that
+    /// hung up) cannot cut it between the database's answer and the [`Tx`] that owns it: sqlx
+    /// would then return the connection still inside a transaction nobody can end, and on
+    /// SQLite every later write would fail and the write lock stay taken (`store/tests.rs`).
+    /// Dropped unclaimed, the finished `Tx` rolls back like any other.
     pub async fn begin(&self) -> Result<Tx<'static>, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
+        let (backend, pool) = (self.backend, self.writer.clone());
+        let begun = tokio::spawn(async move {
+            match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => pool.begin().await,
+            }
+        });
+        Ok(begun.await.map_err(|e| StoreError::Internal(format!("beginning a transaction: {e}")))??)
     }
 
     /// Runs `f` in a write transaction ([`Db::begin`]) and commits it when `f` returns `Ok`; an

@@ -27,7 +27,8 @@ impl Wake for Woken {
 /// restart. Each `Db::begin` here is polled by hand and dropped right after its `step`-th
 /// wake-up, before it is polled again — after the pool lent the connection, after the database
 /// answered the `BEGIN`, and so on — so every point where a cancelled request can stop it is
-/// hit, not left to timing. (The code before the fix failed here at the `BEGIN`'s answer.)
+/// hit, not left to timing. (The code before the fix, without the `BEGIN`'s own task, fails it
+/// in every run, within the first steps.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_begin_dropped_at_each_of_its_steps_leaves_no_transaction_open() {
     let (_guard, db) = temp_db().await;
